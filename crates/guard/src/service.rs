@@ -1,0 +1,563 @@
+//! [`Guard`]: the operations the server exposes, each a few checks around one store call.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use subtle::ConstantTimeEq as _;
+
+use pushback_model::{Clock, Entropy, Timestamp, random_token, sha256};
+
+use crate::challenge::{ChallengeRecord, ChallengeStatus, Resolution};
+use crate::code::{self, CodeKey, CodeMode};
+use crate::context::{BindingContext, DisplayContext};
+use crate::error::{GuardError, GuardResult, Refusal};
+use crate::policy::{Admission, LockReason, StepUpReason, UserState};
+use crate::proof::{self, AnswerPayload, Decision, KeyType};
+use crate::store::{
+    AnswerOutcome, AnswerRecord, AppRecord, DeviceRecord, GuardStore, NewChallenge, NewDevice,
+    Nonce, OpenOutcome, UserRecord,
+};
+use crate::GuardSettings;
+
+/// How far a device's clock may be from ours, in seconds. Nonces are kept twice as long,
+/// so a request can never be both fresh enough to accept and old enough to be forgotten.
+pub const CLOCK_SKEW_SECS: i64 = 300;
+/// How long an enrolment link stays usable, in seconds.
+pub const ENROLMENT_TTL_SECS: i64 = 600;
+
+/// Proof that an admin key was checked. Only [`Guard::authenticate_admin`] makes one, and
+/// every admin operation asks for one.
+#[derive(Debug, Clone)]
+pub struct AdminPrincipal {
+    key_id: String,
+}
+
+impl AdminPrincipal {
+    pub fn actor(&self) -> String {
+        format!("admin:{}", self.key_id)
+    }
+}
+
+/// An app's request for a challenge (CIBA-shaped).
+#[derive(Clone, Debug)]
+pub struct ChallengeRequest {
+    pub login_hint: String,
+    pub context: BindingContext,
+    /// Seconds; at most the configured maximum (10 minutes by default).
+    pub requested_expiry: Option<i64>,
+}
+
+/// The answer to a challenge request.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ChallengeAnswer {
+    /// A challenge is live. The app shows `user_code` on the login screen.
+    Pending { auth_req_id: String, user_code: String, mode: CodeMode, expires_at: Timestamp, prompts: u32 },
+    /// Backoff in force: ask again after `until`.
+    Wait { until: Timestamp },
+    Locked { until: Timestamp, reason: LockReason },
+    StepUpRequired { reason: StepUpReason },
+}
+
+impl std::fmt::Debug for ChallengeAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Pending { auth_req_id, mode, .. } => f
+                .debug_struct("Pending")
+                .field("auth_req_id", auth_req_id)
+                .field("mode", mode)
+                .finish_non_exhaustive(),
+            Self::Wait { until } => f.debug_struct("Wait").field("until", until).finish(),
+            Self::Locked { until, reason } => f.debug_struct("Locked").field("until", until).field("reason", reason).finish(),
+            Self::StepUpRequired { reason } => f.debug_struct("StepUpRequired").field("reason", reason).finish(),
+        }
+    }
+}
+
+/// A challenge as its app sees it when polling.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChallengeView {
+    pub auth_req_id: String,
+    pub status: ChallengeStatus,
+    pub expires_at: Timestamp,
+    pub decided_at: Option<Timestamp>,
+}
+
+/// A challenge as the device sees it: the context, never the code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct PendingItem {
+    pub challenge_id: String,
+    pub context: DisplayContext,
+    pub context_sha256: String,
+    pub expires_at: i64,
+}
+
+/// A device request's signature headers.
+#[derive(Clone, Debug)]
+pub struct SignedRequest<'a> {
+    pub device_id: &'a str,
+    pub timestamp_ms: i64,
+    pub nonce: &'a str,
+    pub signature: &'a str,
+    pub method: &'a str,
+    pub path_and_query: &'a str,
+    pub body: &'a [u8],
+}
+
+/// A device's answer: the payload and its signature (base64url).
+#[derive(Clone, Debug)]
+pub struct SignedAnswer {
+    pub payload: AnswerPayload,
+    pub signature: String,
+}
+
+/// What a recorded answer did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnswerReceipt {
+    pub status: ChallengeStatus,
+    pub challenge_created_at: Timestamp,
+    pub decided_at: Timestamp,
+}
+
+/// A device asking to enrol with a one-time token.
+#[derive(Clone, Debug)]
+pub struct EnrolRequest {
+    pub token: String,
+    pub key_type: KeyType,
+    /// Raw public key, base64url.
+    pub public_key: String,
+    pub name: String,
+    /// Signature over [`proof::enrolment_payload`], base64url.
+    pub signature: String,
+}
+
+/// A one-time enrolment token (secret: shown once, stored hashed).
+pub struct Enrolment {
+    pub token: String,
+    pub expires_at: Timestamp,
+}
+
+/// What one housekeeping pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Housekeeping {
+    pub expired: usize,
+    pub sealed: usize,
+    pub nonces_purged: u64,
+}
+
+pub struct Guard {
+    store: Arc<dyn GuardStore>,
+    clock: Arc<dyn Clock>,
+    entropy: Arc<dyn Entropy>,
+    code_key: CodeKey,
+    settings: GuardSettings,
+}
+
+fn valid_login(login: &str) -> bool {
+    !login.is_empty() && login.chars().count() <= 128 && !login.chars().any(|c| c.is_control() || c.is_whitespace())
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.trim().is_empty() && name.chars().count() <= 64 && !name.chars().any(char::is_control)
+}
+
+/// Splits `<prefix>.<id>.<secret>`.
+fn split_key<'a>(presented: &'a str, prefix: &str) -> Option<(&'a str, &'a str)> {
+    let rest = presented.strip_prefix(prefix)?.strip_prefix('.')?;
+    let (id, secret) = rest.split_once('.')?;
+    (!id.is_empty() && !secret.is_empty()).then_some((id, secret))
+}
+
+fn key_matches(secret: &str, stored: &[u8]) -> bool {
+    bool::from(sha256(secret.as_bytes()).as_slice().ct_eq(stored))
+}
+
+impl Guard {
+    pub fn new(
+        store: Arc<dyn GuardStore>,
+        clock: Arc<dyn Clock>,
+        entropy: Arc<dyn Entropy>,
+        code_key: CodeKey,
+        settings: GuardSettings,
+    ) -> Result<Self, crate::InvalidSetting> {
+        settings.validate()?;
+        Ok(Self { store, clock, entropy, code_key, settings })
+    }
+
+    pub fn settings(&self) -> &GuardSettings {
+        &self.settings
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    fn new_secret(&self) -> String {
+        random_token(self.entropy.as_ref(), 32)
+    }
+
+    // --- credentials ------------------------------------------------------------------
+
+    /// Creates the first admin key if there is none; returns it (to be shown once).
+    pub async fn bootstrap_admin_key(&self) -> GuardResult<Option<String>> {
+        if self.store.admin_key_count().await? > 0 {
+            return Ok(None);
+        }
+        self.create_admin_key().await.map(Some)
+    }
+
+    /// Creates another admin key (for recovery from the command line with database access).
+    pub async fn create_admin_key(&self) -> GuardResult<String> {
+        let id = random_token(self.entropy.as_ref(), 6);
+        let secret = self.new_secret();
+        self.store.insert_admin_key(&id, &sha256(secret.as_bytes()), self.now()).await?;
+        Ok(format!("pba.{id}.{secret}"))
+    }
+
+    pub async fn authenticate_admin(&self, presented: &str) -> GuardResult<AdminPrincipal> {
+        let (id, secret) = split_key(presented, "pba").ok_or(GuardError::Unauthorized)?;
+        match self.store.admin_key_hash(id).await? {
+            Some(hash) if key_matches(secret, &hash) => Ok(AdminPrincipal { key_id: id.to_owned() }),
+            _ => Err(GuardError::Unauthorized),
+        }
+    }
+
+    pub async fn authenticate_app(&self, presented: &str) -> GuardResult<AppRecord> {
+        let (id, secret) = split_key(presented, "pbk").ok_or(GuardError::Unauthorized)?;
+        match self.store.app(id).await? {
+            Some(app) if key_matches(secret, &app.key_hash) => Ok(app),
+            _ => Err(GuardError::Unauthorized),
+        }
+    }
+
+    // --- admin ------------------------------------------------------------------------
+
+    /// Registers an app; returns it with its API key (shown once, stored hashed).
+    pub async fn create_app(&self, admin: &AdminPrincipal, name: &str, mode: Option<CodeMode>) -> GuardResult<(AppRecord, String)> {
+        if !valid_name(name) {
+            return Err(GuardError::Invalid("name must be 1 to 64 printable characters".into()));
+        }
+        let id = format!("app_{}", random_token(self.entropy.as_ref(), 9));
+        let secret = self.new_secret();
+        let app = AppRecord {
+            id: id.clone(),
+            name: name.to_owned(),
+            key_hash: sha256(secret.as_bytes()).to_vec(),
+            mode,
+            created_at: self.now(),
+        };
+        self.store.insert_app(&app, &admin.actor()).await?;
+        Ok((app, format!("pbk.{id}.{secret}")))
+    }
+
+    pub async fn create_user(&self, admin: &AdminPrincipal, login: &str, display_name: &str) -> GuardResult<UserRecord> {
+        if !valid_login(login) {
+            return Err(GuardError::Invalid("login must be 1 to 128 characters without spaces".into()));
+        }
+        if display_name.chars().count() > 128 || display_name.chars().any(char::is_control) {
+            return Err(GuardError::Invalid("display_name must be at most 128 printable characters".into()));
+        }
+        Ok(self.store.insert_user(login, display_name, self.now(), &admin.actor()).await?)
+    }
+
+    async fn user(&self, login: &str) -> GuardResult<UserRecord> {
+        self.store.user_by_login(login).await?.ok_or(GuardError::NotFound)
+    }
+
+    /// A one-time link secret for enrolling a device of `login` (10 minutes, single use).
+    pub async fn create_enrolment(&self, admin: &AdminPrincipal, login: &str) -> GuardResult<Enrolment> {
+        let user = self.user(login).await?;
+        let token = self.new_secret();
+        let now = self.now();
+        let expires_at = now.plus_secs(ENROLMENT_TTL_SECS);
+        self.store
+            .insert_enrolment(&user, &sha256(token.as_bytes()), expires_at, now, &admin.actor())
+            .await?;
+        Ok(Enrolment { token, expires_at })
+    }
+
+    pub async fn devices(&self, _admin: &AdminPrincipal, login: &str) -> GuardResult<Vec<DeviceRecord>> {
+        let user = self.user(login).await?;
+        Ok(self.store.devices_of(user.id).await?)
+    }
+
+    pub async fn rename_device(&self, admin: &AdminPrincipal, id: &str, name: &str) -> GuardResult<()> {
+        if !valid_name(name) {
+            return Err(GuardError::Invalid("name must be 1 to 64 printable characters".into()));
+        }
+        match self.store.rename_device(id, name, self.now(), &admin.actor()).await? {
+            true => Ok(()),
+            false => Err(GuardError::NotFound),
+        }
+    }
+
+    pub async fn revoke_device(&self, admin: &AdminPrincipal, id: &str) -> GuardResult<()> {
+        match self.store.revoke_device(id, self.now(), &admin.actor()).await? {
+            true => Ok(()),
+            false => Err(GuardError::NotFound),
+        }
+    }
+
+    pub async fn user_state(&self, _admin: &AdminPrincipal, login: &str) -> GuardResult<UserState> {
+        let user = self.user(login).await?;
+        Ok(self.store.user_state(user.id).await?)
+    }
+
+    pub async fn unlock(&self, admin: &AdminPrincipal, login: &str) -> GuardResult<UserState> {
+        let user = self.user(login).await?;
+        self.store.unlock_user(&user, self.now(), &admin.actor()).await?;
+        Ok(self.store.user_state(user.id).await?)
+    }
+
+    // --- apps -------------------------------------------------------------------------
+
+    /// Asks the policy and, if it allows, opens a challenge for `req.login_hint`.
+    ///
+    /// An unknown user and a known user without a usable device get the same answer,
+    /// after the same single lookup: no user enumeration.
+    pub async fn open(&self, app: &AppRecord, req: &ChallengeRequest) -> GuardResult<ChallengeAnswer> {
+        let limits = &self.settings.challenge;
+        if !valid_login(&req.login_hint) {
+            return Err(GuardError::Invalid("login_hint must be 1 to 128 characters without spaces".into()));
+        }
+        req.context.validate().map_err(GuardError::Invalid)?;
+        let expiry = req.requested_expiry.unwrap_or(limits.default_expiry_secs);
+        if !(1..=limits.max_expiry_secs).contains(&expiry) {
+            return Err(GuardError::Invalid(format!(
+                "requested_expiry must be 1 to {} seconds",
+                limits.max_expiry_secs
+            )));
+        }
+        let unavailable = ChallengeAnswer::StepUpRequired { reason: StepUpReason::PushUnavailable };
+        let Some(target) = self.store.push_target(&req.login_hint).await? else {
+            return Ok(unavailable);
+        };
+        if target.active_devices == 0 {
+            return Ok(unavailable);
+        }
+
+        let mode = app.mode.unwrap_or(limits.mode);
+        let issued = code::issue(mode, limits.code_digits, self.entropy.as_ref());
+        let id = format!("ch_{}", random_token(self.entropy.as_ref(), 16));
+        let now = self.now();
+        let expires_at = now.plus_secs(expiry);
+        let display = DisplayContext::new(&app.name, &req.context, mode, issued.options.as_deref(), now, expires_at);
+        let new = NewChallenge {
+            code_hash: self.code_key.hash(&id, &issued.shown),
+            id,
+            app_id: app.id.clone(),
+            context_json: display.canonical(),
+            context_sha256: display.sha256_hex(),
+            created_at: now,
+            expires_at,
+        };
+        let actor = format!("app:{}", app.id);
+        Ok(match self.store.open_challenge(&target, &new, &self.settings.policy, &actor).await? {
+            OpenOutcome::Opened { prompts, .. } => ChallengeAnswer::Pending {
+                auth_req_id: new.id,
+                user_code: issued.shown,
+                mode,
+                expires_at,
+                prompts,
+            },
+            OpenOutcome::Refused(Admission::Wait { until }) => ChallengeAnswer::Wait { until },
+            OpenOutcome::Refused(Admission::Locked { until, reason }) => ChallengeAnswer::Locked { until, reason },
+            OpenOutcome::Refused(Admission::StepUp { reason }) => ChallengeAnswer::StepUpRequired { reason },
+            OpenOutcome::Refused(Admission::Push) => {
+                return Err(GuardError::Store(crate::store::StoreError::Backend(
+                    "store refused a push the policy allowed".into(),
+                )));
+            }
+        })
+    }
+
+    /// The state of a challenge, for the app that opened it.
+    pub async fn status(&self, app: &AppRecord, auth_req_id: &str) -> GuardResult<ChallengeView> {
+        let ch = self
+            .store
+            .challenge(auth_req_id)
+            .await?
+            .filter(|c| c.app_id == app.id)
+            .ok_or(GuardError::NotFound)?;
+        Ok(ChallengeView {
+            status: ch.status_at(self.now()),
+            auth_req_id: ch.id,
+            expires_at: ch.expires_at,
+            decided_at: ch.decided_at,
+        })
+    }
+
+    // --- devices ----------------------------------------------------------------------
+
+    async fn signing_device(&self, device_id: &str, timestamp_ms: i64) -> GuardResult<(DeviceRecord, Timestamp)> {
+        let device = self
+            .store
+            .device(device_id)
+            .await?
+            .ok_or(GuardError::Refused(Refusal::UnknownDevice))?;
+        if device.revoked_at.is_some() {
+            return Err(GuardError::Refused(Refusal::RevokedDevice));
+        }
+        let now = self.now();
+        if (now.millis() - timestamp_ms).abs() > CLOCK_SKEW_SECS * 1000 {
+            return Err(GuardError::Refused(Refusal::StaleTimestamp));
+        }
+        Ok((device, now))
+    }
+
+    fn nonce(&self, device_id: &str, nonce: &str, timestamp_ms: i64) -> Nonce {
+        Nonce {
+            device_id: device_id.to_owned(),
+            nonce: nonce.to_owned(),
+            expires_at: Timestamp::from_millis(timestamp_ms).plus_secs(2 * CLOCK_SKEW_SECS),
+        }
+    }
+
+    /// The live challenges of the signing device's user.
+    pub async fn pending(&self, req: &SignedRequest<'_>) -> GuardResult<(DeviceRecord, Vec<PendingItem>)> {
+        if !proof::field_ok(req.device_id) || !proof::nonce_ok(req.nonce) {
+            return Err(GuardError::Refused(Refusal::BadSignature));
+        }
+        let (device, now) = self.signing_device(req.device_id, req.timestamp_ms).await?;
+        let msg = proof::request_payload(req.method, req.path_and_query, req.device_id, req.timestamp_ms, req.nonce, req.body);
+        let sig = proof::unb64(req.signature).ok_or(GuardError::Refused(Refusal::BadSignature))?;
+        if !proof::verify(device.key_type, &device.public_key, &msg, &sig) {
+            return Err(GuardError::Refused(Refusal::BadSignature));
+        }
+        let nonce = self.nonce(&device.id, req.nonce, req.timestamp_ms);
+        let live = self
+            .store
+            .pending_for_device(&device, &nonce, now)
+            .await?
+            .ok_or(GuardError::Refused(Refusal::Replay))?;
+        let items = live
+            .into_iter()
+            .filter_map(|c| {
+                let context = serde_json::from_str(&c.context_json).ok()?;
+                Some(PendingItem {
+                    challenge_id: c.id,
+                    context,
+                    context_sha256: c.context_sha256,
+                    expires_at: c.expires_at.millis(),
+                })
+            })
+            .collect();
+        Ok((device, items))
+    }
+
+    /// Verifies and records a device's answer. Exactly one answer per challenge is ever
+    /// recorded; every other one is refused with nothing changed. A wrong code is the
+    /// exception the policy demands: it is refused *and* kills the challenge as a deny.
+    pub async fn answer(&self, answer: &SignedAnswer) -> GuardResult<AnswerReceipt> {
+        let p = &answer.payload;
+        if !p.well_formed() {
+            return Err(GuardError::Invalid("answer fields are malformed".into()));
+        }
+        if p.decision == Decision::Approve && p.code.is_empty() {
+            return Err(GuardError::Invalid("an approval must carry the code".into()));
+        }
+        let (device, now) = self.signing_device(&p.device_id, p.timestamp_ms).await?;
+        let sig = proof::unb64(&answer.signature).ok_or(GuardError::Refused(Refusal::BadSignature))?;
+        if !proof::verify(device.key_type, &device.public_key, &p.canonical(), &sig) {
+            return Err(GuardError::Refused(Refusal::BadSignature));
+        }
+        let ch: ChallengeRecord = self
+            .store
+            .challenge(&p.challenge_id)
+            .await?
+            .ok_or(GuardError::Refused(Refusal::UnknownChallenge))?;
+        if ch.user_id != device.user_id {
+            return Err(GuardError::Refused(Refusal::NotYourChallenge));
+        }
+        if !bool::from(p.context_sha256.as_bytes().ct_eq(ch.context_sha256.as_bytes())) {
+            return Err(GuardError::Refused(Refusal::ContextMismatch));
+        }
+        if ch.status_at(now) != ChallengeStatus::Pending {
+            return Err(GuardError::Refused(Refusal::NotAnswerable));
+        }
+        let resolution = match p.decision {
+            Decision::Approve if self.code_key.matches(&ch.id, &p.code, &ch.code_hash) => Resolution::Approved,
+            Decision::Approve => Resolution::Denied { wrong_code: true },
+            Decision::Deny => Resolution::Denied { wrong_code: false },
+            Decision::NotMe => Resolution::NotMe,
+        };
+        let record = AnswerRecord {
+            challenge_id: ch.id.clone(),
+            device_id: device.id.clone(),
+            user_id: device.user_id,
+            login: device.login.clone(),
+            resolution,
+            nonce: self.nonce(&device.id, &p.nonce, p.timestamp_ms),
+        };
+        match self.store.record_answer(&record, &self.settings.policy, now).await? {
+            AnswerOutcome::Recorded(_) if resolution == (Resolution::Denied { wrong_code: true }) => {
+                Err(GuardError::Refused(Refusal::WrongCode))
+            }
+            AnswerOutcome::Recorded(status) => Ok(AnswerReceipt {
+                status,
+                challenge_created_at: ch.created_at,
+                decided_at: now,
+            }),
+            AnswerOutcome::Replay => Err(GuardError::Refused(Refusal::Replay)),
+            AnswerOutcome::NotAnswerable => Err(GuardError::Refused(Refusal::NotAnswerable)),
+        }
+    }
+
+    /// Registers a device with a one-time token, after checking it holds its key.
+    pub async fn enrol(&self, req: &EnrolRequest) -> GuardResult<DeviceRecord> {
+        if !valid_name(&req.name) {
+            return Err(GuardError::Invalid("name must be 1 to 64 printable characters".into()));
+        }
+        let public_key = proof::unb64(&req.public_key)
+            .filter(|k| k.len() == req.key_type.public_key_len())
+            .ok_or_else(|| GuardError::Invalid(format!("public_key is not a raw {} key in base64url", req.key_type.as_str())))?;
+        let sig = proof::unb64(&req.signature).ok_or(GuardError::Refused(Refusal::BadEnrolment))?;
+        let msg = proof::enrolment_payload(&req.token, req.key_type, &req.public_key);
+        if !proof::verify(req.key_type, &public_key, &msg, &sig) {
+            return Err(GuardError::Refused(Refusal::BadEnrolment));
+        }
+        let device = NewDevice {
+            id: format!("dev_{}", random_token(self.entropy.as_ref(), 12)),
+            name: req.name.clone(),
+            key_type: req.key_type,
+            public_key,
+        };
+        self.store
+            .redeem_enrolment(&sha256(req.token.as_bytes()), &device, self.now())
+            .await?
+            .ok_or(GuardError::Refused(Refusal::BadEnrolment))
+    }
+
+    // --- housekeeping ---------------------------------------------------------------------
+
+    /// Expires lapsed challenges, seals the audit log and forgets old nonces.
+    pub async fn housekeeping(&self) -> GuardResult<Housekeeping> {
+        let now = self.now();
+        let expired = self.store.expire_due(&self.settings.policy, now, 500).await?;
+        let sealed = self.store.seal_audit(5_000).await?;
+        let nonces_purged = self.store.purge_nonces(now).await?;
+        Ok(Housekeeping { expired, sealed, nonces_purged })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_split_into_id_and_secret() {
+        assert_eq!(split_key("pbk.app_1.s3cr3t", "pbk"), Some(("app_1", "s3cr3t")));
+        assert_eq!(split_key("pba.id.s", "pbk"), None);
+        assert_eq!(split_key("pbk..s", "pbk"), None);
+        assert_eq!(split_key("pbk.id.", "pbk"), None);
+        assert_eq!(split_key("pbk", "pbk"), None);
+    }
+
+    #[test]
+    fn logins_without_spaces_or_control_characters() {
+        assert!(valid_login("alice@example.com"));
+        assert!(!valid_login(""));
+        assert!(!valid_login("a b"));
+        assert!(!valid_login("a\nb"));
+        assert!(!valid_login(&"a".repeat(129)));
+    }
+}

@@ -1,0 +1,188 @@
+//! The storage the guard needs, as one trait ([`GuardStore`]). `pushback-store`
+//! implements it on SQLite and PostgreSQL; each method that changes state is one
+//! transaction, writes its audit entries in that same transaction, and decides races with
+//! conditional SQL, so any number of nodes can share one database.
+
+use async_trait::async_trait;
+
+use pushback_model::Timestamp;
+use pushback_model::audit::SealedEntry;
+
+use crate::challenge::{ChallengeRecord, ChallengeStatus, Resolution};
+use crate::code::CodeMode;
+use crate::policy::{Admission, UserState};
+use crate::proof::KeyType;
+use crate::PolicySettings;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A unique name or id is already taken.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// The database failed; the text is for logs, never for clients.
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A relying party allowed to ask for challenges.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AppRecord {
+    pub id: String,
+    pub name: String,
+    /// SHA-256 of the API key's secret part.
+    pub key_hash: Vec<u8>,
+    /// Overrides the global challenge mode when set.
+    pub mode: Option<CodeMode>,
+    pub created_at: Timestamp,
+}
+
+impl std::fmt::Debug for AppRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppRecord")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: i64,
+    pub login: String,
+    pub display_name: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceRecord {
+    pub id: String,
+    pub user_id: i64,
+    pub login: String,
+    pub name: String,
+    pub key_type: KeyType,
+    pub public_key: Vec<u8>,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// A device about to be registered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewDevice {
+    pub id: String,
+    pub name: String,
+    pub key_type: KeyType,
+    pub public_key: Vec<u8>,
+}
+
+/// Whom a challenge request would reach.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushTarget {
+    pub user_id: i64,
+    pub login: String,
+    pub active_devices: i64,
+}
+
+/// A challenge about to be opened.
+#[derive(Clone, Debug)]
+pub struct NewChallenge {
+    pub id: String,
+    pub app_id: String,
+    pub code_hash: Vec<u8>,
+    pub context_json: String,
+    pub context_sha256: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpenOutcome {
+    /// The challenge is live; `prompts` counts it within the budget.
+    Opened { superseded: Option<String>, prompts: u32 },
+    /// The policy refused to push.
+    Refused(Admission),
+}
+
+/// A device nonce, kept until `expires_at` to refuse replays.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Nonce {
+    pub device_id: String,
+    pub nonce: String,
+    pub expires_at: Timestamp,
+}
+
+/// A verified answer to record.
+#[derive(Clone, Debug)]
+pub struct AnswerRecord {
+    pub challenge_id: String,
+    pub device_id: String,
+    pub user_id: i64,
+    pub login: String,
+    pub resolution: Resolution,
+    pub nonce: Nonce,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AnswerOutcome {
+    /// The answer decided the challenge.
+    Recorded(ChallengeStatus),
+    /// The nonce was used before; nothing changed.
+    Replay,
+    /// The challenge was no longer pending (decided, superseded, expired); nothing changed.
+    NotAnswerable,
+}
+
+#[async_trait]
+pub trait GuardStore: Send + Sync {
+    // --- admin keys ---------------------------------------------------------------
+    async fn admin_key_count(&self) -> StoreResult<i64>;
+    async fn insert_admin_key(&self, id: &str, key_hash: &[u8], at: Timestamp) -> StoreResult<()>;
+    async fn admin_key_hash(&self, id: &str) -> StoreResult<Option<Vec<u8>>>;
+
+    // --- apps and users -------------------------------------------------------------
+    async fn insert_app(&self, app: &AppRecord, actor: &str) -> StoreResult<()>;
+    async fn app(&self, id: &str) -> StoreResult<Option<AppRecord>>;
+    async fn insert_user(&self, login: &str, display_name: &str, at: Timestamp, actor: &str) -> StoreResult<UserRecord>;
+    async fn user_by_login(&self, login: &str) -> StoreResult<Option<UserRecord>>;
+    async fn user_state(&self, user_id: i64) -> StoreResult<UserState>;
+    /// Lifts any lock and restarts the counters.
+    async fn unlock_user(&self, user: &UserRecord, at: Timestamp, actor: &str) -> StoreResult<()>;
+
+    // --- devices --------------------------------------------------------------------
+    async fn insert_enrolment(&self, user: &UserRecord, token_hash: &[u8], expires_at: Timestamp, at: Timestamp, actor: &str) -> StoreResult<()>;
+    /// Consumes a live, unused enrolment and registers the device, atomically. `None`
+    /// when the token is unknown, used or expired.
+    async fn redeem_enrolment(&self, token_hash: &[u8], device: &NewDevice, at: Timestamp) -> StoreResult<Option<DeviceRecord>>;
+    async fn device(&self, id: &str) -> StoreResult<Option<DeviceRecord>>;
+    async fn devices_of(&self, user_id: i64) -> StoreResult<Vec<DeviceRecord>>;
+    async fn rename_device(&self, id: &str, name: &str, at: Timestamp, actor: &str) -> StoreResult<bool>;
+    async fn revoke_device(&self, id: &str, at: Timestamp, actor: &str) -> StoreResult<bool>;
+
+    // --- challenges -------------------------------------------------------------------
+    async fn push_target(&self, login: &str) -> StoreResult<Option<PushTarget>>;
+    /// In one transaction on the user's counters: records a lapsed live challenge as
+    /// expired, asks [`crate::policy::admit`], and either refuses or supersedes the live
+    /// challenge and opens `new`.
+    async fn open_challenge(&self, target: &PushTarget, new: &NewChallenge, policy: &PolicySettings, actor: &str) -> StoreResult<OpenOutcome>;
+    async fn challenge(&self, id: &str) -> StoreResult<Option<ChallengeRecord>>;
+    /// Consumes the nonce and lists the user's live challenges; `None` on a replay.
+    async fn pending_for_device(&self, device: &DeviceRecord, nonce: &Nonce, at: Timestamp) -> StoreResult<Option<Vec<ChallengeRecord>>>;
+    /// Consumes the nonce and decides the challenge if, and only if, it is still pending.
+    async fn record_answer(&self, answer: &AnswerRecord, policy: &PolicySettings, at: Timestamp) -> StoreResult<AnswerOutcome>;
+
+    // --- housekeeping -------------------------------------------------------------------
+    /// Records up to `limit` lapsed challenges as expired, charging their users.
+    async fn expire_due(&self, policy: &PolicySettings, at: Timestamp, limit: i64) -> StoreResult<usize>;
+    async fn purge_nonces(&self, before: Timestamp) -> StoreResult<u64>;
+
+    // --- audit ----------------------------------------------------------------------------
+    /// Chains up to `limit` unsealed entries onto the log; returns how many.
+    async fn seal_audit(&self, limit: i64) -> StoreResult<usize>;
+    /// Sealed entries with `seq > after_seq`, in chain order.
+    async fn audit_sealed(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<SealedEntry>>;
+    async fn audit_unsealed(&self) -> StoreResult<i64>;
+}
