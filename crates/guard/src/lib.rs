@@ -22,6 +22,7 @@
 //! assert_eq!(admit(&user, 1, &p, now), Admission::Wait { until: now.plus_secs(10) });
 //! ```
 
+pub mod audit;
 pub mod challenge;
 pub mod code;
 pub mod context;

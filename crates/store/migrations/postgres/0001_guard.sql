@@ -1,0 +1,101 @@
+-- guard: apps, users, devices, challenges, nonces, audit log. Times are Unix milliseconds.
+CREATE TABLE admin_keys (
+    id          TEXT PRIMARY KEY,
+    key_hash    BYTEA NOT NULL,
+    created_at  BIGINT NOT NULL
+);
+
+CREATE TABLE apps (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    key_hash    BYTEA NOT NULL,
+    mode        TEXT,
+    created_at  BIGINT NOT NULL
+);
+
+CREATE TABLE users (
+    id            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    login         TEXT NOT NULL UNIQUE,
+    display_name  TEXT NOT NULL,
+    created_at    BIGINT NOT NULL
+);
+
+CREATE TABLE user_state (
+    user_id           BIGINT PRIMARY KEY REFERENCES users (id),
+    last_approval_at  BIGINT,
+    backoff_level     BIGINT NOT NULL DEFAULT 0,
+    backoff_until     BIGINT,
+    failures          BIGINT NOT NULL DEFAULT 0,
+    locked_until      BIGINT,
+    lock_reason       TEXT,
+    reset_at          BIGINT
+);
+
+CREATE TABLE enrolments (
+    token_hash  BYTEA PRIMARY KEY,
+    user_id     BIGINT NOT NULL REFERENCES users (id),
+    expires_at  BIGINT NOT NULL,
+    used_at     BIGINT,
+    created_at  BIGINT NOT NULL
+);
+
+CREATE TABLE devices (
+    id          TEXT PRIMARY KEY,
+    user_id     BIGINT NOT NULL REFERENCES users (id),
+    login       TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    key_type    TEXT NOT NULL,
+    public_key  BYTEA NOT NULL,
+    created_at  BIGINT NOT NULL,
+    revoked_at  BIGINT
+);
+CREATE INDEX devices_by_user ON devices (user_id);
+
+CREATE TABLE challenges (
+    id              TEXT PRIMARY KEY,
+    user_id         BIGINT NOT NULL REFERENCES users (id),
+    login           TEXT NOT NULL,
+    app_id          TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    reason          TEXT,
+    code_hash       BYTEA NOT NULL,
+    context_json    TEXT NOT NULL,
+    context_sha256  TEXT NOT NULL,
+    created_at      BIGINT NOT NULL,
+    expires_at      BIGINT NOT NULL,
+    decided_at      BIGINT,
+    device_id       TEXT
+);
+CREATE INDEX challenges_by_user_time ON challenges (user_id, created_at);
+CREATE INDEX challenges_pending_by_user ON challenges (user_id) WHERE status = 'pending';
+CREATE INDEX challenges_pending_by_expiry ON challenges (expires_at) WHERE status = 'pending';
+
+CREATE TABLE device_nonces (
+    device_id   TEXT NOT NULL,
+    nonce       TEXT NOT NULL,
+    expires_at  BIGINT NOT NULL,
+    PRIMARY KEY (device_id, nonce)
+);
+CREATE INDEX device_nonces_by_expiry ON device_nonces (expires_at);
+
+CREATE TABLE audit_log (
+    id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at         BIGINT NOT NULL,
+    kind       TEXT NOT NULL,
+    severity   TEXT NOT NULL,
+    subject    TEXT NOT NULL,
+    actor      TEXT NOT NULL,
+    detail     TEXT NOT NULL,
+    seq        BIGINT UNIQUE,
+    prev_hash  TEXT,
+    hash       TEXT
+);
+CREATE INDEX audit_log_unsealed ON audit_log (id) WHERE seq IS NULL;
+
+CREATE TABLE audit_head (
+    one   INTEGER PRIMARY KEY CHECK (one = 1),
+    seq   BIGINT NOT NULL,
+    hash  TEXT NOT NULL
+);
+INSERT INTO audit_head (one, seq, hash)
+VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
