@@ -1,1 +1,161 @@
-fn main() {}
+//! The `pushback` binary: serve, admin, device, audit, bench, config.
+
+mod admin;
+mod audit;
+mod bench;
+mod config;
+mod device;
+mod http;
+mod output;
+mod runtime;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "pushback", version, about = "Push MFA that resists prompt bombing.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the approval service (embedded SQLite by default).
+    Serve {
+        /// A pushback.toml; without one, the defaults (`pushback config default`).
+        #[arg(long, env = "PUSHBACK_CONFIG")]
+        config: Option<PathBuf>,
+        /// sqlite://file.db or postgres://…; overrides the config file.
+        #[arg(long, env = "PUSHBACK_DATABASE_URL")]
+        database_url: Option<String>,
+        /// Address to listen on; overrides the config file.
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Administer a running server: apps, users, enrolment links, devices, unlocks.
+    Admin {
+        #[arg(long, env = "PUSHBACK_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// The admin API key printed at first start.
+        #[arg(long, env = "PUSHBACK_ADMIN_KEY", hide_env_values = true)]
+        key: Option<String>,
+        #[command(subcommand)]
+        command: admin::AdminCommand,
+    },
+    /// The reference authenticator: enrol, list pending challenges, answer them.
+    Device {
+        /// Where this device's key lives (created with mode 0600).
+        #[arg(long, env = "PUSHBACK_DEVICE_FILE", default_value = "pushback-device.json")]
+        key_file: PathBuf,
+        #[command(subcommand)]
+        command: device::DeviceCommand,
+    },
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Print a commented pushback.toml holding every default.
+    Default,
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Recompute the hash chain and name the first broken link (exit 1 if any).
+    Verify {
+        #[arg(long, env = "PUSHBACK_DATABASE_URL", default_value = "sqlite://pushback.db")]
+        database_url: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Full lifecycles over HTTP on loopback against an in-process server.
+    Guard {
+        #[arg(long, default_value_t = 1000)]
+        users: usize,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        #[arg(long, default_value = "10s", value_parser = bench::parse_duration)]
+        duration: std::time::Duration,
+        /// Default: a fresh SQLite file in a scratch directory. PostgreSQL runs in a
+        /// fresh schema.
+        #[arg(long)]
+        database_url: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PUSHBACK_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { config, database_url, listen } => {
+            init_logging("info");
+            let mut config = config::Config::load(config.as_deref())?;
+            if let Some(url) = database_url {
+                config.database.url = url;
+            }
+            if let Some(listen) = listen {
+                config.server.listen = listen;
+            }
+            serve::run(config).await?;
+        }
+        Command::Config(ConfigCommand::Default) => output::line(config::DEFAULT_TOML.trim_end()),
+        Command::Admin { url, key, command } => {
+            init_logging("warn");
+            admin::run(&url, key.as_deref(), command).await?;
+        }
+        Command::Device { key_file, command } => {
+            init_logging("warn");
+            device::run(&key_file, command).await?;
+        }
+        Command::Audit(AuditCommand::Verify { database_url }) => {
+            init_logging("warn");
+            if !audit::verify(&database_url).await? {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Bench(BenchCommand::Guard { users, concurrency, duration, database_url, json }) => {
+            init_logging("warn");
+            bench::run(bench::GuardBench { users, concurrency, duration, database_url, json }).await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime") {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

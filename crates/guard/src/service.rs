@@ -144,7 +144,24 @@ pub struct Housekeeping {
     pub nonces_purged: u64,
 }
 
+/// Hears what the guard decides, for metrics. Every method defaults to doing nothing.
+pub trait Observer: Send + Sync {
+    /// A challenge request was answered.
+    fn opened(&self, _answer: &ChallengeAnswer) {}
+    /// A challenge was decided by its device: `reason` is `approved`, `denied`,
+    /// `wrong_code` or `not_me`; `seconds` is the time from creation to decision.
+    fn decided(&self, _reason: &str, _seconds: f64) {}
+    /// A challenge lapsed or was superseded while pending.
+    fn unanswered(&self, _reason: &str, _count: usize) {}
+    /// Push was locked for a user.
+    fn locked(&self, _reason: LockReason) {}
+}
+
+struct Silent;
+impl Observer for Silent {}
+
 pub struct Guard {
+    observer: Arc<dyn Observer>,
     store: Arc<dyn GuardStore>,
     clock: Arc<dyn Clock>,
     entropy: Arc<dyn Entropy>,
@@ -180,7 +197,19 @@ impl Guard {
         settings: GuardSettings,
     ) -> Result<Self, crate::InvalidSetting> {
         settings.validate()?;
-        Ok(Self { store, clock, entropy, code_key, settings })
+        Ok(Self { observer: Arc::new(Silent), store, clock, entropy, code_key, settings })
+    }
+
+    /// Reports decisions to `observer` from now on.
+    #[must_use]
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = observer;
+        self
+    }
+
+    /// The store this guard runs on.
+    pub fn store(&self) -> &Arc<dyn GuardStore> {
+        &self.store
     }
 
     pub fn settings(&self) -> &GuardSettings {
@@ -351,14 +380,19 @@ impl Guard {
             expires_at,
         };
         let actor = format!("app:{}", app.id);
-        Ok(match self.store.open_challenge(&target, &new, &self.settings.policy, &actor).await? {
-            OpenOutcome::Opened { prompts, .. } => ChallengeAnswer::Pending {
+        let answer = match self.store.open_challenge(&target, &new, &self.settings.policy, &actor).await? {
+            OpenOutcome::Opened { prompts, superseded } => {
+                if superseded.is_some() {
+                    self.observer.unanswered("superseded", 1);
+                }
+                ChallengeAnswer::Pending {
                 auth_req_id: new.id,
                 user_code: issued.shown,
                 mode,
                 expires_at,
                 prompts,
-            },
+            }
+            }
             OpenOutcome::Refused(Admission::Wait { until }) => ChallengeAnswer::Wait { until },
             OpenOutcome::Refused(Admission::Locked { until, reason }) => ChallengeAnswer::Locked { until, reason },
             OpenOutcome::Refused(Admission::StepUp { reason }) => ChallengeAnswer::StepUpRequired { reason },
@@ -367,7 +401,9 @@ impl Guard {
                     "store refused a push the policy allowed".into(),
                 )));
             }
-        })
+        };
+        self.observer.opened(&answer);
+        Ok(answer)
     }
 
     /// The state of a challenge, for the app that opened it.
@@ -489,14 +525,17 @@ impl Guard {
             nonce: self.nonce(&device.id, &p.nonce, p.timestamp_ms),
         };
         match self.store.record_answer(&record, &self.settings.policy, now).await? {
-            AnswerOutcome::Recorded(_) if resolution == (Resolution::Denied { wrong_code: true }) => {
-                Err(GuardError::Refused(Refusal::WrongCode))
+            AnswerOutcome::Recorded { status, new_lock } => {
+                let seconds = (now.millis() - ch.created_at.millis()).max(0) as f64 / 1000.0;
+                self.observer.decided(resolution.reason(), seconds);
+                if let Some(reason) = new_lock {
+                    self.observer.locked(reason);
+                }
+                if resolution == (Resolution::Denied { wrong_code: true }) {
+                    return Err(GuardError::Refused(Refusal::WrongCode));
+                }
+                Ok(AnswerReceipt { status, challenge_created_at: ch.created_at, decided_at: now })
             }
-            AnswerOutcome::Recorded(status) => Ok(AnswerReceipt {
-                status,
-                challenge_created_at: ch.created_at,
-                decided_at: now,
-            }),
             AnswerOutcome::Replay => Err(GuardError::Refused(Refusal::Replay)),
             AnswerOutcome::NotAnswerable => Err(GuardError::Refused(Refusal::NotAnswerable)),
         }
@@ -533,6 +572,9 @@ impl Guard {
     pub async fn housekeeping(&self) -> GuardResult<Housekeeping> {
         let now = self.now();
         let expired = self.store.expire_due(&self.settings.policy, now, 500).await?;
+        if expired > 0 {
+            self.observer.unanswered("expired", expired);
+        }
         let sealed = self.store.seal_audit(5_000).await?;
         let nonces_purged = self.store.purge_nonces(now).await?;
         Ok(Housekeeping { expired, sealed, nonces_purged })

@@ -10,7 +10,7 @@ use pushback_model::audit::SealedEntry;
 
 use crate::challenge::{ChallengeRecord, ChallengeStatus, Resolution};
 use crate::code::CodeMode;
-use crate::policy::{Admission, UserState};
+use crate::policy::{Admission, LockReason, UserState};
 use crate::proof::KeyType;
 use crate::PolicySettings;
 
@@ -128,8 +128,8 @@ pub struct AnswerRecord {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AnswerOutcome {
-    /// The answer decided the challenge.
-    Recorded(ChallengeStatus),
+    /// The answer decided the challenge; `new_lock` says whether it locked push.
+    Recorded { status: ChallengeStatus, new_lock: Option<LockReason> },
     /// The nonce was used before; nothing changed.
     Replay,
     /// The challenge was no longer pending (decided, superseded, expired); nothing changed.

@@ -1,1 +1,141 @@
-//! placeholder
+//! pushback's HTTP service: the app API (CIBA-shaped), the device API (signed requests),
+//! the admin API, `/metrics` and a health check, over one [`pushback_guard::Guard`].
+//!
+//! Handlers are thin: an extractor authenticates ([`extract`]), the guard decides, a DTO
+//! goes back; every error becomes `application/problem+json` in [`problem`]. Only this
+//! crate knows HTTP.
+//!
+//! ```no_run
+//! # async fn demo(guard: std::sync::Arc<pushback_guard::Guard>) -> std::io::Result<()> {
+//! let state = pushback_server::AppState::new(guard, "http://127.0.0.1:8080".into());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! pushback_server::serve(listener, state, std::future::pending()).await
+//! # }
+//! ```
+
+mod admin_api;
+mod app_api;
+pub mod device_api;
+mod extract;
+pub mod metrics;
+mod problem;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+
+use pushback_guard::Guard;
+
+pub use metrics::{Metrics, MetricsObserver};
+
+/// The `[server]` table of `pushback.toml`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// The URL devices and admins reach this server at, used in enrolment links.
+    /// Defaults to `http://<listen>`.
+    pub public_url: Option<String>,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// How often lapsed challenges are expired and the audit log sealed, in milliseconds.
+    pub housekeeping_interval_ms: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            max_body_bytes: 16 * 1024,
+            housekeeping_interval_ms: 1000,
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub guard: Arc<Guard>,
+    pub metrics: Arc<Metrics>,
+    pub public_url: String,
+    pub max_body_bytes: usize,
+}
+
+impl AppState {
+    /// State with fresh metrics. Build the guard with [`MetricsObserver`] over
+    /// [`AppState::metrics`] to count decisions; see [`AppState::with_metrics`].
+    pub fn new(guard: Arc<Guard>, public_url: String) -> Self {
+        Self::with_metrics(guard, Arc::new(Metrics::new()), public_url)
+    }
+
+    pub fn with_metrics(guard: Arc<Guard>, metrics: Arc<Metrics>, public_url: String) -> Self {
+        Self { guard, metrics, public_url, max_body_bytes: ServerSettings::default().max_body_bytes }
+    }
+}
+
+/// All routes.
+pub fn router(state: AppState) -> Router {
+    let limit = state.max_body_bytes;
+    Router::new()
+        .route("/v1/challenges", post(app_api::create))
+        .route("/v1/challenges/{auth_req_id}", get(app_api::status))
+        .route("/v1/enroll", post(device_api::enrol))
+        .route("/v1/device/pending", get(device_api::pending))
+        .route("/v1/device/answers", post(device_api::answer))
+        .route("/v1/admin/apps", post(admin_api::create_app))
+        .route("/v1/admin/users", post(admin_api::create_user))
+        .route("/v1/admin/users/{login}", get(admin_api::user_state))
+        .route("/v1/admin/users/{login}/enrolments", post(admin_api::create_enrolment))
+        .route("/v1/admin/users/{login}/devices", get(admin_api::list_devices))
+        .route("/v1/admin/users/{login}/unlock", post(admin_api::unlock))
+        .route("/v1/admin/devices/{id}", patch(admin_api::rename_device).delete(admin_api::revoke_device))
+        .route("/enroll", get(enrol_page))
+        .route("/metrics", get(metrics_text))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(|| async { problem::problem(StatusCode::NOT_FOUND, "https://pushback.dev/problems/not-found", "Not found", None) })
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    let mut r = state.metrics.render().into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    r
+}
+
+async fn enrol_page() -> &'static str {
+    "This is a pushback device enrolment link. Enrol with:\n\n    pushback device enroll '<the whole link>'\n"
+}
+
+/// Expires lapsed challenges and seals the audit log every `every`, until the task is dropped.
+pub fn spawn_housekeeping(guard: Arc<Guard>, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match guard.housekeeping().await {
+                Ok(done) if done.expired > 0 => tracing::info!(expired = done.expired, sealed = done.sealed, "housekeeping"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "housekeeping failed; will retry"),
+            }
+        }
+    })
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}

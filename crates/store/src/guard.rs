@@ -180,15 +180,16 @@ macro_rules! impl_guard_store {
                 Ok(())
             }
 
-            /// Audits a lock that `after` has and `before` had not.
-            async fn audit_new_lock(conn: &mut Conn, before: &UserState, after: &UserState, at: Timestamp, login: &str, actor: &str) -> StoreResult<()> {
+            /// Audits a lock that `after` has and `before` had not; returns its reason.
+            async fn audit_new_lock(conn: &mut Conn, before: &UserState, after: &UserState, at: Timestamp, login: &str, actor: &str) -> StoreResult<Option<pushback_guard::policy::LockReason>> {
                 if after.locked_at(at).is_some() && after.locked_until != before.locked_until {
                     let reason = after.lock_reason.map(|r| r.as_str()).unwrap_or("unknown");
                     let severity = if reason == "denies" { Severity::High } else { Severity::Critical };
                     let until = after.locked_until.map(|u| u.millis());
                     audit(conn, at, "user.locked", severity, login, actor, json!({ "reason": reason, "until": until })).await?;
+                    return Ok(after.lock_reason);
                 }
-                Ok(())
+                Ok(None)
             }
 
             async fn expire_one(conn: &mut Conn, id: &str, expires_at: Timestamp) -> StoreResult<bool> {
@@ -606,10 +607,10 @@ macro_rules! impl_guard_store {
                                 json!({ "challenge": a.challenge_id, "other_pending_killed": killed.rows_affected() })).await?;
                         }
                     }
-                    audit_new_lock(&mut tx, &before, &state, at, login, &actor).await?;
+                    let new_lock = audit_new_lock(&mut tx, &before, &state, at, login, &actor).await?;
                     save_state(&mut tx, a.user_id, &state).await?;
                     tx.commit().await.map_err(backend)?;
-                    Ok(AnswerOutcome::Recorded(status))
+                    Ok(AnswerOutcome::Recorded { status, new_lock })
                 }
 
                 async fn expire_due(&self, p: &PolicySettings, at: Timestamp, limit: i64) -> StoreResult<usize> {

@@ -1,0 +1,144 @@
+//! `pushback admin …`: the admin API from the command line.
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use serde_json::json;
+
+use crate::http;
+use crate::output;
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// App clients (relying parties).
+    #[command(subcommand)]
+    App(AppCommand),
+    /// Users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Create a one-time device enrolment link for a user (10 minutes, single use).
+    Enrol { login: String },
+    /// A user's devices.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// Admin keys (works on the database directly, for recovery).
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Create another admin key directly in the database; prints it once.
+    Create {
+        #[arg(long, env = "PUSHBACK_DATABASE_URL", default_value = "sqlite://pushback.db")]
+        database_url: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AppCommand {
+    /// Register an app; prints its API key once.
+    Create {
+        name: String,
+        /// Override the challenge mode for this app: code or pick3.
+        #[arg(long)]
+        mode: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    Create {
+        login: String,
+        #[arg(long, default_value = "")]
+        display_name: String,
+    },
+    /// Show a user's fatigue counters and lock.
+    Show { login: String },
+    /// Lift a push lock (after "not me", denies or the failure cap).
+    Unlock { login: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DeviceCommand {
+    List { login: String },
+    Rename { id: String, name: String },
+    Revoke { id: String },
+}
+
+pub async fn run(url: &str, key: Option<&str>, command: AdminCommand) -> anyhow::Result<()> {
+    let base = url.trim_end_matches('/');
+    let needs_key = !matches!(command, AdminCommand::Key(_));
+    let key = match key {
+        Some(k) => k.to_owned(),
+        None if needs_key => anyhow::bail!("no admin key: pass --key or set PUSHBACK_ADMIN_KEY"),
+        None => String::new(),
+    };
+    let key = key.as_str();
+    let client = http::client()?;
+    let auth = |rb: reqwest::RequestBuilder| rb.bearer_auth(key);
+    let seg = |s: &str| urlencode(s);
+    let answer = match command {
+        AdminCommand::App(AppCommand::Create { name, mode }) => {
+            let mut body = json!({ "name": name });
+            if let Some(mode) = mode {
+                body["mode"] = json!(mode);
+            }
+            let created = http::send(auth(client.post(format!("{base}/v1/admin/apps"))).json(&body)).await?;
+            output::line(&format!("App {} created. Its API key (shown once):", created["id"].as_str().unwrap_or("?")));
+            output::line("");
+            output::line(&format!("    {}", created["api_key"].as_str().context("no api_key in the answer")?));
+            return Ok(());
+        }
+        AdminCommand::User(UserCommand::Create { login, display_name }) => {
+            http::send(auth(client.post(format!("{base}/v1/admin/users"))).json(&json!({ "login": login, "display_name": display_name }))).await?
+        }
+        AdminCommand::User(UserCommand::Show { login }) => http::send(auth(client.get(format!("{base}/v1/admin/users/{}", seg(&login))))).await?,
+        AdminCommand::User(UserCommand::Unlock { login }) => {
+            http::send(auth(client.post(format!("{base}/v1/admin/users/{}/unlock", seg(&login))))).await?
+        }
+        AdminCommand::Enrol { login } => {
+            let e = http::send(auth(client.post(format!("{base}/v1/admin/users/{}/enrolments", seg(&login))))).await?;
+            output::line(&format!("One-time enrolment link for {login} (expires {}):", e["expires_at"].as_str().unwrap_or("?")));
+            output::line("");
+            output::line(&format!("    {}", e["link"].as_str().context("no link in the answer")?));
+            return Ok(());
+        }
+        AdminCommand::Device(DeviceCommand::List { login }) => {
+            http::send(auth(client.get(format!("{base}/v1/admin/users/{}/devices", seg(&login))))).await?
+        }
+        AdminCommand::Device(DeviceCommand::Rename { id, name }) => {
+            http::send(auth(client.patch(format!("{base}/v1/admin/devices/{}", seg(&id)))).json(&json!({ "name": name }))).await?;
+            json!({ "renamed": id })
+        }
+        AdminCommand::Device(DeviceCommand::Revoke { id }) => {
+            http::send(auth(client.delete(format!("{base}/v1/admin/devices/{}", seg(&id))))).await?;
+            json!({ "revoked": id })
+        }
+        AdminCommand::Key(KeyCommand::Create { database_url }) => {
+            let store = crate::runtime::open_store(&database_url).await?;
+            // Admin keys need no code secret; a throwaway key never touches stored codes.
+            let metrics = std::sync::Arc::new(pushback_server::Metrics::new());
+            let guard = crate::runtime::guard(store, b"unused: admin keys only", pushback_guard::GuardSettings::default(), &metrics)?;
+            let key = guard.create_admin_key().await?;
+            output::line("New admin key (shown once):");
+            output::line("");
+            output::line(&format!("    export PUSHBACK_ADMIN_KEY={key}"));
+            return Ok(());
+        }
+    };
+    output::json(&answer);
+    Ok(())
+}
+
+/// Percent-encodes a path segment.
+fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~@".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,219 @@
+//! `pushback bench guard`: full challenge lifecycles over HTTP on loopback — create,
+//! device fetch (signed), signed answer, app poll — against an in-process server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail, ensure};
+use serde_json::json;
+
+use pushback_guard::{Decision, DeviceKey, GuardSettings, KeyType};
+use pushback_model::{SystemEntropy, random_token};
+use pushback_server::{AppState, Metrics};
+
+use crate::device::Device;
+use crate::output;
+use crate::runtime;
+
+pub struct GuardBench {
+    pub users: usize,
+    pub concurrency: usize,
+    pub duration: Duration,
+    pub database_url: Option<String>,
+    pub json: bool,
+}
+
+/// Parses `10s`, `500ms`, `2m`.
+pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().with_context(|| format!("bad duration {s:?}"))?;
+    Ok(match unit {
+        "ms" => Duration::from_millis(n),
+        "s" | "" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        _ => bail!("bad duration {s:?}: use e.g. 10s, 500ms, 2m"),
+    })
+}
+
+#[derive(Default)]
+struct WorkerStats {
+    latencies_us: Vec<u64>,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+pub async fn run(b: GuardBench) -> anyhow::Result<()> {
+    ensure!(b.users >= b.concurrency && b.concurrency > 0, "--users must be at least --concurrency (> 0)");
+    let dir = tempfile::tempdir().context("creating a scratch directory")?;
+    let url = b.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
+    let schema = format!("bench_{}", random_token(&SystemEntropy::new(), 6).to_ascii_lowercase().replace('-', "_"));
+    let store = runtime::open_store_in_schema(&url, Some(&schema)).await?;
+    let metrics = Arc::new(Metrics::new());
+    // Every lifecycle approves, so the fatigue policy never refuses a well-behaved loader.
+    let guard = Arc::new(runtime::guard(store, b"bench secret, not for production use", GuardSettings::default(), &metrics)?);
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let state = AppState::with_metrics(guard.clone(), metrics, base.clone());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(pushback_server::serve(listener, state, async {
+        let _ = stop_rx.await;
+    }));
+    let housekeeping = pushback_server::spawn_housekeeping(guard.clone(), Duration::from_secs(1));
+
+    // Seed users and P-256 devices through the guard itself.
+    let admin_key = guard.create_admin_key().await?;
+    let admin = guard.authenticate_admin(&admin_key).await?;
+    let (_, app_key) = guard.create_app(&admin, "bench", None).await?;
+    let http = reqwest::Client::builder().pool_max_idle_per_host(b.concurrency * 2).build()?;
+    if !b.json {
+        eprintln!("seeding {} users with P-256 devices…", b.users);
+    }
+    let mut devices: Vec<(String, Device)> = Vec::with_capacity(b.users);
+    let seed_tasks = 8;
+    let per = b.users.div_ceil(seed_tasks);
+    let mut handles = Vec::new();
+    for t in 0..seed_tasks {
+        let guard = guard.clone();
+        let admin = admin.clone();
+        let base = base.clone();
+        let http = http.clone();
+        handles.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            for i in (t * per)..((t + 1) * per).min(b.users) {
+                let login = format!("user{i:07}");
+                guard.create_user(&admin, &login, "").await?;
+                let e = guard.create_enrolment(&admin, &login).await?;
+                let key = DeviceKey::generate(KeyType::P256)?;
+                let req = pushback_guard::EnrolRequest {
+                    public_key: pushback_guard::proof::b64(&key.public_key()),
+                    signature: pushback_guard::proof::b64(&key.sign(&pushback_guard::proof::enrolment_payload(
+                        &e.token,
+                        KeyType::P256,
+                        &pushback_guard::proof::b64(&key.public_key()),
+                    ))?),
+                    token: e.token,
+                    key_type: KeyType::P256,
+                    name: "bench".into(),
+                };
+                let d = guard.enrol(&req).await?;
+                out.push((login, Device::new(&base, d.id, key, http.clone())));
+            }
+            anyhow::Ok(out)
+        }));
+    }
+    for h in handles {
+        devices.extend(h.await??);
+    }
+
+    // Worker w takes users w, w + C, w + 2C, … in turn, so no two workers share a user.
+    let mut per_worker: Vec<Vec<(String, Device)>> = (0..b.concurrency).map(|_| Vec::new()).collect();
+    for (i, d) in devices.into_iter().enumerate() {
+        per_worker[i % b.concurrency].push(d);
+    }
+    #[allow(clippy::disallowed_methods)] // a benchmark measures elapsed time by definition
+    let started = std::time::Instant::now();
+    let deadline = started + b.duration;
+    let mut workers = Vec::new();
+    for users in per_worker {
+        let http = http.clone();
+        let base = base.clone();
+        let app_key = app_key.clone();
+        workers.push(tokio::spawn(async move {
+            let mut stats = WorkerStats::default();
+            let mut i = 0usize;
+            loop {
+                #[allow(clippy::disallowed_methods)] // a benchmark measures elapsed time by definition
+                let t0 = std::time::Instant::now();
+                if t0 >= deadline {
+                    break;
+                }
+                let (login, device) = &users[i % users.len()];
+                i += 1;
+                match lifecycle(&http, &base, &app_key, login, device).await {
+                    Ok(()) => stats.latencies_us.push(u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX)),
+                    Err(e) => {
+                        stats.errors += 1;
+                        stats.first_error.get_or_insert_with(|| format!("{e:#}"));
+                    }
+                }
+            }
+            stats
+        }));
+    }
+    let mut lat = Vec::new();
+    let mut errors = 0;
+    let mut first_error = None;
+    for w in workers {
+        let s = w.await?;
+        lat.extend(s.latencies_us);
+        errors += s.errors;
+        first_error = first_error.or(s.first_error);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let _ = stop_tx.send(());
+    housekeeping.abort();
+    let _ = server.await;
+
+    lat.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if lat.is_empty() {
+            return 0.0;
+        }
+        let idx = ((lat.len() as f64 - 1.0) * p).round() as usize;
+        lat[idx] as f64 / 1000.0
+    };
+    let per_sec = lat.len() as f64 / elapsed;
+    let backend = if url.starts_with("sqlite") { "sqlite" } else { "postgres" };
+    if b.json {
+        output::json(&json!({
+            "lifecycles_per_sec": (per_sec * 10.0).round() / 10.0,
+            "p50_ms": pct(0.50), "p95_ms": pct(0.95), "p99_ms": pct(0.99),
+            "errors": errors,
+            "lifecycles": lat.len(), "users": b.users, "concurrency": b.concurrency,
+            "seconds": elapsed, "backend": backend,
+        }));
+    } else {
+        output::line(&format!(
+            "{backend}: {} users, concurrency {}, {:.1} s: {} lifecycles, {:.0} lifecycles/s, p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, {} errors",
+            b.users, b.concurrency, elapsed, lat.len(), per_sec, pct(0.5), pct(0.95), pct(0.99), errors
+        ));
+    }
+    if let Some(e) = first_error {
+        eprintln!("first error: {e}");
+    }
+    Ok(())
+}
+
+async fn lifecycle(http: &reqwest::Client, base: &str, app_key: &str, login: &str, device: &Device) -> anyhow::Result<()> {
+    let body = json!({
+        "login_hint": login,
+        "context": { "action": "Sign in to bench", "ip": "198.51.100.7", "location": "Bench, XX", "user_agent": "pushback-bench" },
+    });
+    let opened = crate::http::send(http.post(format!("{base}/v1/challenges")).bearer_auth(app_key).json(&body)).await?;
+    ensure!(opened["status"] == "pending", "challenge not pending: {opened}");
+    let id = opened["auth_req_id"].as_str().context("no auth_req_id")?;
+    let code = opened["user_code"].as_str().context("no user_code")?;
+    let items = device.pending().await?;
+    let item = items.iter().find(|i| i.challenge_id == id).context("challenge not visible to the device")?;
+    let status = device.answer(item, Decision::Approve, code).await?;
+    ensure!(status == "approved", "answer recorded as {status}");
+    let polled = crate::http::send(http.get(format!("{base}/v1/challenges/{id}")).bearer_auth(app_key)).await?;
+    ensure!(polled["status"] == "approved", "poll says {}", polled["status"]);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("10s").expect("10s"), Duration::from_secs(10));
+        assert_eq!(parse_duration("250ms").expect("ms"), Duration::from_millis(250));
+        assert_eq!(parse_duration("2m").expect("m"), Duration::from_secs(120));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5h").is_err());
+    }
+}

@@ -1,0 +1,133 @@
+//! `pushback.toml`: one strict tree, every field defaulted, documented in
+//! [`DEFAULT_TOML`] (what `pushback config default` prints; a test checks it parses to
+//! exactly the defaults).
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+use pushback_guard::{ChallengeSettings, GuardSettings, PolicySettings};
+use pushback_server::ServerSettings;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub challenge: ChallengeSettings,
+    pub policy: PolicySettings,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `sqlite://file.db` (embedded, the default) or `postgres://user@host/db`.
+    pub url: String,
+    /// File holding the server secret that keys code hashes; created (mode 0600) if
+    /// missing. Every node sharing a database must use the same secret.
+    pub secret_file: String,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self { url: "sqlite://pushback.db".into(), secret_file: "pushback.secret".into() }
+    }
+}
+
+impl Config {
+    /// Reads `path` if given (an error if it cannot be read or parsed), else defaults.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let Some(path) = path else {
+            return Ok(Self::default());
+        };
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let config: Self = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        config.guard().validate().with_context(|| format!("checking {}", path.display()))?;
+        Ok(config)
+    }
+
+    pub fn guard(&self) -> GuardSettings {
+        GuardSettings { challenge: self.challenge.clone(), policy: self.policy.clone() }
+    }
+}
+
+/// The commented default configuration.
+pub const DEFAULT_TOML: &str = r#"# pushback.toml — every value below is the default.
+
+[server]
+# Address and port to listen on.
+listen = "127.0.0.1:8080"
+# The URL devices and admins reach this server at, used in enrolment links.
+# Unset: http://<listen>.
+# public_url = "https://mfa.example.com"
+# Largest accepted request body, in bytes.
+max_body_bytes = 16384
+# How often lapsed challenges are expired and the audit log sealed, in milliseconds.
+housekeeping_interval_ms = 1000
+
+[database]
+# sqlite://file.db (embedded, WAL) or postgres://user@host/db (several nodes).
+# Overridden by --database-url or PUSHBACK_DATABASE_URL.
+url = "sqlite://pushback.db"
+# The server secret that keys code hashes; created with mode 0600 if missing.
+# Every node sharing one database needs the same file.
+secret_file = "pushback.secret"
+
+[challenge]
+# "code": the login screen shows a code that the user types on the device
+#         (code transfer, NIST SP 800-63B-4 §3.1.3).
+# "pick3": the login screen shows a number, the device offers three (compatibility;
+#          a blind guess wins one time in three). An app client may override this.
+mode = "code"
+# Digits in a transfer code: 6 to 10.
+code_digits = 6
+# Lifetime of a challenge when the app does not ask for one, in seconds.
+default_expiry_secs = 120
+# Longest lifetime an app may ask for, in seconds (at most 600).
+max_expiry_secs = 600
+
+[policy]
+# Prompts allowed since the last approval within the rolling window; then the answer
+# is step_up_required.
+budget_prompts = 5
+budget_window_secs = 3600
+# Wait after an unanswered or denied prompt: doubles each time, resets on approval.
+backoff_initial_secs = 10
+backoff_max_secs = 900
+# Explicit denies (a wrong code counts as one) within the window that lock push.
+# Timeouts never count toward lockout.
+lockout_denies = 3
+lockout_window_secs = 900
+lockout_secs = 3600
+# Consecutive failures after which push stays locked until an admin unlocks (max 100).
+failure_cap = 100
+# How long push stays locked after the user reports "not me".
+not_me_lock_secs = 86400
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_printed_default_parses_to_the_defaults() {
+        let parsed: Config = toml::from_str(DEFAULT_TOML).expect("default config parses");
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = toml::from_str::<Config>("[policy]\nbudget = 5\n").expect_err("unknown key");
+        assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn weakening_values_are_refused_on_load() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "[challenge]\ncode_digits = 4\n").expect("write");
+        let err = Config::load(Some(&path)).expect_err("4 digits is too weak");
+        assert!(format!("{err:#}").contains("code_digits"));
+    }
+}

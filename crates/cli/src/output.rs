@@ -1,0 +1,36 @@
+//! Everything pushback prints to stdout goes through here.
+
+use std::io::Write as _;
+
+/// Prints one line; a closed pipe ends the program quietly.
+pub fn line(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{text}").is_err() {
+        std::process::exit(0);
+    }
+}
+
+/// Pretty JSON.
+pub fn json(value: &serde_json::Value) {
+    line(&serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
+}
+
+pub fn serve_banner(addr: &str, public_url: &str, database: &str, admin_key: Option<&str>) {
+    line(&format!("pushback listening on http://{addr}  (database: {database})"));
+    match admin_key {
+        Some(key) => {
+            line("");
+            line("First start: an admin API key was created. It is shown only this once and stored");
+            line("only as a hash, so keep it somewhere safe:");
+            line("");
+            line(&format!("    export PUSHBACK_ADMIN_KEY={key}"));
+            line("");
+            line("Next steps:");
+            line(&format!("    pushback admin --url {public_url} app create \"My app\"      # an API key for your app"));
+            line(&format!("    pushback admin --url {public_url} user create alice"));
+            line(&format!("    pushback admin --url {public_url} enrol alice              # a one-time device link"));
+            line("    pushback device enroll '<link>'                     # on the device");
+        }
+        None => line("Admin key: already set up (PUSHBACK_ADMIN_KEY). Lost it? `pushback admin key create --database-url …`"),
+    }
+}

@@ -1,0 +1,78 @@
+//! `pushback serve`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use pushback_server::{AppState, Metrics};
+
+use crate::config::Config;
+use crate::output;
+use crate::runtime;
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let url = config.database.url.clone();
+    let store = runtime::open_store(&url).await?;
+    let secret = runtime::load_or_create_secret(std::path::Path::new(&config.database.secret_file))?;
+    let metrics = Arc::new(Metrics::new());
+    let guard = Arc::new(runtime::guard(store, &secret, config.guard(), &metrics)?);
+
+    let listener = tokio::net::TcpListener::bind(&config.server.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.server.listen))?;
+    let addr = listener.local_addr().context("reading the listen address")?;
+    let public_url = config.server.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let admin_key = guard.bootstrap_admin_key().await.context("creating the first admin key")?;
+
+    output::serve_banner(&addr.to_string(), &public_url, &redacted_url(&url), admin_key.as_deref());
+    tracing::info!(%addr, database = %redacted_url(&url), "pushback serving");
+
+    let _housekeeping = pushback_server::spawn_housekeeping(guard.clone(), Duration::from_millis(config.server.housekeeping_interval_ms.max(50)));
+    let mut state = AppState::with_metrics(guard, metrics, public_url);
+    state.max_body_bytes = config.server.max_body_bytes;
+    pushback_server::serve(listener, state, shutdown_signal()).await.context("serving")?;
+    tracing::info!("pushback stopped");
+    Ok(())
+}
+
+/// The URL without any password in it, for printing.
+pub fn redacted_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{}@{}", &url[..scheme_end + 3], user, &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted_url;
+
+    #[test]
+    fn passwords_never_reach_the_screen() {
+        assert_eq!(redacted_url("postgres://u:hunter2@db/x"), "postgres://u@db/x");
+        assert_eq!(redacted_url("sqlite://pushback.db"), "sqlite://pushback.db");
+    }
+}
