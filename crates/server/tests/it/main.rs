@@ -1,0 +1,9 @@
+//! The HTTP service over a real listener on 127.0.0.1, on real SQLite (and PostgreSQL
+//! when `PUSHBACK_TEST_POSTGRES_URL` is set).
+#![allow(clippy::unwrap_used)]
+
+mod canary;
+mod concurrency;
+mod input;
+mod refusals;
+mod support;
