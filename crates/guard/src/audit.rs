@@ -29,10 +29,22 @@ pub async fn verify_audit(store: &dyn GuardStore) -> Result<AuditReport, StoreEr
         match verify_chain(&page, after + 1, &prev) {
             Ok(head) => prev = head,
             Err(broken) => {
-                return Ok(AuditReport { verified: broken.seq - 1, head: prev, unsealed: store.audit_unsealed().await?, broken: Some(broken) });
+                // Entries actually checked: fewer than positions when one is missing.
+                let good = page.iter().take_while(|e| e.seq != broken.seq).count();
+                return Ok(AuditReport {
+                    verified: after + i64::try_from(good).unwrap_or(i64::MAX),
+                    head: prev,
+                    unsealed: store.audit_unsealed().await?,
+                    broken: Some(broken),
+                });
             }
         }
         after = last_seq;
     }
-    Ok(AuditReport { verified: after, head: prev, unsealed: store.audit_unsealed().await?, broken: None })
+    Ok(AuditReport {
+        verified: after,
+        head: prev,
+        unsealed: store.audit_unsealed().await?,
+        broken: None,
+    })
 }

@@ -47,7 +47,9 @@ impl ChallengeStatus {
 pub enum Resolution {
     Approved,
     /// An explicit deny, or a wrong code (one guess per challenge).
-    Denied { wrong_code: bool },
+    Denied {
+        wrong_code: bool,
+    },
     NotMe,
 }
 

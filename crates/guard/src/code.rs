@@ -46,7 +46,9 @@ pub struct IssuedCode {
 
 impl std::fmt::Debug for IssuedCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuedCode").field("shown", &"<redacted>").finish_non_exhaustive()
+        f.debug_struct("IssuedCode")
+            .field("shown", &"<redacted>")
+            .finish_non_exhaustive()
     }
 }
 
@@ -169,7 +171,10 @@ mod tests {
 
     #[test]
     fn debug_never_shows_the_code() {
-        let c = IssuedCode { shown: "987654".into(), options: None };
+        let c = IssuedCode {
+            shown: "987654".into(),
+            options: None,
+        };
         assert!(!format!("{c:?}").contains("987654"));
     }
 }

@@ -45,10 +45,14 @@ impl BindingContext {
             ("user_agent", &self.user_agent),
         ] {
             if value.chars().count() > MAX_FIELD_CHARS {
-                return Err(format!("context.{name} is longer than {MAX_FIELD_CHARS} characters"));
+                return Err(format!(
+                    "context.{name} is longer than {MAX_FIELD_CHARS} characters"
+                ));
             }
             if value.chars().any(char::is_control) {
-                return Err(format!("context.{name} must not contain control characters"));
+                return Err(format!(
+                    "context.{name} must not contain control characters"
+                ));
             }
         }
         Ok(())
@@ -121,9 +125,20 @@ mod tests {
 
     #[test]
     fn canonical_form_has_sorted_keys_and_no_spaces() {
-        let d = DisplayContext::new("Payroll", &ctx(), CodeMode::Code, None, Timestamp::from_millis(1), Timestamp::from_millis(2));
+        let d = DisplayContext::new(
+            "Payroll",
+            &ctx(),
+            CodeMode::Code,
+            None,
+            Timestamp::from_millis(1),
+            Timestamp::from_millis(2),
+        );
         let text = d.canonical();
-        assert!(text.starts_with(r#"{"action":"Sign in to Payroll","app":"Payroll","expires_at":2,"ip":"#));
+        assert!(
+            text.starts_with(
+                r#"{"action":"Sign in to Payroll","app":"Payroll","expires_at":2,"ip":"#
+            )
+        );
         let v: serde_json::Value = serde_json::from_str(&text).expect("json");
         let keys: Vec<_> = v.as_object().expect("object").keys().cloned().collect();
         let mut sorted = keys.clone();
@@ -133,7 +148,14 @@ mod tests {
 
     #[test]
     fn any_change_to_what_is_shown_changes_the_hash() {
-        let base = DisplayContext::new("Payroll", &ctx(), CodeMode::Code, None, Timestamp::from_millis(1), Timestamp::from_millis(2));
+        let base = DisplayContext::new(
+            "Payroll",
+            &ctx(),
+            CodeMode::Code,
+            None,
+            Timestamp::from_millis(1),
+            Timestamp::from_millis(2),
+        );
         let mut other = base.clone();
         other.location = "Lagos, NG".into();
         assert_ne!(base.sha256_hex(), other.sha256_hex());

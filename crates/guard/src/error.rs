@@ -10,7 +10,9 @@ pub enum Refusal {
     RevokedDevice,
     StaleTimestamp,
     BadSignature,
-    Replay,
+    /// The nonce was seen before, or the device was revoked (possibly on another node)
+    /// since this one cached it.
+    ReplayOrRevoked,
     UnknownChallenge,
     NotYourChallenge,
     ContextMismatch,
@@ -26,7 +28,7 @@ impl Refusal {
             Self::RevokedDevice => "revoked_device",
             Self::StaleTimestamp => "stale_timestamp",
             Self::BadSignature => "bad_signature",
-            Self::Replay => "replay",
+            Self::ReplayOrRevoked => "replay_or_revoked",
             Self::UnknownChallenge => "unknown_challenge",
             Self::NotYourChallenge => "not_your_challenge",
             Self::ContextMismatch => "context_mismatch",

@@ -65,11 +65,18 @@ pub struct UserState {
 pub enum Admission {
     Push,
     /// Backoff in force.
-    Wait { until: Timestamp },
+    Wait {
+        until: Timestamp,
+    },
     /// Push is locked.
-    Locked { until: Timestamp, reason: LockReason },
+    Locked {
+        until: Timestamp,
+        reason: LockReason,
+    },
     /// The policy will not push; the app should use a stronger factor.
-    StepUp { reason: StepUpReason },
+    StepUp {
+        reason: StepUpReason,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -97,7 +104,10 @@ fn latest(a: Timestamp, others: [Option<Timestamp>; 2]) -> Timestamp {
 impl UserState {
     /// Prompts created after this instant count against the budget.
     pub fn budget_since(&self, p: &PolicySettings, now: Timestamp) -> Timestamp {
-        latest(now.minus_secs(p.budget_window_secs), [self.last_approval_at, self.reset_at])
+        latest(
+            now.minus_secs(p.budget_window_secs),
+            [self.last_approval_at, self.reset_at],
+        )
     }
 
     /// Denies decided after this instant count toward lockout.
@@ -157,7 +167,9 @@ impl UserState {
     }
 
     fn lock(&mut self, reason: LockReason, until: Timestamp) {
-        let current = self.locked_until.unwrap_or(Timestamp::from_millis(i64::MIN));
+        let current = self
+            .locked_until
+            .unwrap_or(Timestamp::from_millis(i64::MIN));
         if until >= current {
             self.locked_until = Some(until);
             self.lock_reason = Some(reason);
@@ -175,7 +187,12 @@ pub fn backoff_secs(p: &PolicySettings, level: u32) -> i64 {
 
 /// Whether a push may be sent now. `prompts_in_budget` counts prompts created since
 /// [`UserState::budget_since`].
-pub fn admit(state: &UserState, prompts_in_budget: u32, p: &PolicySettings, now: Timestamp) -> Admission {
+pub fn admit(
+    state: &UserState,
+    prompts_in_budget: u32,
+    p: &PolicySettings,
+    now: Timestamp,
+) -> Admission {
     if let Some((until, reason)) = state.locked_at(now) {
         return Admission::Locked { until, reason };
     }
@@ -183,7 +200,9 @@ pub fn admit(state: &UserState, prompts_in_budget: u32, p: &PolicySettings, now:
         return Admission::Wait { until };
     }
     if prompts_in_budget >= p.budget_prompts {
-        return Admission::StepUp { reason: StepUpReason::BudgetSpent };
+        return Admission::StepUp {
+            reason: StepUpReason::BudgetSpent,
+        };
     }
     Admission::Push
 }
@@ -211,7 +230,12 @@ mod tests {
         }
         assert_eq!(s.locked_at(T0.plus_secs(9000)), None);
         assert_eq!(s.backoff_until, Some(T0.plus_secs(9000 + 900)));
-        assert_eq!(admit(&s, 0, &p, T0.plus_secs(9001)), Admission::Wait { until: T0.plus_secs(9900) });
+        assert_eq!(
+            admit(&s, 0, &p, T0.plus_secs(9001)),
+            Admission::Wait {
+                until: T0.plus_secs(9900)
+            }
+        );
     }
 
     #[test]
@@ -222,8 +246,14 @@ mod tests {
         s.on_denied(&p, T0.plus_secs(60), 2);
         assert_eq!(s.locked_at(T0.plus_secs(60)), None);
         s.on_denied(&p, T0.plus_secs(120), 3);
-        assert_eq!(s.locked_at(T0.plus_secs(121)), Some((T0.plus_secs(120 + 3600), LockReason::Denies)));
-        assert!(matches!(admit(&s, 0, &p, T0.plus_secs(200)), Admission::Locked { .. }));
+        assert_eq!(
+            s.locked_at(T0.plus_secs(121)),
+            Some((T0.plus_secs(120 + 3600), LockReason::Denies))
+        );
+        assert!(matches!(
+            admit(&s, 0, &p, T0.plus_secs(200)),
+            Admission::Locked { .. }
+        ));
     }
 
     #[test]
@@ -242,18 +272,29 @@ mod tests {
         let p = PolicySettings::default();
         let s = UserState::default();
         assert_eq!(admit(&s, 4, &p, T0), Admission::Push);
-        assert_eq!(admit(&s, 5, &p, T0), Admission::StepUp { reason: StepUpReason::BudgetSpent });
+        assert_eq!(
+            admit(&s, 5, &p, T0),
+            Admission::StepUp {
+                reason: StepUpReason::BudgetSpent
+            }
+        );
     }
 
     #[test]
     fn failure_cap_locks_until_an_admin_unlocks() {
-        let p = PolicySettings { failure_cap: 100, ..PolicySettings::default() };
+        let p = PolicySettings {
+            failure_cap: 100,
+            ..PolicySettings::default()
+        };
         let mut s = UserState::default();
         for i in 0..150 {
             s.on_unanswered(&p, T0.plus_secs(i));
         }
         assert_eq!(s.failures, 100);
-        assert_eq!(s.locked_at(T0.plus_secs(10_000_000)).map(|l| l.1), Some(LockReason::FailureCap));
+        assert_eq!(
+            s.locked_at(T0.plus_secs(10_000_000)).map(|l| l.1),
+            Some(LockReason::FailureCap)
+        );
         s.on_unlocked(T0.plus_secs(200));
         assert_eq!(s.locked_at(T0.plus_secs(201)), None);
         assert_eq!(s.failures, 0);
@@ -265,6 +306,9 @@ mod tests {
         let mut s = UserState::default();
         s.on_not_me(&p, T0);
         s.on_denied(&p, T0.plus_secs(1), 3);
-        assert_eq!(s.locked_at(T0.plus_secs(2)), Some((T0.plus_secs(86_400), LockReason::NotMe)));
+        assert_eq!(
+            s.locked_at(T0.plus_secs(2)),
+            Some((T0.plus_secs(86_400), LockReason::NotMe))
+        );
     }
 }

@@ -102,7 +102,11 @@ fn lines(tag: &str, fields: &[(&str, &str)]) -> Vec<u8> {
 pub fn enrolment_payload(token: &str, key_type: KeyType, public_key_b64: &str) -> Vec<u8> {
     lines(
         "pushback-enrol-v1",
-        &[("token", token), ("key_type", key_type.as_str()), ("public_key", public_key_b64)],
+        &[
+            ("token", token),
+            ("key_type", key_type.as_str()),
+            ("public_key", public_key_b64),
+        ],
     )
 }
 
@@ -146,9 +150,13 @@ impl AnswerPayload {
     /// Whether every field can be encoded unambiguously.
     pub fn well_formed(&self) -> bool {
         field_ok(&self.challenge_id)
-            && (self.code.is_empty() || (self.code.len() <= 10 && self.code.bytes().all(|b| b.is_ascii_digit())))
+            && (self.code.is_empty()
+                || (self.code.len() <= 10 && self.code.bytes().all(|b| b.is_ascii_digit())))
             && self.context_sha256.len() == 64
-            && self.context_sha256.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            && self
+                .context_sha256
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
             && field_ok(&self.device_id)
             && nonce_ok(&self.nonce)
     }
@@ -189,7 +197,9 @@ pub fn b64(bytes: &[u8]) -> String {
 
 /// Decodes unpadded base64url; `None` on anything else.
 pub fn unb64(text: &str) -> Option<Vec<u8>> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()
 }
 
 /// A device's private key, as the reference authenticator holds it.
@@ -250,7 +260,11 @@ impl DeviceKey {
                     .map_err(|_| KeyError("not an Ed25519 PKCS#8 key"))?,
             ),
         };
-        Ok(Self { key_type, pkcs8: pkcs8.to_vec(), inner })
+        Ok(Self {
+            key_type,
+            pkcs8: pkcs8.to_vec(),
+            inner,
+        })
     }
 
     pub fn key_type(&self) -> KeyType {
@@ -315,16 +329,40 @@ mod tests {
         let good = answer();
         let sig = key.sign(&good.canonical()).expect("sign");
         let variants: Vec<AnswerPayload> = vec![
-            AnswerPayload { challenge_id: "ch_2".into(), ..good.clone() },
-            AnswerPayload { code: "123457".into(), ..good.clone() },
-            AnswerPayload { decision: Decision::Deny, ..good.clone() },
-            AnswerPayload { context_sha256: "cd".repeat(32), ..good.clone() },
-            AnswerPayload { device_id: "dev_2".into(), ..good.clone() },
-            AnswerPayload { timestamp_ms: 1_001, ..good.clone() },
-            AnswerPayload { nonce: "BAAAAAAAAAAAAAAAAAAAAA".into(), ..good.clone() },
+            AnswerPayload {
+                challenge_id: "ch_2".into(),
+                ..good.clone()
+            },
+            AnswerPayload {
+                code: "123457".into(),
+                ..good.clone()
+            },
+            AnswerPayload {
+                decision: Decision::Deny,
+                ..good.clone()
+            },
+            AnswerPayload {
+                context_sha256: "cd".repeat(32),
+                ..good.clone()
+            },
+            AnswerPayload {
+                device_id: "dev_2".into(),
+                ..good.clone()
+            },
+            AnswerPayload {
+                timestamp_ms: 1_001,
+                ..good.clone()
+            },
+            AnswerPayload {
+                nonce: "BAAAAAAAAAAAAAAAAAAAAA".into(),
+                ..good.clone()
+            },
         ];
         for v in variants {
-            assert!(!verify(KeyType::P256, &key.public_key(), &v.canonical(), &sig), "{v:?}");
+            assert!(
+                !verify(KeyType::P256, &key.public_key(), &v.canonical(), &sig),
+                "{v:?}"
+            );
         }
     }
 
@@ -341,10 +379,34 @@ mod tests {
     #[test]
     fn malformed_fields_are_not_well_formed() {
         assert!(answer().well_formed());
-        assert!(!AnswerPayload { challenge_id: "a\nb".into(), ..answer() }.well_formed());
-        assert!(!AnswerPayload { code: "12a".into(), ..answer() }.well_formed());
-        assert!(!AnswerPayload { nonce: "short".into(), ..answer() }.well_formed());
-        assert!(!AnswerPayload { context_sha256: "AB".repeat(32), ..answer() }.well_formed());
+        assert!(
+            !AnswerPayload {
+                challenge_id: "a\nb".into(),
+                ..answer()
+            }
+            .well_formed()
+        );
+        assert!(
+            !AnswerPayload {
+                code: "12a".into(),
+                ..answer()
+            }
+            .well_formed()
+        );
+        assert!(
+            !AnswerPayload {
+                nonce: "short".into(),
+                ..answer()
+            }
+            .well_formed()
+        );
+        assert!(
+            !AnswerPayload {
+                context_sha256: "AB".repeat(32),
+                ..answer()
+            }
+            .well_formed()
+        );
     }
 
     #[test]

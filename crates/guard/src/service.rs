@@ -7,6 +7,7 @@ use subtle::ConstantTimeEq as _;
 
 use pushback_model::{Clock, Entropy, Timestamp, random_token, sha256};
 
+use crate::GuardSettings;
 use crate::challenge::{ChallengeRecord, ChallengeStatus, Resolution};
 use crate::code::{self, CodeKey, CodeMode};
 use crate::context::{BindingContext, DisplayContext};
@@ -17,7 +18,6 @@ use crate::store::{
     AnswerOutcome, AnswerRecord, AppRecord, DeviceRecord, GuardStore, NewChallenge, NewDevice,
     Nonce, OpenOutcome, UserRecord,
 };
-use crate::GuardSettings;
 
 /// How far a device's clock may be from ours, in seconds. Nonces are kept twice as long,
 /// so a request can never be both fresh enough to accept and old enough to be forgotten.
@@ -51,24 +51,46 @@ pub struct ChallengeRequest {
 #[derive(Clone, PartialEq, Eq)]
 pub enum ChallengeAnswer {
     /// A challenge is live. The app shows `user_code` on the login screen.
-    Pending { auth_req_id: String, user_code: String, mode: CodeMode, expires_at: Timestamp, prompts: u32 },
+    Pending {
+        auth_req_id: String,
+        user_code: String,
+        mode: CodeMode,
+        expires_at: Timestamp,
+        prompts: u32,
+    },
     /// Backoff in force: ask again after `until`.
-    Wait { until: Timestamp },
-    Locked { until: Timestamp, reason: LockReason },
-    StepUpRequired { reason: StepUpReason },
+    Wait {
+        until: Timestamp,
+    },
+    Locked {
+        until: Timestamp,
+        reason: LockReason,
+    },
+    StepUpRequired {
+        reason: StepUpReason,
+    },
 }
 
 impl std::fmt::Debug for ChallengeAnswer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Pending { auth_req_id, mode, .. } => f
+            Self::Pending {
+                auth_req_id, mode, ..
+            } => f
                 .debug_struct("Pending")
                 .field("auth_req_id", auth_req_id)
                 .field("mode", mode)
                 .finish_non_exhaustive(),
             Self::Wait { until } => f.debug_struct("Wait").field("until", until).finish(),
-            Self::Locked { until, reason } => f.debug_struct("Locked").field("until", until).field("reason", reason).finish(),
-            Self::StepUpRequired { reason } => f.debug_struct("StepUpRequired").field("reason", reason).finish(),
+            Self::Locked { until, reason } => f
+                .debug_struct("Locked")
+                .field("until", until)
+                .field("reason", reason)
+                .finish(),
+            Self::StepUpRequired { reason } => f
+                .debug_struct("StepUpRequired")
+                .field("reason", reason)
+                .finish(),
         }
     }
 }
@@ -160,7 +182,38 @@ pub trait Observer: Send + Sync {
 struct Silent;
 impl Observer for Silent {}
 
+/// Records that never change once written, kept in memory so the hot path does not ask
+/// the database for them on every request: an app's id, name and key hash (apps have no
+/// rotation or deletion), and a device's identity and public key. A device's revocation
+/// is *not* trusted from here: the store checks it in the same statement that consumes
+/// the request's nonce, so a revocation on any node takes effect at once.
+#[derive(Default)]
+struct Immutables {
+    apps: std::sync::RwLock<std::collections::HashMap<String, AppRecord>>,
+    devices: std::sync::RwLock<std::collections::HashMap<String, DeviceRecord>>,
+}
+
+/// Entries kept per map before it is emptied and refilled on demand.
+const CACHE_LIMIT: usize = 500_000;
+
+fn cached<T: Clone>(
+    map: &std::sync::RwLock<std::collections::HashMap<String, T>>,
+    id: &str,
+) -> Option<T> {
+    map.read().ok()?.get(id).cloned()
+}
+
+fn remember<T>(map: &std::sync::RwLock<std::collections::HashMap<String, T>>, id: &str, value: T) {
+    if let Ok(mut m) = map.write() {
+        if m.len() >= CACHE_LIMIT {
+            m.clear();
+        }
+        m.insert(id.to_owned(), value);
+    }
+}
+
 pub struct Guard {
+    immutables: Immutables,
     observer: Arc<dyn Observer>,
     store: Arc<dyn GuardStore>,
     clock: Arc<dyn Clock>,
@@ -170,7 +223,9 @@ pub struct Guard {
 }
 
 fn valid_login(login: &str) -> bool {
-    !login.is_empty() && login.chars().count() <= 128 && !login.chars().any(|c| c.is_control() || c.is_whitespace())
+    !login.is_empty()
+        && login.chars().count() <= 128
+        && !login.chars().any(|c| c.is_control() || c.is_whitespace())
 }
 
 fn valid_name(name: &str) -> bool {
@@ -197,7 +252,15 @@ impl Guard {
         settings: GuardSettings,
     ) -> Result<Self, crate::InvalidSetting> {
         settings.validate()?;
-        Ok(Self { observer: Arc::new(Silent), store, clock, entropy, code_key, settings })
+        Ok(Self {
+            immutables: Immutables::default(),
+            observer: Arc::new(Silent),
+            store,
+            clock,
+            entropy,
+            code_key,
+            settings,
+        })
     }
 
     /// Reports decisions to `observer` from now on.
@@ -238,32 +301,52 @@ impl Guard {
     pub async fn create_admin_key(&self) -> GuardResult<String> {
         let id = random_token(self.entropy.as_ref(), 6);
         let secret = self.new_secret();
-        self.store.insert_admin_key(&id, &sha256(secret.as_bytes()), self.now()).await?;
+        self.store
+            .insert_admin_key(&id, &sha256(secret.as_bytes()), self.now())
+            .await?;
         Ok(format!("pba.{id}.{secret}"))
     }
 
     pub async fn authenticate_admin(&self, presented: &str) -> GuardResult<AdminPrincipal> {
         let (id, secret) = split_key(presented, "pba").ok_or(GuardError::Unauthorized)?;
         match self.store.admin_key_hash(id).await? {
-            Some(hash) if key_matches(secret, &hash) => Ok(AdminPrincipal { key_id: id.to_owned() }),
+            Some(hash) if key_matches(secret, &hash) => Ok(AdminPrincipal {
+                key_id: id.to_owned(),
+            }),
             _ => Err(GuardError::Unauthorized),
         }
     }
 
     pub async fn authenticate_app(&self, presented: &str) -> GuardResult<AppRecord> {
         let (id, secret) = split_key(presented, "pbk").ok_or(GuardError::Unauthorized)?;
-        match self.store.app(id).await? {
-            Some(app) if key_matches(secret, &app.key_hash) => Ok(app),
-            _ => Err(GuardError::Unauthorized),
+        let app = match cached(&self.immutables.apps, id) {
+            Some(app) => app,
+            None => {
+                let app = self.store.app(id).await?.ok_or(GuardError::Unauthorized)?;
+                remember(&self.immutables.apps, id, app.clone());
+                app
+            }
+        };
+        if key_matches(secret, &app.key_hash) {
+            Ok(app)
+        } else {
+            Err(GuardError::Unauthorized)
         }
     }
 
     // --- admin ------------------------------------------------------------------------
 
     /// Registers an app; returns it with its API key (shown once, stored hashed).
-    pub async fn create_app(&self, admin: &AdminPrincipal, name: &str, mode: Option<CodeMode>) -> GuardResult<(AppRecord, String)> {
+    pub async fn create_app(
+        &self,
+        admin: &AdminPrincipal,
+        name: &str,
+        mode: Option<CodeMode>,
+    ) -> GuardResult<(AppRecord, String)> {
         if !valid_name(name) {
-            return Err(GuardError::Invalid("name must be 1 to 64 printable characters".into()));
+            return Err(GuardError::Invalid(
+                "name must be 1 to 64 printable characters".into(),
+            ));
         }
         let id = format!("app_{}", random_token(self.entropy.as_ref(), 9));
         let secret = self.new_secret();
@@ -278,50 +361,97 @@ impl Guard {
         Ok((app, format!("pbk.{id}.{secret}")))
     }
 
-    pub async fn create_user(&self, admin: &AdminPrincipal, login: &str, display_name: &str) -> GuardResult<UserRecord> {
+    pub async fn create_user(
+        &self,
+        admin: &AdminPrincipal,
+        login: &str,
+        display_name: &str,
+    ) -> GuardResult<UserRecord> {
         if !valid_login(login) {
-            return Err(GuardError::Invalid("login must be 1 to 128 characters without spaces".into()));
+            return Err(GuardError::Invalid(
+                "login must be 1 to 128 characters without spaces".into(),
+            ));
         }
         if display_name.chars().count() > 128 || display_name.chars().any(char::is_control) {
-            return Err(GuardError::Invalid("display_name must be at most 128 printable characters".into()));
+            return Err(GuardError::Invalid(
+                "display_name must be at most 128 printable characters".into(),
+            ));
         }
-        Ok(self.store.insert_user(login, display_name, self.now(), &admin.actor()).await?)
+        Ok(self
+            .store
+            .insert_user(login, display_name, self.now(), &admin.actor())
+            .await?)
     }
 
     async fn user(&self, login: &str) -> GuardResult<UserRecord> {
-        self.store.user_by_login(login).await?.ok_or(GuardError::NotFound)
+        self.store
+            .user_by_login(login)
+            .await?
+            .ok_or(GuardError::NotFound)
     }
 
     /// A one-time link secret for enrolling a device of `login` (10 minutes, single use).
-    pub async fn create_enrolment(&self, admin: &AdminPrincipal, login: &str) -> GuardResult<Enrolment> {
+    pub async fn create_enrolment(
+        &self,
+        admin: &AdminPrincipal,
+        login: &str,
+    ) -> GuardResult<Enrolment> {
         let user = self.user(login).await?;
         let token = self.new_secret();
         let now = self.now();
         let expires_at = now.plus_secs(ENROLMENT_TTL_SECS);
         self.store
-            .insert_enrolment(&user, &sha256(token.as_bytes()), expires_at, now, &admin.actor())
+            .insert_enrolment(
+                &user,
+                &sha256(token.as_bytes()),
+                expires_at,
+                now,
+                &admin.actor(),
+            )
             .await?;
         Ok(Enrolment { token, expires_at })
     }
 
-    pub async fn devices(&self, _admin: &AdminPrincipal, login: &str) -> GuardResult<Vec<DeviceRecord>> {
+    pub async fn devices(
+        &self,
+        _admin: &AdminPrincipal,
+        login: &str,
+    ) -> GuardResult<Vec<DeviceRecord>> {
         let user = self.user(login).await?;
         Ok(self.store.devices_of(user.id).await?)
     }
 
-    pub async fn rename_device(&self, admin: &AdminPrincipal, id: &str, name: &str) -> GuardResult<()> {
+    pub async fn rename_device(
+        &self,
+        admin: &AdminPrincipal,
+        id: &str,
+        name: &str,
+    ) -> GuardResult<()> {
         if !valid_name(name) {
-            return Err(GuardError::Invalid("name must be 1 to 64 printable characters".into()));
+            return Err(GuardError::Invalid(
+                "name must be 1 to 64 printable characters".into(),
+            ));
         }
-        match self.store.rename_device(id, name, self.now(), &admin.actor()).await? {
+        match self
+            .store
+            .rename_device(id, name, self.now(), &admin.actor())
+            .await?
+        {
             true => Ok(()),
             false => Err(GuardError::NotFound),
         }
     }
 
     pub async fn revoke_device(&self, admin: &AdminPrincipal, id: &str) -> GuardResult<()> {
-        match self.store.revoke_device(id, self.now(), &admin.actor()).await? {
-            true => Ok(()),
+        let now = self.now();
+        match self.store.revoke_device(id, now, &admin.actor()).await? {
+            true => {
+                if let Some(mut d) = cached(&self.immutables.devices, id) {
+                    d.revoked_at = Some(now);
+                    remember(&self.immutables.devices, id, d);
+                }
+                Ok(())
+            }
             false => Err(GuardError::NotFound),
         }
     }
@@ -333,7 +463,9 @@ impl Guard {
 
     pub async fn unlock(&self, admin: &AdminPrincipal, login: &str) -> GuardResult<UserState> {
         let user = self.user(login).await?;
-        self.store.unlock_user(&user, self.now(), &admin.actor()).await?;
+        self.store
+            .unlock_user(&user, self.now(), &admin.actor())
+            .await?;
         Ok(self.store.user_state(user.id).await?)
     }
 
@@ -343,10 +475,16 @@ impl Guard {
     ///
     /// An unknown user and a known user without a usable device get the same answer,
     /// after the same single lookup: no user enumeration.
-    pub async fn open(&self, app: &AppRecord, req: &ChallengeRequest) -> GuardResult<ChallengeAnswer> {
+    pub async fn open(
+        &self,
+        app: &AppRecord,
+        req: &ChallengeRequest,
+    ) -> GuardResult<ChallengeAnswer> {
         let limits = &self.settings.challenge;
         if !valid_login(&req.login_hint) {
-            return Err(GuardError::Invalid("login_hint must be 1 to 128 characters without spaces".into()));
+            return Err(GuardError::Invalid(
+                "login_hint must be 1 to 128 characters without spaces".into(),
+            ));
         }
         req.context.validate().map_err(GuardError::Invalid)?;
         let expiry = req.requested_expiry.unwrap_or(limits.default_expiry_secs);
@@ -356,7 +494,9 @@ impl Guard {
                 limits.max_expiry_secs
             )));
         }
-        let unavailable = ChallengeAnswer::StepUpRequired { reason: StepUpReason::PushUnavailable };
+        let unavailable = ChallengeAnswer::StepUpRequired {
+            reason: StepUpReason::PushUnavailable,
+        };
         let Some(target) = self.store.push_target(&req.login_hint).await? else {
             return Ok(unavailable);
         };
@@ -369,7 +509,14 @@ impl Guard {
         let id = format!("ch_{}", random_token(self.entropy.as_ref(), 16));
         let now = self.now();
         let expires_at = now.plus_secs(expiry);
-        let display = DisplayContext::new(&app.name, &req.context, mode, issued.options.as_deref(), now, expires_at);
+        let display = DisplayContext::new(
+            &app.name,
+            &req.context,
+            mode,
+            issued.options.as_deref(),
+            now,
+            expires_at,
+        );
         let new = NewChallenge {
             code_hash: self.code_key.hash(&id, &issued.shown),
             id,
@@ -380,22 +527,33 @@ impl Guard {
             expires_at,
         };
         let actor = format!("app:{}", app.id);
-        let answer = match self.store.open_challenge(&target, &new, &self.settings.policy, &actor).await? {
-            OpenOutcome::Opened { prompts, superseded } => {
+        let answer = match self
+            .store
+            .open_challenge(&target, &new, &self.settings.policy, &actor)
+            .await?
+        {
+            OpenOutcome::Opened {
+                prompts,
+                superseded,
+            } => {
                 if superseded.is_some() {
                     self.observer.unanswered("superseded", 1);
                 }
                 ChallengeAnswer::Pending {
-                auth_req_id: new.id,
-                user_code: issued.shown,
-                mode,
-                expires_at,
-                prompts,
-            }
+                    auth_req_id: new.id,
+                    user_code: issued.shown,
+                    mode,
+                    expires_at,
+                    prompts,
+                }
             }
             OpenOutcome::Refused(Admission::Wait { until }) => ChallengeAnswer::Wait { until },
-            OpenOutcome::Refused(Admission::Locked { until, reason }) => ChallengeAnswer::Locked { until, reason },
-            OpenOutcome::Refused(Admission::StepUp { reason }) => ChallengeAnswer::StepUpRequired { reason },
+            OpenOutcome::Refused(Admission::Locked { until, reason }) => {
+                ChallengeAnswer::Locked { until, reason }
+            }
+            OpenOutcome::Refused(Admission::StepUp { reason }) => {
+                ChallengeAnswer::StepUpRequired { reason }
+            }
             OpenOutcome::Refused(Admission::Push) => {
                 return Err(GuardError::Store(crate::store::StoreError::Backend(
                     "store refused a push the policy allowed".into(),
@@ -424,12 +582,23 @@ impl Guard {
 
     // --- devices ----------------------------------------------------------------------
 
-    async fn signing_device(&self, device_id: &str, timestamp_ms: i64) -> GuardResult<(DeviceRecord, Timestamp)> {
-        let device = self
-            .store
-            .device(device_id)
-            .await?
-            .ok_or(GuardError::Refused(Refusal::UnknownDevice))?;
+    async fn signing_device(
+        &self,
+        device_id: &str,
+        timestamp_ms: i64,
+    ) -> GuardResult<(DeviceRecord, Timestamp)> {
+        let device = match cached(&self.immutables.devices, device_id) {
+            Some(d) => d,
+            None => {
+                let d = self
+                    .store
+                    .device(device_id)
+                    .await?
+                    .ok_or(GuardError::Refused(Refusal::UnknownDevice))?;
+                remember(&self.immutables.devices, device_id, d.clone());
+                d
+            }
+        };
         if device.revoked_at.is_some() {
             return Err(GuardError::Refused(Refusal::RevokedDevice));
         }
@@ -449,12 +618,22 @@ impl Guard {
     }
 
     /// The live challenges of the signing device's user.
-    pub async fn pending(&self, req: &SignedRequest<'_>) -> GuardResult<(DeviceRecord, Vec<PendingItem>)> {
+    pub async fn pending(
+        &self,
+        req: &SignedRequest<'_>,
+    ) -> GuardResult<(DeviceRecord, Vec<PendingItem>)> {
         if !proof::field_ok(req.device_id) || !proof::nonce_ok(req.nonce) {
             return Err(GuardError::Refused(Refusal::BadSignature));
         }
         let (device, now) = self.signing_device(req.device_id, req.timestamp_ms).await?;
-        let msg = proof::request_payload(req.method, req.path_and_query, req.device_id, req.timestamp_ms, req.nonce, req.body);
+        let msg = proof::request_payload(
+            req.method,
+            req.path_and_query,
+            req.device_id,
+            req.timestamp_ms,
+            req.nonce,
+            req.body,
+        );
         let sig = proof::unb64(req.signature).ok_or(GuardError::Refused(Refusal::BadSignature))?;
         if !proof::verify(device.key_type, &device.public_key, &msg, &sig) {
             return Err(GuardError::Refused(Refusal::BadSignature));
@@ -464,7 +643,7 @@ impl Guard {
             .store
             .pending_for_device(&device, &nonce, now)
             .await?
-            .ok_or(GuardError::Refused(Refusal::Replay))?;
+            .ok_or(GuardError::Refused(Refusal::ReplayOrRevoked))?;
         let items = live
             .into_iter()
             .filter_map(|c| {
@@ -489,10 +668,13 @@ impl Guard {
             return Err(GuardError::Invalid("answer fields are malformed".into()));
         }
         if p.decision == Decision::Approve && p.code.is_empty() {
-            return Err(GuardError::Invalid("an approval must carry the code".into()));
+            return Err(GuardError::Invalid(
+                "an approval must carry the code".into(),
+            ));
         }
         let (device, now) = self.signing_device(&p.device_id, p.timestamp_ms).await?;
-        let sig = proof::unb64(&answer.signature).ok_or(GuardError::Refused(Refusal::BadSignature))?;
+        let sig =
+            proof::unb64(&answer.signature).ok_or(GuardError::Refused(Refusal::BadSignature))?;
         if !proof::verify(device.key_type, &device.public_key, &p.canonical(), &sig) {
             return Err(GuardError::Refused(Refusal::BadSignature));
         }
@@ -504,14 +686,20 @@ impl Guard {
         if ch.user_id != device.user_id {
             return Err(GuardError::Refused(Refusal::NotYourChallenge));
         }
-        if !bool::from(p.context_sha256.as_bytes().ct_eq(ch.context_sha256.as_bytes())) {
+        if !bool::from(
+            p.context_sha256
+                .as_bytes()
+                .ct_eq(ch.context_sha256.as_bytes()),
+        ) {
             return Err(GuardError::Refused(Refusal::ContextMismatch));
         }
         if ch.status_at(now) != ChallengeStatus::Pending {
             return Err(GuardError::Refused(Refusal::NotAnswerable));
         }
         let resolution = match p.decision {
-            Decision::Approve if self.code_key.matches(&ch.id, &p.code, &ch.code_hash) => Resolution::Approved,
+            Decision::Approve if self.code_key.matches(&ch.id, &p.code, &ch.code_hash) => {
+                Resolution::Approved
+            }
             Decision::Approve => Resolution::Denied { wrong_code: true },
             Decision::Deny => Resolution::Denied { wrong_code: false },
             Decision::NotMe => Resolution::NotMe,
@@ -524,7 +712,11 @@ impl Guard {
             resolution,
             nonce: self.nonce(&device.id, &p.nonce, p.timestamp_ms),
         };
-        match self.store.record_answer(&record, &self.settings.policy, now).await? {
+        match self
+            .store
+            .record_answer(&record, &self.settings.policy, now)
+            .await?
+        {
             AnswerOutcome::Recorded { status, new_lock } => {
                 let seconds = (now.millis() - ch.created_at.millis()).max(0) as f64 / 1000.0;
                 self.observer.decided(resolution.reason(), seconds);
@@ -534,9 +726,13 @@ impl Guard {
                 if resolution == (Resolution::Denied { wrong_code: true }) {
                     return Err(GuardError::Refused(Refusal::WrongCode));
                 }
-                Ok(AnswerReceipt { status, challenge_created_at: ch.created_at, decided_at: now })
+                Ok(AnswerReceipt {
+                    status,
+                    challenge_created_at: ch.created_at,
+                    decided_at: now,
+                })
             }
-            AnswerOutcome::Replay => Err(GuardError::Refused(Refusal::Replay)),
+            AnswerOutcome::Replay => Err(GuardError::Refused(Refusal::ReplayOrRevoked)),
             AnswerOutcome::NotAnswerable => Err(GuardError::Refused(Refusal::NotAnswerable)),
         }
     }
@@ -544,11 +740,18 @@ impl Guard {
     /// Registers a device with a one-time token, after checking it holds its key.
     pub async fn enrol(&self, req: &EnrolRequest) -> GuardResult<DeviceRecord> {
         if !valid_name(&req.name) {
-            return Err(GuardError::Invalid("name must be 1 to 64 printable characters".into()));
+            return Err(GuardError::Invalid(
+                "name must be 1 to 64 printable characters".into(),
+            ));
         }
         let public_key = proof::unb64(&req.public_key)
             .filter(|k| k.len() == req.key_type.public_key_len())
-            .ok_or_else(|| GuardError::Invalid(format!("public_key is not a raw {} key in base64url", req.key_type.as_str())))?;
+            .ok_or_else(|| {
+                GuardError::Invalid(format!(
+                    "public_key is not a raw {} key in base64url",
+                    req.key_type.as_str()
+                ))
+            })?;
         let sig = proof::unb64(&req.signature).ok_or(GuardError::Refused(Refusal::BadEnrolment))?;
         let msg = proof::enrolment_payload(&req.token, req.key_type, &req.public_key);
         if !proof::verify(req.key_type, &public_key, &msg, &sig) {
@@ -571,13 +774,20 @@ impl Guard {
     /// Expires lapsed challenges, seals the audit log and forgets old nonces.
     pub async fn housekeeping(&self) -> GuardResult<Housekeeping> {
         let now = self.now();
-        let expired = self.store.expire_due(&self.settings.policy, now, 500).await?;
+        let expired = self
+            .store
+            .expire_due(&self.settings.policy, now, 500)
+            .await?;
         if expired > 0 {
             self.observer.unanswered("expired", expired);
         }
         let sealed = self.store.seal_audit(5_000).await?;
         let nonces_purged = self.store.purge_nonces(now).await?;
-        Ok(Housekeeping { expired, sealed, nonces_purged })
+        Ok(Housekeeping {
+            expired,
+            sealed,
+            nonces_purged,
+        })
     }
 }
 
@@ -587,7 +797,10 @@ mod tests {
 
     #[test]
     fn keys_split_into_id_and_secret() {
-        assert_eq!(split_key("pbk.app_1.s3cr3t", "pbk"), Some(("app_1", "s3cr3t")));
+        assert_eq!(
+            split_key("pbk.app_1.s3cr3t", "pbk"),
+            Some(("app_1", "s3cr3t"))
+        );
         assert_eq!(split_key("pba.id.s", "pbk"), None);
         assert_eq!(split_key("pbk..s", "pbk"), None);
         assert_eq!(split_key("pbk.id.", "pbk"), None);

@@ -100,16 +100,56 @@ impl GuardSettings {
         let c = &self.challenge;
         let p = &self.policy;
         let checks: [(bool, &'static str, &'static str); 10] = [
-            ((6..=10).contains(&c.code_digits), "challenge.code_digits", "must be 6 to 10"),
-            ((1..=600).contains(&c.max_expiry_secs), "challenge.max_expiry_secs", "must be 1 to 600 (10 minutes)"),
-            ((1..=c.max_expiry_secs).contains(&c.default_expiry_secs), "challenge.default_expiry_secs", "must be 1 to max_expiry_secs"),
-            (p.budget_prompts >= 1, "policy.budget_prompts", "must be at least 1"),
-            (p.budget_window_secs >= 1, "policy.budget_window_secs", "must be positive"),
-            ((1..=p.backoff_max_secs).contains(&p.backoff_initial_secs), "policy.backoff_initial_secs", "must be 1 to backoff_max_secs"),
-            (p.lockout_denies >= 1 && p.lockout_window_secs >= 1, "policy.lockout_denies", "lockout_denies and lockout_window_secs must be positive"),
-            (p.lockout_secs >= 1, "policy.lockout_secs", "must be positive"),
-            ((1..=100).contains(&p.failure_cap), "policy.failure_cap", "must be 1 to 100 (NIST SP 800-63B-4)"),
-            (p.not_me_lock_secs >= 1, "policy.not_me_lock_secs", "must be positive"),
+            (
+                (6..=10).contains(&c.code_digits),
+                "challenge.code_digits",
+                "must be 6 to 10",
+            ),
+            (
+                (1..=600).contains(&c.max_expiry_secs),
+                "challenge.max_expiry_secs",
+                "must be 1 to 600 (10 minutes)",
+            ),
+            (
+                (1..=c.max_expiry_secs).contains(&c.default_expiry_secs),
+                "challenge.default_expiry_secs",
+                "must be 1 to max_expiry_secs",
+            ),
+            (
+                p.budget_prompts >= 1,
+                "policy.budget_prompts",
+                "must be at least 1",
+            ),
+            (
+                p.budget_window_secs >= 1,
+                "policy.budget_window_secs",
+                "must be positive",
+            ),
+            (
+                (1..=p.backoff_max_secs).contains(&p.backoff_initial_secs),
+                "policy.backoff_initial_secs",
+                "must be 1 to backoff_max_secs",
+            ),
+            (
+                p.lockout_denies >= 1 && p.lockout_window_secs >= 1,
+                "policy.lockout_denies",
+                "lockout_denies and lockout_window_secs must be positive",
+            ),
+            (
+                p.lockout_secs >= 1,
+                "policy.lockout_secs",
+                "must be positive",
+            ),
+            (
+                (1..=100).contains(&p.failure_cap),
+                "policy.failure_cap",
+                "must be 1 to 100 (NIST SP 800-63B-4)",
+            ),
+            (
+                p.not_me_lock_secs >= 1,
+                "policy.not_me_lock_secs",
+                "must be positive",
+            ),
         ];
         for (ok, field, why) in checks {
             if !ok {
@@ -137,7 +177,10 @@ mod tests {
     fn weakening_settings_are_refused() {
         let mut s = GuardSettings::default();
         s.challenge.code_digits = 4;
-        assert_eq!(s.validate().expect_err("4 digits").field, "challenge.code_digits");
+        assert_eq!(
+            s.validate().expect_err("4 digits").field,
+            "challenge.code_digits"
+        );
         let mut s = GuardSettings::default();
         s.challenge.max_expiry_secs = 601;
         assert!(s.validate().is_err());

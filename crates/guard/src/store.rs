@@ -8,11 +8,11 @@ use async_trait::async_trait;
 use pushback_model::Timestamp;
 use pushback_model::audit::SealedEntry;
 
+use crate::PolicySettings;
 use crate::challenge::{ChallengeRecord, ChallengeStatus, Resolution};
 use crate::code::CodeMode;
 use crate::policy::{Admission, LockReason, UserState};
 use crate::proof::KeyType;
-use crate::PolicySettings;
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -102,7 +102,10 @@ pub struct NewChallenge {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OpenOutcome {
     /// The challenge is live; `prompts` counts it within the budget.
-    Opened { superseded: Option<String>, prompts: u32 },
+    Opened {
+        superseded: Option<String>,
+        prompts: u32,
+    },
     /// The policy refused to push.
     Refused(Admission),
 }
@@ -129,8 +132,11 @@ pub struct AnswerRecord {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AnswerOutcome {
     /// The answer decided the challenge; `new_lock` says whether it locked push.
-    Recorded { status: ChallengeStatus, new_lock: Option<LockReason> },
-    /// The nonce was used before; nothing changed.
+    Recorded {
+        status: ChallengeStatus,
+        new_lock: Option<LockReason>,
+    },
+    /// The nonce was used before, or the device is revoked; nothing changed.
     Replay,
     /// The challenge was no longer pending (decided, superseded, expired); nothing changed.
     NotAnswerable,
@@ -146,20 +152,44 @@ pub trait GuardStore: Send + Sync {
     // --- apps and users -------------------------------------------------------------
     async fn insert_app(&self, app: &AppRecord, actor: &str) -> StoreResult<()>;
     async fn app(&self, id: &str) -> StoreResult<Option<AppRecord>>;
-    async fn insert_user(&self, login: &str, display_name: &str, at: Timestamp, actor: &str) -> StoreResult<UserRecord>;
+    async fn insert_user(
+        &self,
+        login: &str,
+        display_name: &str,
+        at: Timestamp,
+        actor: &str,
+    ) -> StoreResult<UserRecord>;
     async fn user_by_login(&self, login: &str) -> StoreResult<Option<UserRecord>>;
     async fn user_state(&self, user_id: i64) -> StoreResult<UserState>;
     /// Lifts any lock and restarts the counters.
     async fn unlock_user(&self, user: &UserRecord, at: Timestamp, actor: &str) -> StoreResult<()>;
 
     // --- devices --------------------------------------------------------------------
-    async fn insert_enrolment(&self, user: &UserRecord, token_hash: &[u8], expires_at: Timestamp, at: Timestamp, actor: &str) -> StoreResult<()>;
+    async fn insert_enrolment(
+        &self,
+        user: &UserRecord,
+        token_hash: &[u8],
+        expires_at: Timestamp,
+        at: Timestamp,
+        actor: &str,
+    ) -> StoreResult<()>;
     /// Consumes a live, unused enrolment and registers the device, atomically. `None`
     /// when the token is unknown, used or expired.
-    async fn redeem_enrolment(&self, token_hash: &[u8], device: &NewDevice, at: Timestamp) -> StoreResult<Option<DeviceRecord>>;
+    async fn redeem_enrolment(
+        &self,
+        token_hash: &[u8],
+        device: &NewDevice,
+        at: Timestamp,
+    ) -> StoreResult<Option<DeviceRecord>>;
     async fn device(&self, id: &str) -> StoreResult<Option<DeviceRecord>>;
     async fn devices_of(&self, user_id: i64) -> StoreResult<Vec<DeviceRecord>>;
-    async fn rename_device(&self, id: &str, name: &str, at: Timestamp, actor: &str) -> StoreResult<bool>;
+    async fn rename_device(
+        &self,
+        id: &str,
+        name: &str,
+        at: Timestamp,
+        actor: &str,
+    ) -> StoreResult<bool>;
     async fn revoke_device(&self, id: &str, at: Timestamp, actor: &str) -> StoreResult<bool>;
 
     // --- challenges -------------------------------------------------------------------
@@ -167,16 +197,39 @@ pub trait GuardStore: Send + Sync {
     /// In one transaction on the user's counters: records a lapsed live challenge as
     /// expired, asks [`crate::policy::admit`], and either refuses or supersedes the live
     /// challenge and opens `new`.
-    async fn open_challenge(&self, target: &PushTarget, new: &NewChallenge, policy: &PolicySettings, actor: &str) -> StoreResult<OpenOutcome>;
+    async fn open_challenge(
+        &self,
+        target: &PushTarget,
+        new: &NewChallenge,
+        policy: &PolicySettings,
+        actor: &str,
+    ) -> StoreResult<OpenOutcome>;
     async fn challenge(&self, id: &str) -> StoreResult<Option<ChallengeRecord>>;
-    /// Consumes the nonce and lists the user's live challenges; `None` on a replay.
-    async fn pending_for_device(&self, device: &DeviceRecord, nonce: &Nonce, at: Timestamp) -> StoreResult<Option<Vec<ChallengeRecord>>>;
-    /// Consumes the nonce and decides the challenge if, and only if, it is still pending.
-    async fn record_answer(&self, answer: &AnswerRecord, policy: &PolicySettings, at: Timestamp) -> StoreResult<AnswerOutcome>;
+    /// Consumes the nonce, if and only if the device is not revoked, and lists the user's
+    /// live challenges; `None` on a replay or a revoked device.
+    async fn pending_for_device(
+        &self,
+        device: &DeviceRecord,
+        nonce: &Nonce,
+        at: Timestamp,
+    ) -> StoreResult<Option<Vec<ChallengeRecord>>>;
+    /// Consumes the nonce (refusing a revoked device as a replay) and decides the
+    /// challenge if, and only if, it is still pending.
+    async fn record_answer(
+        &self,
+        answer: &AnswerRecord,
+        policy: &PolicySettings,
+        at: Timestamp,
+    ) -> StoreResult<AnswerOutcome>;
 
     // --- housekeeping -------------------------------------------------------------------
     /// Records up to `limit` lapsed challenges as expired, charging their users.
-    async fn expire_due(&self, policy: &PolicySettings, at: Timestamp, limit: i64) -> StoreResult<usize>;
+    async fn expire_due(
+        &self,
+        policy: &PolicySettings,
+        at: Timestamp,
+        limit: i64,
+    ) -> StoreResult<usize>;
     async fn purge_nonces(&self, before: Timestamp) -> StoreResult<u64>;
 
     // --- audit ----------------------------------------------------------------------------

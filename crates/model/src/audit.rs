@@ -102,7 +102,9 @@ pub fn verify_chain<'a>(
         }
         let recomputed = link_hash(sealed.seq, &sealed.prev_hash, &sealed.entry);
         if recomputed != sealed.hash {
-            return Err(broken("its content no longer matches its hash (it was edited)".into()));
+            return Err(broken(
+                "its content no longer matches its hash (it was edited)".into(),
+            ));
         }
         prev = recomputed;
         expected_seq += 1;
@@ -175,6 +177,9 @@ mod tests {
         a.actor = "c".into();
         b.subject = "a".into();
         b.actor = "bc".into();
-        assert_ne!(link_hash(1, GENESIS_HASH, &a), link_hash(1, GENESIS_HASH, &b));
+        assert_ne!(
+            link_hash(1, GENESIS_HASH, &a),
+            link_hash(1, GENESIS_HASH, &b)
+        );
     }
 }

@@ -1,17 +1,17 @@
 //! The admin API: apps, users, enrolment links, devices, unlocks.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
 use serde::{Deserialize, Serialize};
 
+use pushback_guard::CodeMode;
 use pushback_guard::policy::UserState;
 use pushback_guard::store::DeviceRecord;
-use pushback_guard::CodeMode;
 
+use crate::AppState;
 use crate::extract::{Admin, StrictJson};
 use crate::problem::ApiError;
-use crate::AppState;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,10 +30,22 @@ pub struct AppCreated {
     api_key: String,
 }
 
-pub async fn create_app(State(state): State<AppState>, Admin(admin): Admin, StrictJson(b): StrictJson<NewApp>) -> Result<(StatusCode, Json<AppCreated>), ApiError> {
+pub async fn create_app(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    StrictJson(b): StrictJson<NewApp>,
+) -> Result<(StatusCode, Json<AppCreated>), ApiError> {
     let (app, api_key) = state.guard.create_app(&admin, &b.name, b.mode).await?;
     tracing::info!(app = %app.id, name = %app.name, "app created");
-    Ok((StatusCode::CREATED, Json(AppCreated { id: app.id, name: app.name, mode: app.mode, api_key })))
+    Ok((
+        StatusCode::CREATED,
+        Json(AppCreated {
+            id: app.id,
+            name: app.name,
+            mode: app.mode,
+            api_key,
+        }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -51,9 +63,23 @@ pub struct UserView {
     created_at: String,
 }
 
-pub async fn create_user(State(state): State<AppState>, Admin(admin): Admin, StrictJson(b): StrictJson<NewUser>) -> Result<(StatusCode, Json<UserView>), ApiError> {
-    let user = state.guard.create_user(&admin, &b.login, &b.display_name).await?;
-    Ok((StatusCode::CREATED, Json(UserView { login: user.login, display_name: user.display_name, created_at: user.created_at.to_rfc3339() })))
+pub async fn create_user(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    StrictJson(b): StrictJson<NewUser>,
+) -> Result<(StatusCode, Json<UserView>), ApiError> {
+    let user = state
+        .guard
+        .create_user(&admin, &b.login, &b.display_name)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(UserView {
+            login: user.login,
+            display_name: user.display_name,
+            created_at: user.created_at.to_rfc3339(),
+        }),
+    ))
 }
 
 #[derive(Serialize)]
@@ -63,10 +89,24 @@ pub struct EnrolmentCreated {
     expires_at: String,
 }
 
-pub async fn create_enrolment(State(state): State<AppState>, Admin(admin): Admin, Path(login): Path<String>) -> Result<(StatusCode, Json<EnrolmentCreated>), ApiError> {
+pub async fn create_enrolment(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(login): Path<String>,
+) -> Result<(StatusCode, Json<EnrolmentCreated>), ApiError> {
     let e = state.guard.create_enrolment(&admin, &login).await?;
-    let link = format!("{}/enroll#{}", state.public_url.trim_end_matches('/'), e.token);
-    Ok((StatusCode::CREATED, Json(EnrolmentCreated { link, expires_at: e.expires_at.to_rfc3339() })))
+    let link = format!(
+        "{}/enroll#{}",
+        state.public_url.trim_end_matches('/'),
+        e.token
+    );
+    Ok((
+        StatusCode::CREATED,
+        Json(EnrolmentCreated {
+            link,
+            expires_at: e.expires_at.to_rfc3339(),
+        }),
+    ))
 }
 
 #[derive(Serialize)]
@@ -95,9 +135,15 @@ pub struct Devices {
     devices: Vec<DeviceView>,
 }
 
-pub async fn list_devices(State(state): State<AppState>, Admin(admin): Admin, Path(login): Path<String>) -> Result<Json<Devices>, ApiError> {
+pub async fn list_devices(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(login): Path<String>,
+) -> Result<Json<Devices>, ApiError> {
     let devices = state.guard.devices(&admin, &login).await?;
-    Ok(Json(Devices { devices: devices.into_iter().map(DeviceView::from).collect() }))
+    Ok(Json(Devices {
+        devices: devices.into_iter().map(DeviceView::from).collect(),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -106,12 +152,21 @@ pub struct Rename {
     name: String,
 }
 
-pub async fn rename_device(State(state): State<AppState>, Admin(admin): Admin, Path(id): Path<String>, StrictJson(b): StrictJson<Rename>) -> Result<StatusCode, ApiError> {
+pub async fn rename_device(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+    StrictJson(b): StrictJson<Rename>,
+) -> Result<StatusCode, ApiError> {
     state.guard.rename_device(&admin, &id, &b.name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn revoke_device(State(state): State<AppState>, Admin(admin): Admin, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn revoke_device(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     state.guard.revoke_device(&admin, &id).await?;
     tracing::info!(device = %id, "device revoked");
     Ok(StatusCode::NO_CONTENT)
@@ -123,12 +178,20 @@ pub struct StateView {
     state: UserState,
 }
 
-pub async fn user_state(State(state): State<AppState>, Admin(admin): Admin, Path(login): Path<String>) -> Result<Json<StateView>, ApiError> {
+pub async fn user_state(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(login): Path<String>,
+) -> Result<Json<StateView>, ApiError> {
     let s = state.guard.user_state(&admin, &login).await?;
     Ok(Json(StateView { login, state: s }))
 }
 
-pub async fn unlock(State(state): State<AppState>, Admin(admin): Admin, Path(login): Path<String>) -> Result<Json<StateView>, ApiError> {
+pub async fn unlock(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(login): Path<String>,
+) -> Result<Json<StateView>, ApiError> {
     let s = state.guard.unlock(&admin, &login).await?;
     tracing::warn!(user = %login, "push unlocked by an admin");
     Ok(Json(StateView { login, state: s }))

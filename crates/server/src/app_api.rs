@@ -1,16 +1,16 @@
 //! The app API, shaped like OpenID CIBA: ask for a challenge, then poll it.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use pushback_guard::{BindingContext, ChallengeAnswer, ChallengeRequest, ChallengeView};
 
+use crate::AppState;
 use crate::extract::{App, StrictJson};
 use crate::problem::ApiError;
-use crate::AppState;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,17 +36,38 @@ pub enum ChallengeReply {
         expires_at: String,
         interval: u32,
     },
-    Wait { retry_after: i64 },
-    Locked { until: Option<String>, reason: &'static str },
-    StepUpRequired { reason: &'static str },
+    Wait {
+        retry_after: i64,
+    },
+    Locked {
+        until: Option<String>,
+        reason: &'static str,
+    },
+    StepUpRequired {
+        reason: &'static str,
+    },
 }
 
-pub async fn create(State(state): State<AppState>, App(app): App, StrictJson(body): StrictJson<ChallengeBody>) -> Result<Response, ApiError> {
-    let req = ChallengeRequest { login_hint: body.login_hint, context: body.context, requested_expiry: body.requested_expiry };
+pub async fn create(
+    State(state): State<AppState>,
+    App(app): App,
+    StrictJson(body): StrictJson<ChallengeBody>,
+) -> Result<Response, ApiError> {
+    let req = ChallengeRequest {
+        login_hint: body.login_hint,
+        context: body.context,
+        requested_expiry: body.requested_expiry,
+    };
     let now = state.guard.now();
     let answer = state.guard.open(&app, &req).await?;
     let reply = match answer {
-        ChallengeAnswer::Pending { auth_req_id, user_code, mode, expires_at, .. } => ChallengeReply::Pending {
+        ChallengeAnswer::Pending {
+            auth_req_id,
+            user_code,
+            mode,
+            expires_at,
+            ..
+        } => ChallengeReply::Pending {
             auth_req_id,
             user_code,
             mode: mode.as_str(),
@@ -54,24 +75,28 @@ pub async fn create(State(state): State<AppState>, App(app): App, StrictJson(bod
             expires_at: expires_at.to_rfc3339(),
             interval: POLL_INTERVAL_SECS,
         },
-        ChallengeAnswer::Wait { until } => ChallengeReply::Wait { retry_after: now.secs_until(until).max(1) },
+        ChallengeAnswer::Wait { until } => ChallengeReply::Wait {
+            retry_after: now.secs_until(until).max(1),
+        },
         ChallengeAnswer::Locked { until, reason } => ChallengeReply::Locked {
             until: (until != pushback_guard::policy::INDEFINITE).then(|| until.to_rfc3339()),
             reason: reason.as_str(),
         },
-        ChallengeAnswer::StepUpRequired { reason } => ChallengeReply::StepUpRequired { reason: reason.as_str() },
+        ChallengeAnswer::StepUpRequired { reason } => ChallengeReply::StepUpRequired {
+            reason: reason.as_str(),
+        },
     };
     let retry_after = match &reply {
         ChallengeReply::Wait { retry_after } => Some(*retry_after),
         _ => None,
     };
     let mut response = Json(reply).into_response();
-    if let Some(secs) = retry_after {
-        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, v);
-        }
+    if let Some(v) = retry_after.and_then(|secs| HeaderValue::from_str(&secs.to_string()).ok()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
     }
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }
 
@@ -83,8 +108,17 @@ pub struct StatusReply {
     decided_at: Option<String>,
 }
 
-pub async fn status(State(state): State<AppState>, App(app): App, Path(id): Path<String>) -> Result<Json<StatusReply>, ApiError> {
-    let ChallengeView { auth_req_id, status, expires_at, decided_at } = state.guard.status(&app, &id).await?;
+pub async fn status(
+    State(state): State<AppState>,
+    App(app): App,
+    Path(id): Path<String>,
+) -> Result<Json<StatusReply>, ApiError> {
+    let ChallengeView {
+        auth_req_id,
+        status,
+        expires_at,
+        decided_at,
+    } = state.guard.status(&app, &id).await?;
     Ok(Json(StatusReply {
         auth_req_id,
         status: status.as_str(),

@@ -1,17 +1,20 @@
 //! The device API. No bearer secret: enrolment proves possession of the key, and every
 //! later request is signed by it.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
-use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use pushback_guard::{AnswerPayload, Decision, EnrolRequest, GuardError, KeyType, PendingItem, SignedAnswer, SignedRequest};
+use pushback_guard::{
+    AnswerPayload, Decision, EnrolRequest, GuardError, KeyType, PendingItem, SignedAnswer,
+    SignedRequest,
+};
 
+use crate::AppState;
 use crate::extract::StrictJson;
 use crate::problem::ApiError;
-use crate::AppState;
 
 /// Header names of a signed device request.
 pub mod headers {
@@ -37,11 +40,27 @@ pub struct EnrolReply {
     user: String,
 }
 
-pub async fn enrol(State(state): State<AppState>, StrictJson(b): StrictJson<EnrolBody>) -> Result<Json<EnrolReply>, ApiError> {
-    let req = EnrolRequest { token: b.token, key_type: b.key_type, public_key: b.public_key, name: b.name, signature: b.signature };
-    let device = state.guard.enrol(&req).await.inspect_err(|e| state.metrics.refusal(e))?;
+pub async fn enrol(
+    State(state): State<AppState>,
+    StrictJson(b): StrictJson<EnrolBody>,
+) -> Result<Json<EnrolReply>, ApiError> {
+    let req = EnrolRequest {
+        token: b.token,
+        key_type: b.key_type,
+        public_key: b.public_key,
+        name: b.name,
+        signature: b.signature,
+    };
+    let device = state
+        .guard
+        .enrol(&req)
+        .await
+        .inspect_err(|e| state.metrics.refusal(e))?;
     tracing::info!(device = %device.id, user = %device.login, "device enrolled");
-    Ok(Json(EnrolReply { device_id: device.id, user: device.login }))
+    Ok(Json(EnrolReply {
+        device_id: device.id,
+        user: device.login,
+    }))
 }
 
 #[derive(Serialize)]
@@ -50,11 +69,22 @@ pub struct PendingReply {
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, ApiError> {
-    headers.get(name).and_then(|v| v.to_str().ok()).ok_or(ApiError::BadHeaders)
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(ApiError::BadHeaders)
 }
 
-pub async fn pending(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Result<Json<PendingReply>, ApiError> {
-    let timestamp_ms = header(&headers, headers::TIMESTAMP)?.parse().map_err(|_| ApiError::BadHeaders)?;
+pub async fn pending(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<PendingReply>, ApiError> {
+    let timestamp_ms = header(&headers, headers::TIMESTAMP)?
+        .parse()
+        .map_err(|_| ApiError::BadHeaders)?;
     let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
     let req = SignedRequest {
         device_id: header(&headers, headers::DEVICE)?,
@@ -65,7 +95,11 @@ pub async fn pending(State(state): State<AppState>, method: Method, uri: Uri, he
         path_and_query,
         body: &body,
     };
-    let (_, challenges) = state.guard.pending(&req).await.inspect_err(|e| state.metrics.refusal(e))?;
+    let (_, challenges) = state
+        .guard
+        .pending(&req)
+        .await
+        .inspect_err(|e| state.metrics.refusal(e))?;
     Ok(Json(PendingReply { challenges }))
 }
 
@@ -88,7 +122,10 @@ pub struct AnswerReply {
     status: &'static str,
 }
 
-pub async fn answer(State(state): State<AppState>, StrictJson(b): StrictJson<AnswerBody>) -> Result<Json<AnswerReply>, ApiError> {
+pub async fn answer(
+    State(state): State<AppState>,
+    StrictJson(b): StrictJson<AnswerBody>,
+) -> Result<Json<AnswerReply>, ApiError> {
     let signed = SignedAnswer {
         payload: AnswerPayload {
             challenge_id: b.challenge_id,
@@ -101,8 +138,14 @@ pub async fn answer(State(state): State<AppState>, StrictJson(b): StrictJson<Ans
         },
         signature: b.signature,
     };
-    let receipt = state.guard.answer(&signed).await.inspect_err(|e| state.metrics.refusal(e))?;
-    Ok(Json(AnswerReply { status: receipt.status.as_str() }))
+    let receipt = state
+        .guard
+        .answer(&signed)
+        .await
+        .inspect_err(|e| state.metrics.refusal(e))?;
+    Ok(Json(AnswerReply {
+        status: receipt.status.as_str(),
+    }))
 }
 
 impl crate::metrics::Metrics {

@@ -9,8 +9,8 @@ use serde::de::DeserializeOwned;
 use pushback_guard::store::AppRecord;
 use pushback_guard::{AdminPrincipal, GuardError};
 
-use crate::problem::ApiError;
 use crate::AppState;
+use crate::problem::ApiError;
 
 /// A JSON body that must parse as `T` (whose serde derive refuses unknown fields); any
 /// failure is a problem+json 400, and an oversized body a 413.
@@ -27,12 +27,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for StrictJson<T> {
                 ApiError::BadJson("could not read the request body".into())
             }
         })?;
-        serde_json::from_slice(&bytes).map(StrictJson).map_err(|e| ApiError::BadJson(format!("body is not the expected JSON: {e}")))
+        serde_json::from_slice(&bytes)
+            .map(StrictJson)
+            .map_err(|e| ApiError::BadJson(format!("body is not the expected JSON: {e}")))
     }
 }
 
 fn bearer(parts: &Parts) -> Option<&str> {
-    parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")
+    parts
+        .headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
 }
 
 /// An authenticated app client.

@@ -24,11 +24,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
-use axum::Router;
 use serde::{Deserialize, Serialize};
 
 use pushback_guard::Guard;
@@ -78,7 +78,12 @@ impl AppState {
     }
 
     pub fn with_metrics(guard: Arc<Guard>, metrics: Arc<Metrics>, public_url: String) -> Self {
-        Self { guard, metrics, public_url, max_body_bytes: ServerSettings::default().max_body_bytes }
+        Self {
+            guard,
+            metrics,
+            public_url,
+            max_body_bytes: ServerSettings::default().max_body_bytes,
+        }
     }
 }
 
@@ -94,14 +99,30 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/apps", post(admin_api::create_app))
         .route("/v1/admin/users", post(admin_api::create_user))
         .route("/v1/admin/users/{login}", get(admin_api::user_state))
-        .route("/v1/admin/users/{login}/enrolments", post(admin_api::create_enrolment))
-        .route("/v1/admin/users/{login}/devices", get(admin_api::list_devices))
+        .route(
+            "/v1/admin/users/{login}/enrolments",
+            post(admin_api::create_enrolment),
+        )
+        .route(
+            "/v1/admin/users/{login}/devices",
+            get(admin_api::list_devices),
+        )
         .route("/v1/admin/users/{login}/unlock", post(admin_api::unlock))
-        .route("/v1/admin/devices/{id}", patch(admin_api::rename_device).delete(admin_api::revoke_device))
+        .route(
+            "/v1/admin/devices/{id}",
+            patch(admin_api::rename_device).delete(admin_api::revoke_device),
+        )
         .route("/enroll", get(enrol_page))
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(|| async { "ok" }))
-        .fallback(|| async { problem::problem(StatusCode::NOT_FOUND, "https://pushback.dev/problems/not-found", "Not found", None) })
+        .fallback(|| async {
+            problem::problem(
+                StatusCode::NOT_FOUND,
+                "https://pushback.dev/problems/not-found",
+                "Not found",
+                None,
+            )
+        })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -127,7 +148,9 @@ pub fn spawn_housekeeping(guard: Arc<Guard>, every: Duration) -> tokio::task::Jo
         loop {
             tick.tick().await;
             match guard.housekeeping().await {
-                Ok(done) if done.expired > 0 => tracing::info!(expired = done.expired, sealed = done.sealed, "housekeeping"),
+                Ok(done) if done.expired > 0 => {
+                    tracing::info!(expired = done.expired, sealed = done.sealed, "housekeeping")
+                }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "housekeeping failed; will retry"),
             }
@@ -136,6 +159,12 @@ pub fn spawn_housekeeping(guard: Arc<Guard>, every: Duration) -> tokio::task::Jo
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests.
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -43,20 +43,56 @@ impl Metrics {
         let requests = Family::<Labels, Counter>::default();
         let outcomes = Family::<Labels, Counter>::default();
         let prompts = Histogram::new([1.0, 2.0, 3.0, 4.0, 5.0, 10.0, 20.0, 50.0]);
-        let decision_seconds = Histogram::new([0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0]);
+        let decision_seconds = Histogram::new([
+            0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+        ]);
         let lockouts = Family::<Labels, Counter>::default();
         let refusals = Family::<Labels, Counter>::default();
-        registry.register("challenge_requests", "Challenge requests by answer: pending, wait, locked, step_up_required", requests.clone());
-        registry.register("challenge_outcomes", "Challenges by outcome: approved, denied, wrong_code, not_me, expired, superseded", outcomes.clone());
-        registry.register("prompts_since_approval", "Each pushed prompt's position in its user's budget window", prompts.clone());
-        registry.register("decision_seconds", "Time from a challenge's creation to its decision on the device", decision_seconds.clone());
-        registry.register("lockouts", "Push lockouts by reason: denies, not_me, failure_cap", lockouts.clone());
-        registry.register("device_refusals", "Refused device requests by cause", refusals.clone());
-        Self { registry, requests, outcomes, prompts, decision_seconds, lockouts, refusals }
+        registry.register(
+            "challenge_requests",
+            "Challenge requests by answer: pending, wait, locked, step_up_required",
+            requests.clone(),
+        );
+        registry.register(
+            "challenge_outcomes",
+            "Challenges by outcome: approved, denied, wrong_code, not_me, expired, superseded",
+            outcomes.clone(),
+        );
+        registry.register(
+            "prompts_since_approval",
+            "Each pushed prompt's position in its user's budget window",
+            prompts.clone(),
+        );
+        registry.register(
+            "decision_seconds",
+            "Time from a challenge's creation to its decision on the device",
+            decision_seconds.clone(),
+        );
+        registry.register(
+            "lockouts",
+            "Push lockouts by reason: denies, not_me, failure_cap",
+            lockouts.clone(),
+        );
+        registry.register(
+            "device_refusals",
+            "Refused device requests by cause",
+            refusals.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            outcomes,
+            prompts,
+            decision_seconds,
+            lockouts,
+            refusals,
+        }
     }
 
     pub(crate) fn refused(&self, r: Refusal) {
-        self.refusals.get_or_create(&vec![("cause", r.as_str())]).inc();
+        self.refusals
+            .get_or_create(&vec![("cause", r.as_str())])
+            .inc();
     }
 
     /// The text exposition format.
@@ -82,7 +118,10 @@ impl Observer for MetricsObserver {
             ChallengeAnswer::Locked { .. } => "locked",
             ChallengeAnswer::StepUpRequired { .. } => "step_up_required",
         };
-        self.0.requests.get_or_create(&vec![("answer", label)]).inc();
+        self.0
+            .requests
+            .get_or_create(&vec![("answer", label)])
+            .inc();
     }
 
     fn decided(&self, reason: &str, seconds: f64) {
@@ -92,16 +131,29 @@ impl Observer for MetricsObserver {
             "not_me" => "not_me",
             _ => "denied",
         };
-        self.0.outcomes.get_or_create(&vec![("outcome", label)]).inc();
+        self.0
+            .outcomes
+            .get_or_create(&vec![("outcome", label)])
+            .inc();
         self.0.decision_seconds.observe(seconds);
     }
 
     fn unanswered(&self, reason: &str, count: usize) {
-        let label = if reason == "expired" { "expired" } else { "superseded" };
-        self.0.outcomes.get_or_create(&vec![("outcome", label)]).inc_by(count as u64);
+        let label = if reason == "expired" {
+            "expired"
+        } else {
+            "superseded"
+        };
+        self.0
+            .outcomes
+            .get_or_create(&vec![("outcome", label)])
+            .inc_by(count as u64);
     }
 
     fn locked(&self, reason: LockReason) {
-        self.0.lockouts.get_or_create(&vec![("reason", reason.as_str())]).inc();
+        self.0
+            .lockouts
+            .get_or_create(&vec![("reason", reason.as_str())])
+            .inc();
     }
 }

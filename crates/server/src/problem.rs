@@ -36,10 +36,23 @@ struct Problem<'a> {
     detail: Option<String>,
 }
 
-pub(crate) fn problem(status: StatusCode, kind: &str, title: &str, detail: Option<String>) -> Response {
-    let body = Problem { kind, title, status: status.as_u16(), detail };
+pub(crate) fn problem(
+    status: StatusCode,
+    kind: &str,
+    title: &str,
+    detail: Option<String>,
+) -> Response {
+    let body = Problem {
+        kind,
+        title,
+        status: status.as_u16(),
+        detail,
+    };
     let mut response = (status, axum::Json(body)).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
     response
 }
 
@@ -57,14 +70,28 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
             Self::Guard(GuardError::Unauthorized) => {
-                let mut r = problem(StatusCode::UNAUTHORIZED, "https://pushback.dev/problems/unauthorized", "Unauthorized", None);
-                r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                let mut r = problem(
+                    StatusCode::UNAUTHORIZED,
+                    "https://pushback.dev/problems/unauthorized",
+                    "Unauthorized",
+                    None,
+                );
+                r.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
                 r
             }
-            Self::Guard(GuardError::NotFound) => problem(StatusCode::NOT_FOUND, "https://pushback.dev/problems/not-found", "Not found", None),
-            Self::Guard(GuardError::Invalid(detail)) | Self::BadJson(detail) => {
-                problem(StatusCode::BAD_REQUEST, "https://pushback.dev/problems/invalid-request", "Invalid request", Some(detail))
-            }
+            Self::Guard(GuardError::NotFound) => problem(
+                StatusCode::NOT_FOUND,
+                "https://pushback.dev/problems/not-found",
+                "Not found",
+                None,
+            ),
+            Self::Guard(GuardError::Invalid(detail)) | Self::BadJson(detail) => problem(
+                StatusCode::BAD_REQUEST,
+                "https://pushback.dev/problems/invalid-request",
+                "Invalid request",
+                Some(detail),
+            ),
             Self::Guard(GuardError::Refused(cause)) => {
                 tracing::info!(cause = cause.as_str(), "device request refused");
                 refused()
@@ -73,13 +100,26 @@ impl IntoResponse for ApiError {
                 tracing::info!(cause = "bad_headers", "device request refused");
                 refused()
             }
-            Self::Guard(GuardError::Conflict(what)) => {
-                problem(StatusCode::CONFLICT, "https://pushback.dev/problems/conflict", "Conflict", Some(format!("{what} already exists")))
-            }
-            Self::TooLarge => problem(StatusCode::PAYLOAD_TOO_LARGE, "https://pushback.dev/problems/too-large", "Request body too large", None),
+            Self::Guard(GuardError::Conflict(what)) => problem(
+                StatusCode::CONFLICT,
+                "https://pushback.dev/problems/conflict",
+                "Conflict",
+                Some(format!("{what} already exists")),
+            ),
+            Self::TooLarge => problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "https://pushback.dev/problems/too-large",
+                "Request body too large",
+                None,
+            ),
             Self::Guard(other) => {
                 tracing::error!(error = %other, "internal error");
-                problem(StatusCode::INTERNAL_SERVER_ERROR, "https://pushback.dev/problems/internal", "Internal error", None)
+                problem(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "https://pushback.dev/problems/internal",
+                    "Internal error",
+                    None,
+                )
             }
         }
     }

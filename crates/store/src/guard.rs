@@ -6,11 +6,19 @@
 use pushback_guard::policy::{LockReason, UserState};
 use pushback_guard::store::{AppRecord, DeviceRecord, StoreError};
 use pushback_guard::{ChallengeRecord, ChallengeStatus, CodeMode, KeyType};
+use pushback_model::Severity;
 use pushback_model::Timestamp;
 use pushback_model::audit::{AuditEntry, SealedEntry};
-use pushback_model::Severity;
 
-pub(crate) type StateRow = (Option<i64>, i64, Option<i64>, i64, Option<i64>, Option<String>, Option<i64>);
+pub(crate) type StateRow = (
+    Option<i64>,
+    i64,
+    Option<i64>,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+);
 
 pub(crate) fn state_from_row(r: StateRow) -> UserState {
     UserState {
@@ -36,8 +44,18 @@ pub(crate) fn app_from_row(r: AppRow) -> AppRecord {
     }
 }
 
-pub(crate) const DEVICE_COLUMNS: &str = "id, user_id, login, name, key_type, public_key, created_at, revoked_at";
-pub(crate) type DeviceRow = (String, i64, String, String, String, Vec<u8>, i64, Option<i64>);
+pub(crate) const DEVICE_COLUMNS: &str =
+    "id, user_id, login, name, key_type, public_key, created_at, revoked_at";
+pub(crate) type DeviceRow = (
+    String,
+    i64,
+    String,
+    String,
+    String,
+    Vec<u8>,
+    i64,
+    Option<i64>,
+);
 
 pub(crate) fn device_from_row(r: DeviceRow) -> Result<DeviceRecord, StoreError> {
     Ok(DeviceRecord {
@@ -45,7 +63,8 @@ pub(crate) fn device_from_row(r: DeviceRow) -> Result<DeviceRecord, StoreError> 
         user_id: r.1,
         login: r.2,
         name: r.3,
-        key_type: KeyType::parse(&r.4).ok_or_else(|| StoreError::Backend(format!("unknown key type {:?}", r.4)))?,
+        key_type: KeyType::parse(&r.4)
+            .ok_or_else(|| StoreError::Backend(format!("unknown key type {:?}", r.4)))?,
         public_key: r.5,
         created_at: Timestamp::from_millis(r.6),
         revoked_at: r.7.map(Timestamp::from_millis),
@@ -73,7 +92,8 @@ pub(crate) struct ChallengeRow {
 
 pub(crate) fn challenge_from_row(r: ChallengeRow) -> Result<ChallengeRecord, StoreError> {
     Ok(ChallengeRecord {
-        status: ChallengeStatus::parse(&r.status).ok_or_else(|| StoreError::Backend(format!("unknown status {:?}", r.status)))?,
+        status: ChallengeStatus::parse(&r.status)
+            .ok_or_else(|| StoreError::Backend(format!("unknown status {:?}", r.status)))?,
         id: r.id,
         user_id: r.user_id,
         login: r.login,
@@ -89,7 +109,18 @@ pub(crate) fn challenge_from_row(r: ChallengeRow) -> Result<ChallengeRecord, Sto
     })
 }
 
-pub(crate) type AuditRow = (i64, i64, String, String, String, String, String, i64, String, String);
+pub(crate) type AuditRow = (
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    String,
+);
 
 pub(crate) fn sealed_from_row(r: AuditRow) -> SealedEntry {
     SealedEntry {
@@ -190,6 +221,29 @@ macro_rules! impl_guard_store {
                     return Ok(after.lock_reason);
                 }
                 Ok(None)
+            }
+
+            // Every early return below rolls back explicitly: a dropped transaction is
+            // only rolled back when the pool next hands out its connection, and until
+            // then PostgreSQL would keep its row locks.
+
+            /// Records a device nonce if it is new and the device is not revoked.
+            async fn consume_nonce<'e, E>(executor: E, nonce: &Nonce) -> StoreResult<bool>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                let done = sqlx::query(
+                    "INSERT INTO device_nonces (device_id, nonce, expires_at) \
+                     SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM devices WHERE id = $1 AND revoked_at IS NULL) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(&nonce.device_id)
+                .bind(&nonce.nonce)
+                .bind(nonce.expires_at.millis())
+                .execute(executor)
+                .await
+                .map_err(backend)?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn expire_one(conn: &mut Conn, id: &str, expires_at: Timestamp) -> StoreResult<bool> {
@@ -329,6 +383,7 @@ macro_rules! impl_guard_store {
                     .await
                     .map_err(backend)?;
                     let Some((user_id,)) = user else {
+                        tx.rollback().await.map_err(backend)?;
                         return Ok(None);
                     };
                     let (login,): (String,) = sqlx::query_as("SELECT login FROM users WHERE id = $1")
@@ -390,6 +445,7 @@ macro_rules! impl_guard_store {
                         .await
                         .map_err(backend)?;
                     let Some((login,)) = row else {
+                        tx.rollback().await.map_err(backend)?;
                         return Ok(false);
                     };
                     audit(&mut tx, at, "device.renamed", Severity::Info, &login, actor, json!({ "device": id, "name": name })).await?;
@@ -406,6 +462,7 @@ macro_rules! impl_guard_store {
                         .await
                         .map_err(backend)?;
                     let Some((login,)) = row else {
+                        tx.rollback().await.map_err(backend)?;
                         return Ok(false);
                     };
                     audit(&mut tx, at, "device.revoked", Severity::Medium, &login, actor, json!({ "device": id })).await?;
@@ -432,11 +489,20 @@ macro_rules! impl_guard_store {
                     let mut state = lock_state(&mut tx, target.user_id).await?;
                     let before = state.clone();
 
-                    let live: Vec<(String, i64)> = sqlx::query_as("SELECT id, expires_at FROM challenges WHERE user_id = $1 AND status = 'pending'")
-                        .bind(target.user_id)
-                        .fetch_all(&mut *tx)
-                        .await
-                        .map_err(backend)?;
+                    // The live challenges and the prompts in the budget window, in one
+                    // round trip. Expiring a lapsed challenge below changes its status,
+                    // never its creation time, so the count stays right.
+                    let rows: Vec<(Option<String>, Option<i64>, i64)> = sqlx::query_as(
+                        "SELECT c.id, c.expires_at, (SELECT COUNT(*) FROM challenges WHERE user_id = $1 AND created_at > $2) \
+                         FROM (SELECT 1 AS one) AS x LEFT JOIN challenges c ON c.user_id = $1 AND c.status = 'pending'",
+                    )
+                    .bind(target.user_id)
+                    .bind(state.budget_since(p, now).millis())
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                    let prompts = rows.first().map_or(0, |r| r.2);
+                    let live: Vec<(String, i64)> = rows.into_iter().filter_map(|r| Some((r.0?, r.1?))).collect();
                     let mut still_live = Vec::new();
                     for (id, expires_at) in live {
                         let expires_at = Timestamp::from_millis(expires_at);
@@ -448,12 +514,6 @@ macro_rules! impl_guard_store {
                         }
                     }
 
-                    let (prompts,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM challenges WHERE user_id = $1 AND created_at > $2")
-                        .bind(target.user_id)
-                        .bind(state.budget_since(p, now).millis())
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(backend)?;
                     let prompts = u32::try_from(prompts).unwrap_or(u32::MAX);
                     let admission = policy::admit(&state, prompts, p, now);
                     if admission != Admission::Push {
@@ -519,15 +579,9 @@ macro_rules! impl_guard_store {
                 }
 
                 async fn pending_for_device(&self, device: &DeviceRecord, nonce: &Nonce, at: Timestamp) -> StoreResult<Option<Vec<ChallengeRecord>>> {
-                    let mut tx = self.writer().begin().await.map_err(backend)?;
-                    let fresh = sqlx::query("INSERT INTO device_nonces (device_id, nonce, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-                        .bind(&nonce.device_id)
-                        .bind(&nonce.nonce)
-                        .bind(nonce.expires_at.millis())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?;
-                    if fresh.rows_affected() == 0 {
+                    // Listing is read-only: consuming the nonce is the only write, and the
+                    // listing needs no transaction with it.
+                    if !consume_nonce(self.writer(), nonce).await? {
                         return Ok(None);
                     }
                     let rows: Vec<ChallengeRow> = sqlx::query_as(&format!(
@@ -535,23 +589,16 @@ macro_rules! impl_guard_store {
                     ))
                     .bind(device.user_id)
                     .bind(at.millis())
-                    .fetch_all(&mut *tx)
+                    .fetch_all(self.reader())
                     .await
                     .map_err(backend)?;
-                    tx.commit().await.map_err(backend)?;
                     rows.into_iter().map(challenge_from_row).collect::<StoreResult<Vec<_>>>().map(Some)
                 }
 
                 async fn record_answer(&self, a: &AnswerRecord, p: &PolicySettings, at: Timestamp) -> StoreResult<AnswerOutcome> {
                     let mut tx = self.writer().begin().await.map_err(backend)?;
-                    let fresh = sqlx::query("INSERT INTO device_nonces (device_id, nonce, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-                        .bind(&a.nonce.device_id)
-                        .bind(&a.nonce.nonce)
-                        .bind(a.nonce.expires_at.millis())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?;
-                    if fresh.rows_affected() == 0 {
+                    if !consume_nonce(&mut *tx, &a.nonce).await? {
+                        tx.rollback().await.map_err(backend)?;
                         return Ok(AnswerOutcome::Replay);
                     }
                     let mut state = lock_state(&mut tx, a.user_id).await?;
@@ -571,6 +618,7 @@ macro_rules! impl_guard_store {
                     .await
                     .map_err(backend)?;
                     if decided.rows_affected() != 1 {
+                        tx.rollback().await.map_err(backend)?;
                         return Ok(AnswerOutcome::NotAnswerable);
                     }
                     let login = a.login.as_str();
@@ -663,6 +711,7 @@ macro_rules! impl_guard_store {
                     .await
                     .map_err(backend)?;
                     if rows.is_empty() {
+                        tx.rollback().await.map_err(backend)?;
                         return Ok(0);
                     }
                     let count = rows.len();

@@ -2,8 +2,8 @@
 
 use std::str::FromStr as _;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::Connection as _;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use pushback_guard::store::StoreError;
 
@@ -26,10 +26,17 @@ impl PostgresStore {
     pub async fn connect_in_schema(url: &str, schema: Option<&str>) -> Result<Self, StoreError> {
         let mut options = PgConnectOptions::from_str(url).map_err(backend)?;
         if let Some(schema) = schema {
-            if !schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
-                return Err(StoreError::Backend("schema names are lower-case letters, digits and _".into()));
+            if !schema
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
+                return Err(StoreError::Backend(
+                    "schema names are lower-case letters, digits and _".into(),
+                ));
             }
-            let mut conn = sqlx::PgConnection::connect_with(&options).await.map_err(backend)?;
+            let mut conn = sqlx::PgConnection::connect_with(&options)
+                .await
+                .map_err(backend)?;
             sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
                 .execute(&mut conn)
                 .await

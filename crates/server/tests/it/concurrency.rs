@@ -22,8 +22,17 @@ async fn sixty_four_concurrent_answers_record_exactly_one_decision() {
             let item = s.pending(&alice).await.remove(0);
             let mut tasks = tokio::task::JoinSet::new();
             for i in 0..64 {
-                let decision = if i % 2 == 0 { Decision::Approve } else { Decision::Deny };
-                let body = alice.answer(&item, decision, if i % 2 == 0 { &code } else { "" }, s.clock.now());
+                let decision = if i % 2 == 0 {
+                    Decision::Approve
+                } else {
+                    Decision::Deny
+                };
+                let body = alice.answer(
+                    &item,
+                    decision,
+                    if i % 2 == 0 { &code } else { "" },
+                    s.clock.now(),
+                );
                 let s = s.clone();
                 tasks.spawn(async move {
                     let (status, _, reply) = s.post_answer(&body).await;

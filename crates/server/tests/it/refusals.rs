@@ -8,13 +8,24 @@ use pushback_guard::{Decision, KeyType};
 use crate::support::{TestServer, databases, nonce};
 
 async fn user_state(s: &TestServer, login: &str) -> Value {
-    s.http.get(s.url(&format!("/v1/admin/users/{login}"))).bearer_auth(&s.admin_key).send().await.unwrap().json().await.unwrap()
+    s.http
+        .get(s.url(&format!("/v1/admin/users/{login}")))
+        .bearer_auth(&s.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// Posts `body`, expects the uniform refusal, and returns the body for comparison.
 async fn refused(s: &TestServer, body: &Value, what: &str) -> Value {
     let (status, ct, problem) = s.post_answer(body).await;
-    assert_eq!(status, 403, "{what}: expected a refusal, got {status} {problem}");
+    assert_eq!(
+        status, 403,
+        "{what}: expected a refusal, got {status} {problem}"
+    );
     assert_eq!(ct, "application/problem+json", "{what}");
     problem
 }
@@ -41,22 +52,56 @@ async fn refused_device_requests_are_uniform_and_change_nothing() {
         let before = user_state(&s, "alice").await;
 
         // Signed by another device's key while claiming alice's device.
-        let forged = alice.answer_signed_by(&bob.key, id1, &item.context_sha256, Decision::Approve, code1, s.clock.now());
+        let forged = alice.answer_signed_by(
+            &bob.key,
+            id1,
+            &item.context_sha256,
+            Decision::Approve,
+            code1,
+            s.clock.now(),
+        );
         problems.push(refused(&s, &forged, "another device's key").await);
         // A valid signature over a context other than the one shown.
         let other_context = "0".repeat(64);
-        let wrong_ctx = alice.answer_signed_by(&alice.key, id1, &other_context, Decision::Approve, code1, s.clock.now());
+        let wrong_ctx = alice.answer_signed_by(
+            &alice.key,
+            id1,
+            &other_context,
+            Decision::Approve,
+            code1,
+            s.clock.now(),
+        );
         problems.push(refused(&s, &wrong_ctx, "different context").await);
         // Bob's device answering alice's challenge with his own valid signature.
-        let foreign = bob.answer_signed_by(&bob.key, id1, &item.context_sha256, Decision::Approve, code1, s.clock.now());
+        let foreign = bob.answer_signed_by(
+            &bob.key,
+            id1,
+            &item.context_sha256,
+            Decision::Approve,
+            code1,
+            s.clock.now(),
+        );
         problems.push(refused(&s, &foreign, "someone else's challenge").await);
         // A timestamp far outside the allowed skew.
-        let stale = alice.answer(&item, Decision::Approve, code1, s.clock.now().minus_secs(3600));
+        let stale = alice.answer(
+            &item,
+            Decision::Approve,
+            code1,
+            s.clock.now().minus_secs(3600),
+        );
         problems.push(refused(&s, &stale, "stale timestamp").await);
         // Replaying the very same signed answer twice: the first is refused for staleness
         // above; here a fresh answer is recorded once and its replay refused.
-        assert_eq!(s.status_of(id1).await, "pending", "refusals must leave the challenge pending");
-        assert_eq!(user_state(&s, "alice").await, before, "refusals must leave the counters alone");
+        assert_eq!(
+            s.status_of(id1).await,
+            "pending",
+            "refusals must leave the challenge pending"
+        );
+        assert_eq!(
+            user_state(&s, "alice").await,
+            before,
+            "refusals must leave the counters alone"
+        );
 
         // Superseded: a new challenge replaces the first; answering the first is refused.
         s.clock.advance_secs(1);
@@ -70,12 +115,30 @@ async fn refused_device_requests_are_uniform_and_change_nothing() {
         // A wrong code: refused, and it kills the challenge as a deny (one guess).
         let item2 = s.pending(&alice).await.remove(0);
         let code2 = c2["user_code"].as_str().unwrap();
-        let wrong = if code2 == "000000" { "000001" } else { "000000" };
-        problems.push(refused(&s, &alice.answer(&item2, Decision::Approve, wrong, s.clock.now()), "wrong code").await);
+        let wrong = if code2 == "000000" {
+            "000001"
+        } else {
+            "000000"
+        };
+        problems.push(
+            refused(
+                &s,
+                &alice.answer(&item2, Decision::Approve, wrong, s.clock.now()),
+                "wrong code",
+            )
+            .await,
+        );
         let id2 = c2["auth_req_id"].as_str().unwrap();
         assert_eq!(s.status_of(id2).await, "denied");
         // …so even the right code is refused afterwards.
-        problems.push(refused(&s, &alice.answer(&item2, Decision::Approve, code2, s.clock.now()), "after wrong code").await);
+        problems.push(
+            refused(
+                &s,
+                &alice.answer(&item2, Decision::Approve, code2, s.clock.now()),
+                "after wrong code",
+            )
+            .await,
+        );
 
         // After expiry.
         s.clock.advance_secs(3600);
@@ -84,30 +147,71 @@ async fn refused_device_requests_are_uniform_and_change_nothing() {
         let item3 = s.pending(&alice).await.remove(0);
         s.clock.advance_secs(121);
         let before = user_state(&s, "alice").await;
-        problems.push(refused(&s, &alice.answer(&item3, Decision::Approve, c3["user_code"].as_str().unwrap(), s.clock.now()), "expired").await);
-        assert_eq!(s.status_of(c3["auth_req_id"].as_str().unwrap()).await, "expired");
+        problems.push(
+            refused(
+                &s,
+                &alice.answer(
+                    &item3,
+                    Decision::Approve,
+                    c3["user_code"].as_str().unwrap(),
+                    s.clock.now(),
+                ),
+                "expired",
+            )
+            .await,
+        );
+        assert_eq!(
+            s.status_of(c3["auth_req_id"].as_str().unwrap()).await,
+            "expired"
+        );
         assert_eq!(user_state(&s, "alice").await, before);
 
         // A second answer to a decided challenge, and a replay of the first.
         s.clock.advance_secs(3600);
         let c4 = s.challenge("alice").await;
         let item4 = s.pending(&alice).await.remove(0);
-        let approve = alice.answer(&item4, Decision::Approve, c4["user_code"].as_str().unwrap(), s.clock.now());
+        let approve = alice.answer(
+            &item4,
+            Decision::Approve,
+            c4["user_code"].as_str().unwrap(),
+            s.clock.now(),
+        );
         let (status, _, ok) = s.post_answer(&approve).await;
         assert_eq!((status, ok["status"].as_str()), (200, Some("approved")));
         problems.push(refused(&s, &approve, "replayed answer").await);
-        problems.push(refused(&s, &alice.answer(&item4, Decision::Deny, "", s.clock.now()), "second answer").await);
-        assert_eq!(s.status_of(c4["auth_req_id"].as_str().unwrap()).await, "approved");
+        problems.push(
+            refused(
+                &s,
+                &alice.answer(&item4, Decision::Deny, "", s.clock.now()),
+                "second answer",
+            )
+            .await,
+        );
+        assert_eq!(
+            s.status_of(c4["auth_req_id"].as_str().unwrap()).await,
+            "approved"
+        );
 
         // A revoked device.
-        let r = s.http.delete(s.url(&format!("/v1/admin/devices/{}", bob.id))).bearer_auth(&s.admin_key).send().await.unwrap();
+        let r = s
+            .http
+            .delete(s.url(&format!("/v1/admin/devices/{}", bob.id)))
+            .bearer_auth(&s.admin_key)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), 204);
         let (status, revoked) = s.pending_raw(&bob, &nonce()).await;
         assert_eq!(status, 403);
         problems.push(revoked);
 
         // Bad or missing signature headers.
-        let r = s.http.get(s.url("/v1/device/pending")).send().await.unwrap();
+        let r = s
+            .http
+            .get(s.url("/v1/device/pending"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), 403);
         problems.push(r.json().await.unwrap());
 
@@ -125,9 +229,14 @@ async fn not_me_locks_push_kills_pending_and_is_counted() {
     let alice = s.user_with_device("alice", KeyType::P256).await;
     let c = s.challenge("alice").await;
     let item = s.pending(&alice).await.remove(0);
-    let (status, _, body) = s.post_answer(&alice.answer(&item, Decision::NotMe, "", s.clock.now())).await;
+    let (status, _, body) = s
+        .post_answer(&alice.answer(&item, Decision::NotMe, "", s.clock.now()))
+        .await;
     assert_eq!((status, body["status"].as_str()), (200, Some("not_me")));
-    assert_eq!(s.status_of(c["auth_req_id"].as_str().unwrap()).await, "not_me");
+    assert_eq!(
+        s.status_of(c["auth_req_id"].as_str().unwrap()).await,
+        "not_me"
+    );
 
     s.clock.advance_secs(3600);
     let locked = s.challenge("alice").await;
@@ -135,10 +244,27 @@ async fn not_me_locks_push_kills_pending_and_is_counted() {
     assert_eq!(locked["reason"], "not_me");
     assert!(s.pending(&alice).await.is_empty());
 
-    let metrics = s.http.get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(r#"pushback_challenge_outcomes_total{outcome="not_me"} 1"#), "{metrics}");
-    assert!(metrics.contains(r#"pushback_lockouts_total{reason="not_me"} 1"#), "{metrics}");
-    assert!(metrics.contains(r#"pushback_challenge_requests_total{answer="locked"} 1"#), "{metrics}");
+    let metrics = s
+        .http
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"pushback_challenge_outcomes_total{outcome="not_me"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"pushback_lockouts_total{reason="not_me"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"pushback_challenge_requests_total{answer="locked"} 1"#),
+        "{metrics}"
+    );
 
     let unlocked: Value = s
         .http

@@ -1,0 +1,12 @@
+//! The store conformance suite. Every test body is written once and runs against each
+//! backend: a fresh SQLite file always, and a fresh PostgreSQL schema when
+//! `PUSHBACK_TEST_POSTGRES_URL` is set (otherwise a SKIPPED line goes to stderr).
+//!
+//! Time is a manual clock: nothing here sleeps or measures wall time.
+
+mod audit;
+mod concurrency;
+mod lifecycle;
+mod policy;
+mod refusals;
+mod support;

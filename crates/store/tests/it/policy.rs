@@ -1,0 +1,529 @@
+//! The fatigue policy as the store applies it: backoff, budget, lockout, timeouts,
+//! wrong codes and "not me".
+
+use pushback_guard::policy::{LockReason, StepUpReason};
+use pushback_guard::{ChallengeAnswer, ChallengeStatus, Decision, Refusal};
+use pushback_model::Severity;
+use pushback_model::Timestamp;
+
+use crate::support::{Device, World, assert_refused, worlds};
+
+/// Opens and explicitly denies one challenge; returns when the deny was recorded.
+async fn open_and_deny(w: &World, dev: &Device) -> Timestamp {
+    let ch = w.open_pending(&dev.login).await;
+    w.advance(2);
+    let receipt = w
+        .answer(dev, &ch.id, "", Decision::Deny)
+        .await
+        .expect("deny");
+    assert_eq!(receipt.status, ChallengeStatus::Denied, "[{}]", w.name);
+    assert_eq!(w.status(&ch.id).await, ChallengeStatus::Denied);
+    w.now()
+}
+
+#[tokio::test]
+async fn backoff_doubles_on_consecutive_unanswered_prompts_and_resets_on_approval() {
+    for w in worlds().await {
+        let b = w.name;
+        let dev = w.user_with_device("erin").await;
+
+        let t1 = w.now();
+        w.open_pending("erin").await;
+        let _b = w.open_pending("erin").await; // supersedes the first: 10 s
+        assert_eq!(
+            w.open("erin").await,
+            ChallengeAnswer::Wait {
+                until: t1.plus_secs(10)
+            },
+            "[{b}] first backoff"
+        );
+        w.clock.advance_millis(9_999);
+        assert_eq!(
+            w.open("erin").await,
+            ChallengeAnswer::Wait {
+                until: t1.plus_secs(10)
+            },
+            "[{b}] still waiting 1 ms before"
+        );
+
+        w.set_clock(t1.plus_secs(10));
+        let t2 = w.now();
+        w.open_pending("erin").await; // supersedes the second: 20 s
+        assert_eq!(
+            w.open("erin").await,
+            ChallengeAnswer::Wait {
+                until: t2.plus_secs(20)
+            },
+            "[{b}] doubled"
+        );
+        w.advance(19);
+        assert_eq!(
+            w.open("erin").await,
+            ChallengeAnswer::Wait {
+                until: t2.plus_secs(20)
+            }
+        );
+
+        w.set_clock(t2.plus_secs(20));
+        let t3 = w.now();
+        let last = w.open_pending("erin").await; // supersedes the third: 40 s
+        assert_eq!(
+            w.open("erin").await,
+            ChallengeAnswer::Wait {
+                until: t3.plus_secs(40)
+            },
+            "[{b}] doubled again"
+        );
+        let state = w.state("erin").await;
+        assert_eq!((state.backoff_level, state.failures), (3, 3), "[{b}]");
+        assert_eq!(state.backoff_until, Some(t3.plus_secs(40)));
+        assert_eq!(
+            w.status(&last.id).await,
+            ChallengeStatus::Pending,
+            "[{b}] a Wait leaves the live challenge alone"
+        );
+
+        // Approval resets the backoff: the next prompt goes straight out.
+        w.advance(5);
+        w.answer(&dev, &last.id, &last.code, Decision::Approve)
+            .await
+            .expect("approve");
+        let state = w.state("erin").await;
+        assert_eq!(
+            (state.backoff_level, state.failures, state.backoff_until),
+            (0, 0, None),
+            "[{b}] approval resets"
+        );
+        w.advance(1);
+        let next = w.open_pending("erin").await;
+        assert_eq!(next.prompts, 1, "[{b}] a new budget after approval");
+    }
+}
+
+#[tokio::test]
+async fn a_deny_buys_a_wait_that_doubles() {
+    for w in worlds().await {
+        let b = w.name;
+        let dev = w.user_with_device("frank").await;
+        let t1 = open_and_deny(&w, &dev).await;
+        assert_eq!(
+            w.open("frank").await,
+            ChallengeAnswer::Wait {
+                until: t1.plus_secs(10)
+            },
+            "[{b}] deny → 10 s"
+        );
+        w.set_clock(t1.plus_secs(10));
+        let t2 = open_and_deny(&w, &dev).await;
+        assert_eq!(
+            w.open("frank").await,
+            ChallengeAnswer::Wait {
+                until: t2.plus_secs(20)
+            },
+            "[{b}] second deny → 20 s"
+        );
+    }
+}
+
+#[tokio::test]
+async fn five_prompts_spend_the_budget_until_an_approval() {
+    for w in worlds().await {
+        let b = w.name;
+        let dev = w.user_with_device("gina").await;
+        let start = w.now();
+        let mut last = None;
+        for n in 1..=5 {
+            let ch = w.expect_pending(w.open_with(&w.app, "gina", Some(600)).await);
+            assert_eq!(ch.prompts, n, "[{b}] prompt {n}");
+            w.skip_backoff("gina").await;
+            last = Some(ch);
+        }
+        let last = last.expect("five prompts");
+        assert!(
+            w.now() < start.plus_secs(3600),
+            "[{b}] all five within the hour"
+        );
+        assert_eq!(
+            w.state("gina").await.backoff_until,
+            Some(w.now()),
+            "[{b}] backoff has just run out"
+        );
+
+        let sixth = w.open_with(&w.app, "gina", Some(600)).await;
+        assert_eq!(
+            sixth,
+            ChallengeAnswer::StepUpRequired {
+                reason: StepUpReason::BudgetSpent
+            },
+            "[{b}] sixth prompt"
+        );
+        assert_eq!(
+            w.status(&last.id).await,
+            ChallengeStatus::Pending,
+            "[{b}] a refused open supersedes nothing"
+        );
+        w.advance(60);
+        assert_eq!(
+            w.open_with(&w.app, "gina", Some(600)).await,
+            ChallengeAnswer::StepUpRequired {
+                reason: StepUpReason::BudgetSpent
+            },
+            "[{b}] still spent a minute later"
+        );
+
+        // An approval opens a new budget.
+        w.answer(&dev, &last.id, &last.code, Decision::Approve)
+            .await
+            .expect("approve the fifth");
+        w.advance(1);
+        let fresh = w.open_pending("gina").await;
+        assert_eq!(
+            fresh.prompts, 1,
+            "[{b}] the budget restarts at the approval"
+        );
+    }
+}
+
+#[tokio::test]
+async fn three_denies_in_fifteen_minutes_lock_and_admin_unlock_lifts_it() {
+    for w in worlds().await {
+        let b = w.name;
+        let dev = w.user_with_device("hank").await;
+        let start = w.now();
+        let mut locked_at = start;
+        for i in 1..=3u32 {
+            if i > 1 {
+                w.skip_backoff("hank").await;
+            }
+            let ch = w.open_pending("hank").await;
+            // A new challenge never resets the counters.
+            let state = w.state("hank").await;
+            assert_eq!(
+                (state.failures, state.backoff_level),
+                (i - 1, i - 1),
+                "[{b}] counters survive a new challenge"
+            );
+            w.advance(2);
+            let receipt = w
+                .answer(&dev, &ch.id, "", Decision::Deny)
+                .await
+                .expect("deny");
+            assert_eq!(receipt.status, ChallengeStatus::Denied);
+            let state = w.state("hank").await;
+            assert_eq!(
+                (state.failures, state.backoff_level),
+                (i, i),
+                "[{b}] deny {i} is charged"
+            );
+            if i < 3 {
+                assert_eq!(state.locked_until, None, "[{b}] {i} denies do not lock");
+            }
+            locked_at = w.now();
+        }
+        assert!(
+            locked_at < start.plus_secs(900),
+            "[{b}] all three inside the window"
+        );
+        let state = w.state("hank").await;
+        assert_eq!(
+            state.locked_until,
+            Some(locked_at.plus_secs(3600)),
+            "[{b}] locked for an hour"
+        );
+        assert_eq!(state.lock_reason, Some(LockReason::Denies));
+
+        let want = ChallengeAnswer::Locked {
+            until: locked_at.plus_secs(3600),
+            reason: LockReason::Denies,
+        };
+        assert_eq!(w.open("hank").await, want, "[{b}] push is locked");
+        w.set_clock(locked_at.plus_secs(3599));
+        assert_eq!(
+            w.open("hank").await,
+            want,
+            "[{b}] still locked a second before the hour"
+        );
+
+        let audit = w.audit().await;
+        let lock = audit
+            .iter()
+            .find(|e| e.entry.kind == "user.locked")
+            .expect("the lock is audited");
+        assert_eq!(lock.entry.severity, Severity::High);
+        assert_eq!(lock.entry.subject, "hank");
+
+        let state = w.guard.unlock(&w.admin, "hank").await.expect("unlock");
+        assert_eq!(
+            (state.locked_until, state.lock_reason),
+            (None, None),
+            "[{b}] unlocked"
+        );
+        assert_eq!(
+            (state.failures, state.backoff_level, state.backoff_until),
+            (0, 0, None),
+            "[{b}] counters restart"
+        );
+        assert_eq!(state.reset_at, Some(w.now()));
+        let ch = w.open_pending("hank").await;
+        assert_eq!(
+            ch.prompts, 1,
+            "[{b}] prompts before the unlock no longer count"
+        );
+        assert!(audit.iter().all(|e| e.entry.kind != "user.unlocked"));
+        assert!(
+            w.audit()
+                .await
+                .iter()
+                .any(|e| e.entry.kind == "user.unlocked" && e.entry.subject == "hank")
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_deny_lock_lapses_after_an_hour() {
+    for w in worlds().await {
+        let b = w.name;
+        let dev = w.user_with_device("iris").await;
+        let mut locked_at = w.now();
+        for i in 0..3 {
+            if i > 0 {
+                w.skip_backoff("iris").await;
+            }
+            locked_at = open_and_deny(&w, &dev).await;
+        }
+        assert!(
+            matches!(
+                w.open("iris").await,
+                ChallengeAnswer::Locked {
+                    reason: LockReason::Denies,
+                    ..
+                }
+            ),
+            "[{b}]"
+        );
+        w.set_clock(locked_at.plus_secs(3600));
+        let ch = w.open_pending("iris").await;
+        // The old denies have left the window: one more deny does not lock again.
+        w.advance(2);
+        w.answer(&dev, &ch.id, "", Decision::Deny)
+            .await
+            .expect("deny");
+        w.skip_backoff("iris").await;
+        w.open_pending("iris").await;
+    }
+}
+
+#[tokio::test]
+async fn denies_spread_beyond_fifteen_minutes_do_not_lock() {
+    for w in worlds().await {
+        let b = w.name;
+        let dev = w.user_with_device("jack").await;
+        open_and_deny(&w, &dev).await;
+        w.skip_backoff("jack").await;
+        open_and_deny(&w, &dev).await;
+        w.advance(16 * 60);
+        open_and_deny(&w, &dev).await;
+        let state = w.state("jack").await;
+        assert_eq!(state.failures, 3, "[{b}] every deny is a failure");
+        assert_eq!(
+            state.locked_until, None,
+            "[{b}] but only two fall in any 15-minute window"
+        );
+        w.skip_backoff("jack").await;
+        w.open_pending("jack").await;
+    }
+}
+
+#[tokio::test]
+async fn timeouts_back_off_but_never_lock() {
+    for w in worlds().await {
+        let b = w.name;
+        let _dev = w.user_with_device("ivan").await;
+        for i in 1..=8u32 {
+            let ch = w.expect_pending(w.open_with(&w.app, "ivan", Some(60)).await);
+            if i > 1 {
+                // The previous one expired; counters kept growing across challenges.
+                let state = w.state("ivan").await;
+                assert_eq!(
+                    (state.failures, state.backoff_level),
+                    (i - 1, i - 1),
+                    "[{b}] after {} timeouts",
+                    i - 1
+                );
+                assert_eq!(
+                    (state.locked_until, state.lock_reason),
+                    (None, None),
+                    "[{b}] timeouts never lock"
+                );
+            }
+            w.advance(1000);
+            assert_eq!(
+                w.status(&ch.id).await,
+                ChallengeStatus::Expired,
+                "[{b}] past expiry"
+            );
+            if i % 2 == 0 {
+                // Half the time the sweeper records the expiry; otherwise the next open does.
+                let done = w.guard.housekeeping().await.expect("housekeeping");
+                assert_eq!(
+                    done.expired, 1,
+                    "[{b}] the sweeper expires the lapsed challenge"
+                );
+                let state = w.state("ivan").await;
+                assert_eq!(state.failures, i, "[{b}] charged once by the sweeper");
+            }
+        }
+        let state = w.state("ivan").await;
+        assert_eq!((state.failures, state.backoff_level), (8, 8), "[{b}]");
+        assert_eq!(
+            (state.locked_until, state.lock_reason),
+            (None, None),
+            "[{b}] eight timeouts, no lock"
+        );
+        w.open_pending("ivan").await;
+        assert_eq!(
+            w.guard.housekeeping().await.expect("housekeeping").expired,
+            0,
+            "[{b}] nothing charged twice"
+        );
+        assert_eq!(w.state("ivan").await.failures, 8);
+    }
+}
+
+#[tokio::test]
+async fn housekeeping_records_expiry_at_the_deadline_and_forgets_old_nonces() {
+    for w in worlds().await {
+        let b = w.name;
+        let dev = w.user_with_device("kim").await;
+        let ch = w.open_pending("kim").await;
+        w.pending(&dev).await.expect("pending"); // uses one nonce, kept 600 s past its timestamp
+        w.advance(121);
+        let first = w.guard.housekeeping().await.expect("housekeeping");
+        assert_eq!(first.expired, 1, "[{b}]");
+        assert!(first.sealed > 0, "[{b}] housekeeping seals the audit log");
+        assert_eq!(first.nonces_purged, 0, "[{b}] the nonce is still needed");
+        let record = w.record(&ch.id).await;
+        assert_eq!(record.status, ChallengeStatus::Expired);
+        assert_eq!(record.reason.as_deref(), Some("timeout"));
+        assert_eq!(
+            record.decided_at,
+            Some(ch.expires_at),
+            "[{b}] expired at its deadline, not when swept"
+        );
+        assert_eq!(w.store.audit_unsealed().await.expect("unsealed"), 0);
+
+        w.advance(600);
+        let second = w.guard.housekeeping().await.expect("housekeeping");
+        assert_eq!(second.expired, 0);
+        assert!(second.nonces_purged >= 1, "[{b}] old nonces are forgotten");
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_code_kills_the_challenge_as_a_deny() {
+    for w in worlds().await {
+        let b = w.name;
+        let dev = w.user_with_device("judy").await;
+        let ch = w.open_pending("judy").await;
+        let last = ch.code.as_bytes()[ch.code.len() - 1] - b'0';
+        let wrong = format!("{}{}", &ch.code[..ch.code.len() - 1], (last + 1) % 10);
+        assert_ne!(wrong, ch.code);
+
+        assert_refused(
+            w.answer(&dev, &ch.id, &wrong, Decision::Approve).await,
+            Refusal::WrongCode,
+            "wrong code",
+        );
+        assert_eq!(
+            w.status(&ch.id).await,
+            ChallengeStatus::Denied,
+            "[{b}] one guess per challenge"
+        );
+        let record = w.record(&ch.id).await;
+        assert_eq!(record.reason.as_deref(), Some("wrong_code"));
+        assert_eq!(record.device_id.as_deref(), Some(dev.id.as_str()));
+        let state = w.state("judy").await;
+        assert_eq!(
+            (state.failures, state.backoff_level),
+            (1, 1),
+            "[{b}] a wrong code is charged as a deny"
+        );
+
+        assert_refused(
+            w.answer(&dev, &ch.id, &ch.code, Decision::Approve).await,
+            Refusal::NotAnswerable,
+            "right code after a wrong one",
+        );
+        assert_eq!(
+            w.status(&ch.id).await,
+            ChallengeStatus::Denied,
+            "[{b}] still denied"
+        );
+        assert_eq!(
+            w.state("judy").await,
+            state,
+            "[{b}] the late answer changed nothing"
+        );
+    }
+}
+
+#[tokio::test]
+async fn not_me_locks_push_for_a_day_and_is_audited_as_critical() {
+    for w in worlds().await {
+        let b = w.name;
+        let dev = w.user_with_device("kate").await;
+        let ch = w.open_pending("kate").await;
+        w.advance(3);
+        let receipt = w
+            .answer(&dev, &ch.id, "", Decision::NotMe)
+            .await
+            .expect("not me");
+        assert_eq!(receipt.status, ChallengeStatus::NotMe);
+        let t = w.now();
+        assert_eq!(w.status(&ch.id).await, ChallengeStatus::NotMe, "[{b}]");
+
+        let want = ChallengeAnswer::Locked {
+            until: t.plus_secs(86_400),
+            reason: LockReason::NotMe,
+        };
+        assert_eq!(w.open("kate").await, want, "[{b}] locked for 24 h");
+        w.set_clock(t.plus_secs(86_399));
+        assert_eq!(
+            w.open("kate").await,
+            want,
+            "[{b}] still locked a second before"
+        );
+
+        while w.store.seal_audit(1000).await.expect("seal") > 0 {}
+        let entries = w.store.audit_sealed(0, 10_000).await.expect("audit");
+        let not_me = entries
+            .iter()
+            .find(|e| e.entry.kind == "challenge.not_me")
+            .expect("challenge.not_me is audited");
+        assert_eq!(not_me.entry.severity, Severity::Critical, "[{b}]");
+        assert_eq!(not_me.entry.subject, "kate");
+        assert_eq!(not_me.entry.actor, format!("device:{}", dev.id));
+        assert!(
+            not_me.entry.detail.contains(&ch.id),
+            "[{b}] names the challenge: {}",
+            not_me.entry.detail
+        );
+        let locked = entries
+            .iter()
+            .find(|e| e.entry.kind == "user.locked")
+            .expect("the lock is audited");
+        assert_eq!(locked.entry.severity, Severity::Critical);
+        assert!(
+            locked.entry.detail.contains("not_me"),
+            "[{b}] {}",
+            locked.entry.detail
+        );
+
+        let state = w.guard.unlock(&w.admin, "kate").await.expect("unlock");
+        assert_eq!(state.locked_until, None);
+        let again = w.open_pending("kate").await;
+        w.answer(&dev, &again.id, &again.code, Decision::Approve)
+            .await
+            .expect("push works again");
+    }
+}
