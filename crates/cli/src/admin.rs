@@ -29,7 +29,11 @@ pub enum AdminCommand {
 pub enum KeyCommand {
     /// Create another admin key directly in the database; prints it once.
     Create {
-        #[arg(long, env = "PUSHBACK_DATABASE_URL", default_value = "sqlite://pushback.db")]
+        #[arg(
+            long,
+            env = "PUSHBACK_DATABASE_URL",
+            default_value = "sqlite://pushback.db"
+        )]
         database_url: String,
     },
 }
@@ -83,42 +87,90 @@ pub async fn run(url: &str, key: Option<&str>, command: AdminCommand) -> anyhow:
             if let Some(mode) = mode {
                 body["mode"] = json!(mode);
             }
-            let created = http::send(auth(client.post(format!("{base}/v1/admin/apps"))).json(&body)).await?;
-            output::line(&format!("App {} created. Its API key (shown once):", created["id"].as_str().unwrap_or("?")));
+            let created =
+                http::send(auth(client.post(format!("{base}/v1/admin/apps"))).json(&body)).await?;
+            output::line(&format!(
+                "App {} created. Its API key (shown once):",
+                created["id"].as_str().unwrap_or("?")
+            ));
             output::line("");
-            output::line(&format!("    {}", created["api_key"].as_str().context("no api_key in the answer")?));
+            output::line(&format!(
+                "    {}",
+                created["api_key"]
+                    .as_str()
+                    .context("no api_key in the answer")?
+            ));
             return Ok(());
         }
-        AdminCommand::User(UserCommand::Create { login, display_name }) => {
-            http::send(auth(client.post(format!("{base}/v1/admin/users"))).json(&json!({ "login": login, "display_name": display_name }))).await?
+        AdminCommand::User(UserCommand::Create {
+            login,
+            display_name,
+        }) => {
+            http::send(
+                auth(client.post(format!("{base}/v1/admin/users")))
+                    .json(&json!({ "login": login, "display_name": display_name })),
+            )
+            .await?
         }
-        AdminCommand::User(UserCommand::Show { login }) => http::send(auth(client.get(format!("{base}/v1/admin/users/{}", seg(&login))))).await?,
+        AdminCommand::User(UserCommand::Show { login }) => {
+            http::send(auth(
+                client.get(format!("{base}/v1/admin/users/{}", seg(&login))),
+            ))
+            .await?
+        }
         AdminCommand::User(UserCommand::Unlock { login }) => {
-            http::send(auth(client.post(format!("{base}/v1/admin/users/{}/unlock", seg(&login))))).await?
+            http::send(auth(
+                client.post(format!("{base}/v1/admin/users/{}/unlock", seg(&login))),
+            ))
+            .await?
         }
         AdminCommand::Enrol { login } => {
-            let e = http::send(auth(client.post(format!("{base}/v1/admin/users/{}/enrolments", seg(&login))))).await?;
-            output::line(&format!("One-time enrolment link for {login} (expires {}):", e["expires_at"].as_str().unwrap_or("?")));
+            let e = http::send(auth(
+                client.post(format!("{base}/v1/admin/users/{}/enrolments", seg(&login))),
+            ))
+            .await?;
+            output::line(&format!(
+                "One-time enrolment link for {login} (expires {}):",
+                e["expires_at"].as_str().unwrap_or("?")
+            ));
             output::line("");
-            output::line(&format!("    {}", e["link"].as_str().context("no link in the answer")?));
+            output::line(&format!(
+                "    {}",
+                e["link"].as_str().context("no link in the answer")?
+            ));
             return Ok(());
         }
         AdminCommand::Device(DeviceCommand::List { login }) => {
-            http::send(auth(client.get(format!("{base}/v1/admin/users/{}/devices", seg(&login))))).await?
+            http::send(auth(
+                client.get(format!("{base}/v1/admin/users/{}/devices", seg(&login))),
+            ))
+            .await?
         }
         AdminCommand::Device(DeviceCommand::Rename { id, name }) => {
-            http::send(auth(client.patch(format!("{base}/v1/admin/devices/{}", seg(&id)))).json(&json!({ "name": name }))).await?;
+            http::send(
+                auth(client.patch(format!("{base}/v1/admin/devices/{}", seg(&id))))
+                    .json(&json!({ "name": name })),
+            )
+            .await?;
             json!({ "renamed": id })
         }
         AdminCommand::Device(DeviceCommand::Revoke { id }) => {
-            http::send(auth(client.delete(format!("{base}/v1/admin/devices/{}", seg(&id))))).await?;
+            http::send(auth(
+                client.delete(format!("{base}/v1/admin/devices/{}", seg(&id))),
+            ))
+            .await?;
             json!({ "revoked": id })
         }
         AdminCommand::Key(KeyCommand::Create { database_url }) => {
             let store = crate::runtime::open_store(&database_url).await?;
             // Admin keys need no code secret; a throwaway key never touches stored codes.
             let metrics = std::sync::Arc::new(pushback_server::Metrics::new());
-            let guard = crate::runtime::guard(store, b"unused: admin keys only", pushback_guard::GuardSettings::default(), &metrics)?;
+            let guard = crate::runtime::guard(
+                store,
+                b"unused: admin keys only",
+                pushback_guard::GuardSettings::default(),
+                &metrics,
+            )?;
             let key = guard.create_admin_key().await?;
             output::line("New admin key (shown once):");
             output::line("");

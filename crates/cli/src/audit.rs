@@ -9,9 +9,15 @@ pub async fn verify(url: &str) -> anyhow::Result<bool> {
     let report = pushback_guard::audit::verify_audit(store.as_ref()).await?;
     match &report.broken {
         None => {
-            output::line(&format!("audit log intact: {} entries verified, head {}", report.verified, report.head));
+            output::line(&format!(
+                "audit log intact: {} entries verified, head {}",
+                report.verified, report.head
+            ));
             if report.unsealed > 0 {
-                output::line(&format!("{} entries were written while verifying and are not yet sealed", report.unsealed));
+                output::line(&format!(
+                    "{} entries were written while verifying and are not yet sealed",
+                    report.unsealed
+                ));
             }
             Ok(true)
         }

@@ -44,14 +44,30 @@ struct WorkerStats {
 }
 
 pub async fn run(b: GuardBench) -> anyhow::Result<()> {
-    ensure!(b.users >= b.concurrency && b.concurrency > 0, "--users must be at least --concurrency (> 0)");
+    ensure!(
+        b.users >= b.concurrency && b.concurrency > 0,
+        "--users must be at least --concurrency (> 0)"
+    );
     let dir = tempfile::tempdir().context("creating a scratch directory")?;
-    let url = b.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
-    let schema = format!("bench_{}", random_token(&SystemEntropy::new(), 6).to_ascii_lowercase().replace('-', "_"));
+    let url = b
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
+    let schema = format!(
+        "bench_{}",
+        random_token(&SystemEntropy::new(), 6)
+            .to_ascii_lowercase()
+            .replace('-', "_")
+    );
     let store = runtime::open_store_in_schema(&url, Some(&schema)).await?;
     let metrics = Arc::new(Metrics::new());
     // Every lifecycle approves, so the fatigue policy never refuses a well-behaved loader.
-    let guard = Arc::new(runtime::guard(store, b"bench secret, not for production use", GuardSettings::default(), &metrics)?);
+    let guard = Arc::new(runtime::guard(
+        store,
+        b"bench secret, not for production use",
+        GuardSettings::default(),
+        &metrics,
+    )?);
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -66,7 +82,9 @@ pub async fn run(b: GuardBench) -> anyhow::Result<()> {
     let admin_key = guard.create_admin_key().await?;
     let admin = guard.authenticate_admin(&admin_key).await?;
     let (_, app_key) = guard.create_app(&admin, "bench", None).await?;
-    let http = reqwest::Client::builder().pool_max_idle_per_host(b.concurrency * 2).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(b.concurrency * 2)
+        .build()?;
     if !b.json {
         eprintln!("seeding {} users with P-256 devices…", b.users);
     }
@@ -88,11 +106,13 @@ pub async fn run(b: GuardBench) -> anyhow::Result<()> {
                 let key = DeviceKey::generate(KeyType::P256)?;
                 let req = pushback_guard::EnrolRequest {
                     public_key: pushback_guard::proof::b64(&key.public_key()),
-                    signature: pushback_guard::proof::b64(&key.sign(&pushback_guard::proof::enrolment_payload(
-                        &e.token,
-                        KeyType::P256,
-                        &pushback_guard::proof::b64(&key.public_key()),
-                    ))?),
+                    signature: pushback_guard::proof::b64(&key.sign(
+                        &pushback_guard::proof::enrolment_payload(
+                            &e.token,
+                            KeyType::P256,
+                            &pushback_guard::proof::b64(&key.public_key()),
+                        ),
+                    )?),
                     token: e.token,
                     key_type: KeyType::P256,
                     name: "bench".into(),
@@ -108,7 +128,8 @@ pub async fn run(b: GuardBench) -> anyhow::Result<()> {
     }
 
     // Worker w takes users w, w + C, w + 2C, … in turn, so no two workers share a user.
-    let mut per_worker: Vec<Vec<(String, Device)>> = (0..b.concurrency).map(|_| Vec::new()).collect();
+    let mut per_worker: Vec<Vec<(String, Device)>> =
+        (0..b.concurrency).map(|_| Vec::new()).collect();
     for (i, d) in devices.into_iter().enumerate() {
         per_worker[i % b.concurrency].push(d);
     }
@@ -124,7 +145,8 @@ pub async fn run(b: GuardBench) -> anyhow::Result<()> {
             let mut stats = WorkerStats::default();
             let mut i = 0usize;
             loop {
-                #[allow(clippy::disallowed_methods)] // a benchmark measures elapsed time by definition
+                #[allow(clippy::disallowed_methods)]
+                // a benchmark measures elapsed time by definition
                 let t0 = std::time::Instant::now();
                 if t0 >= deadline {
                     break;
@@ -132,7 +154,9 @@ pub async fn run(b: GuardBench) -> anyhow::Result<()> {
                 let (login, device) = &users[i % users.len()];
                 i += 1;
                 match lifecycle(&http, &base, &app_key, login, device).await {
-                    Ok(()) => stats.latencies_us.push(u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX)),
+                    Ok(()) => stats
+                        .latencies_us
+                        .push(u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX)),
                     Err(e) => {
                         stats.errors += 1;
                         stats.first_error.get_or_insert_with(|| format!("{e:#}"));
@@ -165,7 +189,11 @@ pub async fn run(b: GuardBench) -> anyhow::Result<()> {
         lat[idx] as f64 / 1000.0
     };
     let per_sec = lat.len() as f64 / elapsed;
-    let backend = if url.starts_with("sqlite") { "sqlite" } else { "postgres" };
+    let backend = if url.starts_with("sqlite") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
     if b.json {
         output::json(&json!({
             "lifecycles_per_sec": (per_sec * 10.0).round() / 10.0,
@@ -177,7 +205,15 @@ pub async fn run(b: GuardBench) -> anyhow::Result<()> {
     } else {
         output::line(&format!(
             "{backend}: {} users, concurrency {}, {:.1} s: {} lifecycles, {:.0} lifecycles/s, p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, {} errors",
-            b.users, b.concurrency, elapsed, lat.len(), per_sec, pct(0.5), pct(0.95), pct(0.99), errors
+            b.users,
+            b.concurrency,
+            elapsed,
+            lat.len(),
+            per_sec,
+            pct(0.5),
+            pct(0.95),
+            pct(0.99),
+            errors
         ));
     }
     if let Some(e) = first_error {
@@ -186,21 +222,46 @@ pub async fn run(b: GuardBench) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn lifecycle(http: &reqwest::Client, base: &str, app_key: &str, login: &str, device: &Device) -> anyhow::Result<()> {
+async fn lifecycle(
+    http: &reqwest::Client,
+    base: &str,
+    app_key: &str,
+    login: &str,
+    device: &Device,
+) -> anyhow::Result<()> {
     let body = json!({
         "login_hint": login,
         "context": { "action": "Sign in to bench", "ip": "198.51.100.7", "location": "Bench, XX", "user_agent": "pushback-bench" },
     });
-    let opened = crate::http::send(http.post(format!("{base}/v1/challenges")).bearer_auth(app_key).json(&body)).await?;
-    ensure!(opened["status"] == "pending", "challenge not pending: {opened}");
+    let opened = crate::http::send(
+        http.post(format!("{base}/v1/challenges"))
+            .bearer_auth(app_key)
+            .json(&body),
+    )
+    .await?;
+    ensure!(
+        opened["status"] == "pending",
+        "challenge not pending: {opened}"
+    );
     let id = opened["auth_req_id"].as_str().context("no auth_req_id")?;
     let code = opened["user_code"].as_str().context("no user_code")?;
     let items = device.pending().await?;
-    let item = items.iter().find(|i| i.challenge_id == id).context("challenge not visible to the device")?;
+    let item = items
+        .iter()
+        .find(|i| i.challenge_id == id)
+        .context("challenge not visible to the device")?;
     let status = device.answer(item, Decision::Approve, code).await?;
     ensure!(status == "approved", "answer recorded as {status}");
-    let polled = crate::http::send(http.get(format!("{base}/v1/challenges/{id}")).bearer_auth(app_key)).await?;
-    ensure!(polled["status"] == "approved", "poll says {}", polled["status"]);
+    let polled = crate::http::send(
+        http.get(format!("{base}/v1/challenges/{id}"))
+            .bearer_auth(app_key),
+    )
+    .await?;
+    ensure!(
+        polled["status"] == "approved",
+        "poll says {}",
+        polled["status"]
+    );
     Ok(())
 }
 
@@ -211,7 +272,10 @@ mod tests {
     #[test]
     fn durations_parse() {
         assert_eq!(parse_duration("10s").expect("10s"), Duration::from_secs(10));
-        assert_eq!(parse_duration("250ms").expect("ms"), Duration::from_millis(250));
+        assert_eq!(
+            parse_duration("250ms").expect("ms"),
+            Duration::from_millis(250)
+        );
         assert_eq!(parse_duration("2m").expect("m"), Duration::from_secs(120));
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("5h").is_err());

@@ -31,7 +31,10 @@ pub struct DatabaseSettings {
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        Self { url: "sqlite://pushback.db".into(), secret_file: "pushback.secret".into() }
+        Self {
+            url: "sqlite://pushback.db".into(),
+            secret_file: "pushback.secret".into(),
+        }
     }
 }
 
@@ -41,14 +44,22 @@ impl Config {
         let Some(path) = path else {
             return Ok(Self::default());
         };
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let config: Self = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-        config.guard().validate().with_context(|| format!("checking {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let config: Self =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        config
+            .guard()
+            .validate()
+            .with_context(|| format!("checking {}", path.display()))?;
         Ok(config)
     }
 
     pub fn guard(&self) -> GuardSettings {
-        GuardSettings { challenge: self.challenge.clone(), policy: self.policy.clone() }
+        GuardSettings {
+            challenge: self.challenge.clone(),
+            policy: self.policy.clone(),
+        }
     }
 }
 

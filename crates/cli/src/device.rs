@@ -1,7 +1,7 @@
 //! `pushback device …`: the reference authenticator. Its private key lives in a local
 //! file (mode 0600); every request it makes is signed with it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
@@ -74,28 +74,55 @@ pub struct Device {
 
 impl Device {
     pub fn new(base: &str, device_id: String, key: DeviceKey, http: reqwest::Client) -> Self {
-        Self { base: base.trim_end_matches('/').to_owned(), device_id, key, http }
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            device_id,
+            key,
+            http,
+        }
     }
 
     fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading the device key file {}", path.display()))?;
-        let file: KeyFile = serde_json::from_str(&text).with_context(|| format!("{} is not a pushback device key file", path.display()))?;
-        let pkcs8 = unb64(&file.private_key).context("the key file's private_key is not base64url")?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the device key file {}", path.display()))?;
+        let file: KeyFile = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a pushback device key file", path.display()))?;
+        let pkcs8 =
+            unb64(&file.private_key).context("the key file's private_key is not base64url")?;
         let key = DeviceKey::from_pkcs8(file.key_type, &pkcs8)?;
-        Ok(Self::new(&file.server, file.device_id, key, http::client()?))
+        Ok(Self::new(
+            &file.server,
+            file.device_id,
+            key,
+            http::client()?,
+        ))
     }
 
     /// Registers a new key with a one-time enrolment link; returns the device and its user.
-    pub async fn enrol(link: &str, key: DeviceKey, name: &str, http: reqwest::Client) -> anyhow::Result<(Self, String)> {
+    pub async fn enrol(
+        link: &str,
+        key: DeviceKey,
+        name: &str,
+        http: reqwest::Client,
+    ) -> anyhow::Result<(Self, String)> {
         let (base, token) = link
             .split_once("/enroll#")
             .filter(|(b, t)| !b.is_empty() && !t.is_empty())
             .context("not an enrolment link: expected <server>/enroll#<token>")?;
         let public_key = b64(&key.public_key());
-        let signature = b64(&key.sign(&proof::enrolment_payload(token, key.key_type(), &public_key))?);
+        let signature = b64(&key.sign(&proof::enrolment_payload(
+            token,
+            key.key_type(),
+            &public_key,
+        ))?);
         let body = json!({ "token": token, "key_type": key.key_type(), "public_key": public_key, "name": name, "signature": signature });
-        let answer = http::send(http.post(format!("{base}/v1/enroll")).json(&body)).await.context("enrolling")?;
-        let device_id = answer["device_id"].as_str().context("no device_id in the answer")?.to_owned();
+        let answer = http::send(http.post(format!("{base}/v1/enroll")).json(&body))
+            .await
+            .context("enrolling")?;
+        let device_id = answer["device_id"]
+            .as_str()
+            .context("no device_id in the answer")?
+            .to_owned();
         let user = answer["user"].as_str().unwrap_or_default().to_owned();
         Ok((Self::new(base, device_id, key, http), user))
     }
@@ -106,7 +133,14 @@ impl Device {
         let path = "/v1/device/pending";
         let ts = SystemClock.now().millis();
         let nonce = random_token(&SystemEntropy::new(), 16);
-        let sig = self.key.sign(&proof::request_payload("GET", path, &self.device_id, ts, &nonce, b""))?;
+        let sig = self.key.sign(&proof::request_payload(
+            "GET",
+            path,
+            &self.device_id,
+            ts,
+            &nonce,
+            b"",
+        ))?;
         let answer = http::send(
             self.http
                 .get(format!("{}{path}", self.base))
@@ -116,17 +150,26 @@ impl Device {
                 .header(headers::SIGNATURE, b64(&sig)),
         )
         .await?;
-        let items: Vec<PendingItem> = serde_json::from_value(answer["challenges"].clone()).context("unexpected pending list")?;
+        let items: Vec<PendingItem> = serde_json::from_value(answer["challenges"].clone())
+            .context("unexpected pending list")?;
         for item in &items {
             if hex::encode(sha256(item.context.canonical().as_bytes())) != item.context_sha256 {
-                bail!("challenge {}: the context does not match its hash; refusing to show it", item.challenge_id);
+                bail!(
+                    "challenge {}: the context does not match its hash; refusing to show it",
+                    item.challenge_id
+                );
             }
         }
         Ok(items)
     }
 
     /// Signs and sends a decision on `item`; returns the recorded status.
-    pub async fn answer(&self, item: &PendingItem, decision: Decision, code: &str) -> anyhow::Result<String> {
+    pub async fn answer(
+        &self,
+        item: &PendingItem,
+        decision: Decision,
+        code: &str,
+    ) -> anyhow::Result<String> {
         let payload = AnswerPayload {
             challenge_id: item.challenge_id.clone(),
             code: code.to_owned(),
@@ -147,7 +190,12 @@ impl Device {
             "nonce": payload.nonce,
             "signature": signature,
         });
-        let answer = http::send(self.http.post(format!("{}/v1/device/answers", self.base)).json(&body)).await?;
+        let answer = http::send(
+            self.http
+                .post(format!("{}/v1/device/answers", self.base))
+                .json(&body),
+        )
+        .await?;
         Ok(answer["status"].as_str().unwrap_or_default().to_owned())
     }
 }
@@ -163,9 +211,12 @@ fn write_key_file(path: &Path, file: &KeyFile, force: bool) -> anyhow::Result<()
     }
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut f = options
-        .open(path)
-        .with_context(|| format!("creating {} (it exists? use --force to replace it)", path.display()))?;
+    let mut f = options.open(path).with_context(|| {
+        format!(
+            "creating {} (it exists? use --force to replace it)",
+            path.display()
+        )
+    })?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
@@ -177,7 +228,10 @@ fn write_key_file(path: &Path, file: &KeyFile, force: bool) -> anyhow::Result<()
 
 fn pick<'a>(items: &'a [PendingItem], id: Option<&str>) -> anyhow::Result<&'a PendingItem> {
     match (id, items) {
-        (Some(id), _) => items.iter().find(|i| i.challenge_id == id).with_context(|| format!("challenge {id} is not pending")),
+        (Some(id), _) => items
+            .iter()
+            .find(|i| i.challenge_id == id)
+            .with_context(|| format!("challenge {id} is not pending")),
         (None, [one]) => Ok(one),
         (None, []) => bail!("nothing is pending"),
         (None, _) => bail!("several challenges are pending; choose one with --challenge"),
@@ -189,22 +243,44 @@ fn show(item: &PendingItem) {
     output::line(&format!("challenge {}", item.challenge_id));
     output::line(&format!("  app:        {}", c.app));
     output::line(&format!("  action:     {}", c.action));
-    output::line(&format!("  from:       {} ({})", c.ip, if c.location.is_empty() { "location unknown" } else { &c.location }));
+    output::line(&format!(
+        "  from:       {} ({})",
+        c.ip,
+        if c.location.is_empty() {
+            "location unknown"
+        } else {
+            &c.location
+        }
+    ));
     output::line(&format!("  browser:    {}", c.user_agent));
     if c.options.is_empty() {
-        output::line("  answer:     type the code shown on the login screen: pushback device approve --code NNNNNN");
+        output::line(
+            "  answer:     type the code shown on the login screen: pushback device approve --code NNNNNN",
+        );
     } else {
-        output::line(&format!("  answer:     pick the number shown on the login screen: {}", c.options.join("  ")));
+        output::line(&format!(
+            "  answer:     pick the number shown on the login screen: {}",
+            c.options.join("  ")
+        ));
     }
     output::line("  not you?    pushback device not-me");
 }
 
-pub async fn run(key_file: &PathBuf, command: DeviceCommand) -> anyhow::Result<()> {
+pub async fn run(key_file: &Path, command: DeviceCommand) -> anyhow::Result<()> {
     match command {
-        DeviceCommand::Enroll { link, key_type, name, force } => {
-            let kt = KeyType::parse(&key_type).with_context(|| format!("unknown key type {key_type:?}: use p256 or ed25519"))?;
+        DeviceCommand::Enroll {
+            link,
+            key_type,
+            name,
+            force,
+        } => {
+            let kt = KeyType::parse(&key_type)
+                .with_context(|| format!("unknown key type {key_type:?}: use p256 or ed25519"))?;
             if key_file.exists() && !force {
-                bail!("{} already exists; use --force to replace it", key_file.display());
+                bail!(
+                    "{} already exists; use --force to replace it",
+                    key_file.display()
+                );
             }
             let key = DeviceKey::generate(kt)?;
             let (device, user) = Device::enrol(&link, key, &name, http::client()?).await?;
@@ -216,7 +292,12 @@ pub async fn run(key_file: &PathBuf, command: DeviceCommand) -> anyhow::Result<(
                 private_key: b64(device.key.pkcs8()),
             };
             write_key_file(key_file, &file, force)?;
-            output::line(&format!("Enrolled device {} for {user} ({} key in {}).", device.device_id, kt.as_str(), key_file.display()));
+            output::line(&format!(
+                "Enrolled device {} for {user} ({} key in {}).",
+                device.device_id,
+                kt.as_str(),
+                key_file.display()
+            ));
         }
         DeviceCommand::Pending => {
             let device = Device::load(key_file)?;
@@ -226,18 +307,32 @@ pub async fn run(key_file: &PathBuf, command: DeviceCommand) -> anyhow::Result<(
             }
             items.iter().for_each(show);
         }
-        DeviceCommand::Approve { code, challenge } => decide(key_file, challenge.as_deref(), Decision::Approve, &code).await?,
-        DeviceCommand::Deny { challenge } => decide(key_file, challenge.as_deref(), Decision::Deny, "").await?,
-        DeviceCommand::NotMe { challenge } => decide(key_file, challenge.as_deref(), Decision::NotMe, "").await?,
+        DeviceCommand::Approve { code, challenge } => {
+            decide(key_file, challenge.as_deref(), Decision::Approve, &code).await?
+        }
+        DeviceCommand::Deny { challenge } => {
+            decide(key_file, challenge.as_deref(), Decision::Deny, "").await?
+        }
+        DeviceCommand::NotMe { challenge } => {
+            decide(key_file, challenge.as_deref(), Decision::NotMe, "").await?
+        }
     }
     Ok(())
 }
 
-async fn decide(key_file: &Path, challenge: Option<&str>, decision: Decision, code: &str) -> anyhow::Result<()> {
+async fn decide(
+    key_file: &Path,
+    challenge: Option<&str>,
+    decision: Decision,
+    code: &str,
+) -> anyhow::Result<()> {
     let device = Device::load(key_file)?;
     let items = device.pending().await?;
     let item = pick(&items, challenge)?;
-    let status = device.answer(item, decision, code).await.context("the server did not accept the answer (wrong code, expired or superseded?)")?;
+    let status = device
+        .answer(item, decision, code)
+        .await
+        .context("the server did not accept the answer (wrong code, expired or superseded?)")?;
     output::line(&format!("challenge {}: {status}", item.challenge_id));
     Ok(())
 }

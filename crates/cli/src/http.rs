@@ -13,9 +13,15 @@ pub fn client() -> anyhow::Result<reqwest::Client> {
 
 /// Sends `req`; returns the JSON body of a success (or `null` for an empty one).
 pub async fn send(req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
-    let response = req.send().await.context("could not reach the pushback server")?;
+    let response = req
+        .send()
+        .await
+        .context("could not reach the pushback server")?;
     let status = response.status();
-    let bytes = response.bytes().await.context("reading the server's answer")?;
+    let bytes = response
+        .bytes()
+        .await
+        .context("reading the server's answer")?;
     if status.is_success() {
         if bytes.is_empty() {
             return Ok(Value::Null);

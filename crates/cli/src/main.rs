@@ -17,7 +17,11 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "pushback", version, about = "Push MFA that resists prompt bombing.")]
+#[command(
+    name = "pushback",
+    version,
+    about = "Push MFA that resists prompt bombing."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -53,7 +57,11 @@ enum Command {
     /// The reference authenticator: enrol, list pending challenges, answer them.
     Device {
         /// Where this device's key lives (created with mode 0600).
-        #[arg(long, env = "PUSHBACK_DEVICE_FILE", default_value = "pushback-device.json")]
+        #[arg(
+            long,
+            env = "PUSHBACK_DEVICE_FILE",
+            default_value = "pushback-device.json"
+        )]
         key_file: PathBuf,
         #[command(subcommand)]
         command: device::DeviceCommand,
@@ -76,7 +84,11 @@ enum ConfigCommand {
 enum AuditCommand {
     /// Recompute the hash chain and name the first broken link (exit 1 if any).
     Verify {
-        #[arg(long, env = "PUSHBACK_DATABASE_URL", default_value = "sqlite://pushback.db")]
+        #[arg(
+            long,
+            env = "PUSHBACK_DATABASE_URL",
+            default_value = "sqlite://pushback.db"
+        )]
         database_url: String,
     },
 }
@@ -101,13 +113,21 @@ enum BenchCommand {
 }
 
 fn init_logging(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PUSHBACK_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PUSHBACK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { config, database_url, listen } => {
+        Command::Serve {
+            config,
+            database_url,
+            listen,
+        } => {
             init_logging("info");
             let mut config = config::Config::load(config.as_deref())?;
             if let Some(url) = database_url {
@@ -133,9 +153,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         }
-        Command::Bench(BenchCommand::Guard { users, concurrency, duration, database_url, json }) => {
+        Command::Bench(BenchCommand::Guard {
+            users,
+            concurrency,
+            duration,
+            database_url,
+            json,
+        }) => {
             init_logging("warn");
-            bench::run(bench::GuardBench { users, concurrency, duration, database_url, json }).await?;
+            bench::run(bench::GuardBench {
+                users,
+                concurrency,
+                duration,
+                database_url,
+                json,
+            })
+            .await?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -143,7 +176,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime") {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: {e:#}");

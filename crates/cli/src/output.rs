@@ -16,21 +16,33 @@ pub fn json(value: &serde_json::Value) {
 }
 
 pub fn serve_banner(addr: &str, public_url: &str, database: &str, admin_key: Option<&str>) {
-    line(&format!("pushback listening on http://{addr}  (database: {database})"));
+    line(&format!(
+        "pushback listening on http://{addr}  (database: {database})"
+    ));
     match admin_key {
         Some(key) => {
             line("");
-            line("First start: an admin API key was created. It is shown only this once and stored");
+            line(
+                "First start: an admin API key was created. It is shown only this once and stored",
+            );
             line("only as a hash, so keep it somewhere safe:");
             line("");
             line(&format!("    export PUSHBACK_ADMIN_KEY={key}"));
             line("");
             line("Next steps:");
-            line(&format!("    pushback admin --url {public_url} app create \"My app\"      # an API key for your app"));
-            line(&format!("    pushback admin --url {public_url} user create alice"));
-            line(&format!("    pushback admin --url {public_url} enrol alice              # a one-time device link"));
+            line(&format!(
+                "    pushback admin --url {public_url} app create \"My app\"      # an API key for your app"
+            ));
+            line(&format!(
+                "    pushback admin --url {public_url} user create alice"
+            ));
+            line(&format!(
+                "    pushback admin --url {public_url} enrol alice              # a one-time device link"
+            ));
             line("    pushback device enroll '<link>'                     # on the device");
         }
-        None => line("Admin key: already set up (PUSHBACK_ADMIN_KEY). Lost it? `pushback admin key create --database-url …`"),
+        None => line(
+            "Admin key: already set up (PUSHBACK_ADMIN_KEY). Lost it? `pushback admin key create --database-url …`",
+        ),
     }
 }

@@ -19,9 +19,16 @@ pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn GuardStore>> {
 }
 
 /// Like [`open_store`]; on PostgreSQL, keeps the tables in `schema`.
-pub async fn open_store_in_schema(url: &str, schema: Option<&str>) -> anyhow::Result<Arc<dyn GuardStore>> {
+pub async fn open_store_in_schema(
+    url: &str,
+    schema: Option<&str>,
+) -> anyhow::Result<Arc<dyn GuardStore>> {
     Ok(match Backend::of_url(url) {
-        Some(Backend::Sqlite) => Arc::new(SqliteStore::connect(url).await.with_context(|| format!("opening {url}"))?),
+        Some(Backend::Sqlite) => Arc::new(
+            SqliteStore::connect(url)
+                .await
+                .with_context(|| format!("opening {url}"))?,
+        ),
         Some(Backend::Postgres) => Arc::new(
             PostgresStore::connect_in_schema(url, schema)
                 .await
@@ -36,7 +43,10 @@ pub async fn open_store_in_schema(url: &str, schema: Option<&str>) -> anyhow::Re
 pub fn load_or_create_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
     match std::fs::read(path) {
         Ok(bytes) if bytes.len() >= 32 => return Ok(bytes),
-        Ok(_) => bail!("{} is shorter than 32 bytes; remove it to have a new one made", path.display()),
+        Ok(_) => bail!(
+            "{} is shorter than 32 bytes; remove it to have a new one made",
+            path.display()
+        ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     }
@@ -46,15 +56,29 @@ pub fn load_or_create_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(&secret).with_context(|| format!("writing {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(&secret)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(secret)
 }
 
 /// A guard over `store`, reporting to `metrics`.
-pub fn guard(store: Arc<dyn GuardStore>, secret: &[u8], settings: GuardSettings, metrics: &Arc<Metrics>) -> anyhow::Result<Guard> {
-    let guard = Guard::new(store, Arc::new(SystemClock), Arc::new(SystemEntropy::new()), CodeKey::new(secret), settings)
-        .context("invalid settings")?;
+pub fn guard(
+    store: Arc<dyn GuardStore>,
+    secret: &[u8],
+    settings: GuardSettings,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<Guard> {
+    let guard = Guard::new(
+        store,
+        Arc::new(SystemClock),
+        Arc::new(SystemEntropy::new()),
+        CodeKey::new(secret),
+        settings,
+    )
+    .context("invalid settings")?;
     Ok(guard.with_observer(Arc::new(MetricsObserver(metrics.clone()))))
 }
 

@@ -14,24 +14,44 @@ use crate::runtime;
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let url = config.database.url.clone();
     let store = runtime::open_store(&url).await?;
-    let secret = runtime::load_or_create_secret(std::path::Path::new(&config.database.secret_file))?;
+    let secret =
+        runtime::load_or_create_secret(std::path::Path::new(&config.database.secret_file))?;
     let metrics = Arc::new(Metrics::new());
     let guard = Arc::new(runtime::guard(store, &secret, config.guard(), &metrics)?);
 
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
         .with_context(|| format!("listening on {}", config.server.listen))?;
-    let addr = listener.local_addr().context("reading the listen address")?;
-    let public_url = config.server.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
-    let admin_key = guard.bootstrap_admin_key().await.context("creating the first admin key")?;
+    let addr = listener
+        .local_addr()
+        .context("reading the listen address")?;
+    let public_url = config
+        .server
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let admin_key = guard
+        .bootstrap_admin_key()
+        .await
+        .context("creating the first admin key")?;
 
-    output::serve_banner(&addr.to_string(), &public_url, &redacted_url(&url), admin_key.as_deref());
+    output::serve_banner(
+        &addr.to_string(),
+        &public_url,
+        &redacted_url(&url),
+        admin_key.as_deref(),
+    );
     tracing::info!(%addr, database = %redacted_url(&url), "pushback serving");
 
-    let _housekeeping = pushback_server::spawn_housekeeping(guard.clone(), Duration::from_millis(config.server.housekeeping_interval_ms.max(50)));
+    let _housekeeping = pushback_server::spawn_housekeeping(
+        guard.clone(),
+        Duration::from_millis(config.server.housekeeping_interval_ms.max(50)),
+    );
     let mut state = AppState::with_metrics(guard, metrics, public_url);
     state.max_body_bytes = config.server.max_body_bytes;
-    pushback_server::serve(listener, state, shutdown_signal()).await.context("serving")?;
+    pushback_server::serve(listener, state, shutdown_signal())
+        .await
+        .context("serving")?;
     tracing::info!("pushback stopped");
     Ok(())
 }
@@ -54,7 +74,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let terminate = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };
@@ -72,7 +93,10 @@ mod tests {
 
     #[test]
     fn passwords_never_reach_the_screen() {
-        assert_eq!(redacted_url("postgres://u:hunter2@db/x"), "postgres://u@db/x");
+        assert_eq!(
+            redacted_url("postgres://u:hunter2@db/x"),
+            "postgres://u@db/x"
+        );
         assert_eq!(redacted_url("sqlite://pushback.db"), "sqlite://pushback.db");
     }
 }
