@@ -22,6 +22,7 @@
 //! assert_eq!(admit(&user, 1, &p, now), Admission::Wait { until: now.plus_secs(10) });
 //! ```
 
+mod admin;
 pub mod audit;
 pub mod challenge;
 pub mod code;
@@ -33,6 +34,7 @@ mod service;
 mod settings;
 pub mod store;
 
+pub use admin::{AdminPrincipal, Enrolment};
 pub use challenge::{ChallengeRecord, ChallengeStatus, Resolution};
 pub use code::{CodeKey, CodeMode};
 pub use context::{BindingContext, DisplayContext};

@@ -12,11 +12,11 @@ use crate::challenge::{ChallengeRecord, ChallengeStatus, Resolution};
 use crate::code::{self, CodeKey, CodeMode};
 use crate::context::{BindingContext, DisplayContext};
 use crate::error::{GuardError, GuardResult, Refusal};
-use crate::policy::{Admission, LockReason, StepUpReason, UserState};
+use crate::policy::{Admission, LockReason, StepUpReason};
 use crate::proof::{self, AnswerPayload, Decision, KeyType};
 use crate::store::{
     AnswerOutcome, AnswerRecord, AppRecord, DeviceRecord, GuardStore, NewChallenge, NewDevice,
-    Nonce, OpenOutcome, UserRecord,
+    Nonce, OpenOutcome,
 };
 
 /// How far a device's clock may be from ours, in seconds. Nonces are kept twice as long,
@@ -24,19 +24,6 @@ use crate::store::{
 pub const CLOCK_SKEW_SECS: i64 = 300;
 /// How long an enrolment link stays usable, in seconds.
 pub const ENROLMENT_TTL_SECS: i64 = 600;
-
-/// Proof that an admin key was checked. Only [`Guard::authenticate_admin`] makes one, and
-/// every admin operation asks for one.
-#[derive(Debug, Clone)]
-pub struct AdminPrincipal {
-    key_id: String,
-}
-
-impl AdminPrincipal {
-    pub fn actor(&self) -> String {
-        format!("admin:{}", self.key_id)
-    }
-}
 
 /// An app's request for a challenge (CIBA-shaped).
 #[derive(Clone, Debug)]
@@ -152,12 +139,6 @@ pub struct EnrolRequest {
     pub signature: String,
 }
 
-/// A one-time enrolment token (secret: shown once, stored hashed).
-pub struct Enrolment {
-    pub token: String,
-    pub expires_at: Timestamp,
-}
-
 /// What one housekeeping pass did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Housekeeping {
@@ -188,22 +169,26 @@ impl Observer for Silent {}
 /// is *not* trusted from here: the store checks it in the same statement that consumes
 /// the request's nonce, so a revocation on any node takes effect at once.
 #[derive(Default)]
-struct Immutables {
-    apps: std::sync::RwLock<std::collections::HashMap<String, AppRecord>>,
-    devices: std::sync::RwLock<std::collections::HashMap<String, DeviceRecord>>,
+pub(crate) struct Immutables {
+    pub(crate) apps: std::sync::RwLock<std::collections::HashMap<String, AppRecord>>,
+    pub(crate) devices: std::sync::RwLock<std::collections::HashMap<String, DeviceRecord>>,
 }
 
 /// Entries kept per map before it is emptied and refilled on demand.
 const CACHE_LIMIT: usize = 500_000;
 
-fn cached<T: Clone>(
+pub(crate) fn cached<T: Clone>(
     map: &std::sync::RwLock<std::collections::HashMap<String, T>>,
     id: &str,
 ) -> Option<T> {
     map.read().ok()?.get(id).cloned()
 }
 
-fn remember<T>(map: &std::sync::RwLock<std::collections::HashMap<String, T>>, id: &str, value: T) {
+pub(crate) fn remember<T>(
+    map: &std::sync::RwLock<std::collections::HashMap<String, T>>,
+    id: &str,
+    value: T,
+) {
     if let Ok(mut m) = map.write() {
         if m.len() >= CACHE_LIMIT {
             m.clear();
@@ -213,33 +198,33 @@ fn remember<T>(map: &std::sync::RwLock<std::collections::HashMap<String, T>>, id
 }
 
 pub struct Guard {
-    immutables: Immutables,
+    pub(crate) immutables: Immutables,
     observer: Arc<dyn Observer>,
-    store: Arc<dyn GuardStore>,
-    clock: Arc<dyn Clock>,
-    entropy: Arc<dyn Entropy>,
-    code_key: CodeKey,
-    settings: GuardSettings,
+    pub(crate) store: Arc<dyn GuardStore>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) entropy: Arc<dyn Entropy>,
+    pub(crate) code_key: CodeKey,
+    pub(crate) settings: GuardSettings,
 }
 
-fn valid_login(login: &str) -> bool {
+pub(crate) fn valid_login(login: &str) -> bool {
     !login.is_empty()
         && login.chars().count() <= 128
         && !login.chars().any(|c| c.is_control() || c.is_whitespace())
 }
 
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     !name.trim().is_empty() && name.chars().count() <= 64 && !name.chars().any(char::is_control)
 }
 
 /// Splits `<prefix>.<id>.<secret>`.
-fn split_key<'a>(presented: &'a str, prefix: &str) -> Option<(&'a str, &'a str)> {
+pub(crate) fn split_key<'a>(presented: &'a str, prefix: &str) -> Option<(&'a str, &'a str)> {
     let rest = presented.strip_prefix(prefix)?.strip_prefix('.')?;
     let (id, secret) = rest.split_once('.')?;
     (!id.is_empty() && !secret.is_empty()).then_some((id, secret))
 }
 
-fn key_matches(secret: &str, stored: &[u8]) -> bool {
+pub(crate) fn key_matches(secret: &str, stored: &[u8]) -> bool {
     bool::from(sha256(secret.as_bytes()).as_slice().ct_eq(stored))
 }
 
@@ -283,190 +268,8 @@ impl Guard {
         self.clock.now()
     }
 
-    fn new_secret(&self) -> String {
+    pub(crate) fn new_secret(&self) -> String {
         random_token(self.entropy.as_ref(), 32)
-    }
-
-    // --- credentials ------------------------------------------------------------------
-
-    /// Creates the first admin key if there is none; returns it (to be shown once).
-    pub async fn bootstrap_admin_key(&self) -> GuardResult<Option<String>> {
-        if self.store.admin_key_count().await? > 0 {
-            return Ok(None);
-        }
-        self.create_admin_key().await.map(Some)
-    }
-
-    /// Creates another admin key (for recovery from the command line with database access).
-    pub async fn create_admin_key(&self) -> GuardResult<String> {
-        let id = random_token(self.entropy.as_ref(), 6);
-        let secret = self.new_secret();
-        self.store
-            .insert_admin_key(&id, &sha256(secret.as_bytes()), self.now())
-            .await?;
-        Ok(format!("pba.{id}.{secret}"))
-    }
-
-    pub async fn authenticate_admin(&self, presented: &str) -> GuardResult<AdminPrincipal> {
-        let (id, secret) = split_key(presented, "pba").ok_or(GuardError::Unauthorized)?;
-        match self.store.admin_key_hash(id).await? {
-            Some(hash) if key_matches(secret, &hash) => Ok(AdminPrincipal {
-                key_id: id.to_owned(),
-            }),
-            _ => Err(GuardError::Unauthorized),
-        }
-    }
-
-    pub async fn authenticate_app(&self, presented: &str) -> GuardResult<AppRecord> {
-        let (id, secret) = split_key(presented, "pbk").ok_or(GuardError::Unauthorized)?;
-        let app = match cached(&self.immutables.apps, id) {
-            Some(app) => app,
-            None => {
-                let app = self.store.app(id).await?.ok_or(GuardError::Unauthorized)?;
-                remember(&self.immutables.apps, id, app.clone());
-                app
-            }
-        };
-        if key_matches(secret, &app.key_hash) {
-            Ok(app)
-        } else {
-            Err(GuardError::Unauthorized)
-        }
-    }
-
-    // --- admin ------------------------------------------------------------------------
-
-    /// Registers an app; returns it with its API key (shown once, stored hashed).
-    pub async fn create_app(
-        &self,
-        admin: &AdminPrincipal,
-        name: &str,
-        mode: Option<CodeMode>,
-    ) -> GuardResult<(AppRecord, String)> {
-        if !valid_name(name) {
-            return Err(GuardError::Invalid(
-                "name must be 1 to 64 printable characters".into(),
-            ));
-        }
-        let id = format!("app_{}", random_token(self.entropy.as_ref(), 9));
-        let secret = self.new_secret();
-        let app = AppRecord {
-            id: id.clone(),
-            name: name.to_owned(),
-            key_hash: sha256(secret.as_bytes()).to_vec(),
-            mode,
-            created_at: self.now(),
-        };
-        self.store.insert_app(&app, &admin.actor()).await?;
-        Ok((app, format!("pbk.{id}.{secret}")))
-    }
-
-    pub async fn create_user(
-        &self,
-        admin: &AdminPrincipal,
-        login: &str,
-        display_name: &str,
-    ) -> GuardResult<UserRecord> {
-        if !valid_login(login) {
-            return Err(GuardError::Invalid(
-                "login must be 1 to 128 characters without spaces".into(),
-            ));
-        }
-        if display_name.chars().count() > 128 || display_name.chars().any(char::is_control) {
-            return Err(GuardError::Invalid(
-                "display_name must be at most 128 printable characters".into(),
-            ));
-        }
-        Ok(self
-            .store
-            .insert_user(login, display_name, self.now(), &admin.actor())
-            .await?)
-    }
-
-    async fn user(&self, login: &str) -> GuardResult<UserRecord> {
-        self.store
-            .user_by_login(login)
-            .await?
-            .ok_or(GuardError::NotFound)
-    }
-
-    /// A one-time link secret for enrolling a device of `login` (10 minutes, single use).
-    pub async fn create_enrolment(
-        &self,
-        admin: &AdminPrincipal,
-        login: &str,
-    ) -> GuardResult<Enrolment> {
-        let user = self.user(login).await?;
-        let token = self.new_secret();
-        let now = self.now();
-        let expires_at = now.plus_secs(ENROLMENT_TTL_SECS);
-        self.store
-            .insert_enrolment(
-                &user,
-                &sha256(token.as_bytes()),
-                expires_at,
-                now,
-                &admin.actor(),
-            )
-            .await?;
-        Ok(Enrolment { token, expires_at })
-    }
-
-    pub async fn devices(
-        &self,
-        _admin: &AdminPrincipal,
-        login: &str,
-    ) -> GuardResult<Vec<DeviceRecord>> {
-        let user = self.user(login).await?;
-        Ok(self.store.devices_of(user.id).await?)
-    }
-
-    pub async fn rename_device(
-        &self,
-        admin: &AdminPrincipal,
-        id: &str,
-        name: &str,
-    ) -> GuardResult<()> {
-        if !valid_name(name) {
-            return Err(GuardError::Invalid(
-                "name must be 1 to 64 printable characters".into(),
-            ));
-        }
-        match self
-            .store
-            .rename_device(id, name, self.now(), &admin.actor())
-            .await?
-        {
-            true => Ok(()),
-            false => Err(GuardError::NotFound),
-        }
-    }
-
-    pub async fn revoke_device(&self, admin: &AdminPrincipal, id: &str) -> GuardResult<()> {
-        let now = self.now();
-        match self.store.revoke_device(id, now, &admin.actor()).await? {
-            true => {
-                if let Some(mut d) = cached(&self.immutables.devices, id) {
-                    d.revoked_at = Some(now);
-                    remember(&self.immutables.devices, id, d);
-                }
-                Ok(())
-            }
-            false => Err(GuardError::NotFound),
-        }
-    }
-
-    pub async fn user_state(&self, _admin: &AdminPrincipal, login: &str) -> GuardResult<UserState> {
-        let user = self.user(login).await?;
-        Ok(self.store.user_state(user.id).await?)
-    }
-
-    pub async fn unlock(&self, admin: &AdminPrincipal, login: &str) -> GuardResult<UserState> {
-        let user = self.user(login).await?;
-        self.store
-            .unlock_user(&user, self.now(), &admin.actor())
-            .await?;
-        Ok(self.store.user_state(user.id).await?)
     }
 
     // --- apps -------------------------------------------------------------------------

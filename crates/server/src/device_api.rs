@@ -8,8 +8,7 @@ use axum::http::{HeaderMap, Method, Uri};
 use serde::{Deserialize, Serialize};
 
 use pushback_guard::{
-    AnswerPayload, Decision, EnrolRequest, GuardError, KeyType, PendingItem, SignedAnswer,
-    SignedRequest,
+    AnswerPayload, Decision, EnrolRequest, KeyType, PendingItem, SignedAnswer, SignedRequest,
 };
 
 use crate::AppState;
@@ -146,12 +145,4 @@ pub async fn answer(
     Ok(Json(AnswerReply {
         status: receipt.status.as_str(),
     }))
-}
-
-impl crate::metrics::Metrics {
-    fn refusal(&self, e: &GuardError) {
-        if let GuardError::Refused(r) = e {
-            self.refused(*r);
-        }
-    }
 }

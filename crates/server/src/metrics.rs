@@ -11,7 +11,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use pushback_guard::policy::LockReason;
-use pushback_guard::{ChallengeAnswer, Observer, Refusal};
+use pushback_guard::{ChallengeAnswer, GuardError, Observer};
 
 type Labels = Vec<(&'static str, &'static str)>;
 
@@ -89,10 +89,13 @@ impl Metrics {
         }
     }
 
-    pub(crate) fn refused(&self, r: Refusal) {
-        self.refusals
-            .get_or_create(&vec![("cause", r.as_str())])
-            .inc();
+    /// Counts a refused device request by its cause (which the client never sees).
+    pub(crate) fn refusal(&self, e: &GuardError) {
+        if let GuardError::Refused(r) = e {
+            self.refusals
+                .get_or_create(&vec![("cause", r.as_str())])
+                .inc();
+        }
     }
 
     /// The text exposition format.

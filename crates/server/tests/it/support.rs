@@ -58,7 +58,10 @@ pub fn databases() -> Vec<Db> {
         }
         // Straight to stderr: libtest captures `eprintln!`, and a skip must be seen.
         _ => {
-            let _ = writeln!(std::io::stderr(), "\n*** SKIPPED PostgreSQL: PUSHBACK_TEST_POSTGRES_URL is unset; server tests ran on SQLite only ***\n");
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n*** SKIPPED PostgreSQL: PUSHBACK_TEST_POSTGRES_URL is unset; server tests ran on SQLite only ***\n"
+            );
         }
     }
     dbs
