@@ -179,15 +179,34 @@ impl AnswerPayload {
 
 /// Checks `sig` over `msg` with a raw public key. ECDSA signatures are the fixed 64-byte
 /// `r || s` form.
+///
+/// Ed25519 is checked strictly: a weak (small-order) public key or signature point is
+/// refused. Without that, the key `01 00…00` "verifies" the signature `01 00…00` over
+/// every message, and a device enrolled with it could be driven by anyone.
 pub fn verify(key_type: KeyType, public_key: &[u8], msg: &[u8], sig: &[u8]) -> bool {
-    let alg: &dyn signature::VerificationAlgorithm = match key_type {
-        KeyType::P256 => &signature::ECDSA_P256_SHA256_FIXED,
-        KeyType::Ed25519 => &signature::ED25519,
-    };
-    public_key.len() == key_type.public_key_len()
-        && signature::UnparsedPublicKey::new(alg, public_key)
-            .verify(msg, sig)
-            .is_ok()
+    match key_type {
+        KeyType::P256 => {
+            public_key.len() == key_type.public_key_len()
+                && signature::UnparsedPublicKey::new(
+                    &signature::ECDSA_P256_SHA256_FIXED,
+                    public_key,
+                )
+                .verify(msg, sig)
+                .is_ok()
+        }
+        KeyType::Ed25519 => {
+            let (Ok(key), Ok(sig)) = (
+                <&[u8; 32]>::try_from(public_key),
+                ed25519_dalek::Signature::from_slice(sig),
+            ) else {
+                return false;
+            };
+            match ed25519_dalek::VerifyingKey::from_bytes(key) {
+                Ok(key) => !key.is_weak() && key.verify_strict(msg, &sig).is_ok(),
+                Err(_) => false,
+            }
+        }
+    }
 }
 
 /// Unpadded base64url, the encoding of keys and signatures on the wire.
@@ -407,6 +426,18 @@ mod tests {
             }
             .well_formed()
         );
+    }
+
+    #[test]
+    fn small_order_ed25519_keys_never_verify() {
+        // The neutral point: with ring's plain check, this key and signature pass for any message.
+        let mut weak = [0u8; 32];
+        weak[0] = 1;
+        let mut forged = [0u8; 64];
+        forged[0] = 1;
+        for msg in [b"anything".as_slice(), &answer().canonical()] {
+            assert!(!verify(KeyType::Ed25519, &weak, msg, &forged));
+        }
     }
 
     #[test]

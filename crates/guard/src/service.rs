@@ -406,7 +406,8 @@ impl Guard {
             return Err(GuardError::Refused(Refusal::RevokedDevice));
         }
         let now = self.now();
-        if (now.millis() - timestamp_ms).abs() > CLOCK_SKEW_SECS * 1000 {
+        // abs_diff: a device-chosen timestamp near i64::MIN must not overflow the check.
+        if now.millis().abs_diff(timestamp_ms) > (CLOCK_SKEW_SECS * 1000).unsigned_abs() {
             return Err(GuardError::Refused(Refusal::StaleTimestamp));
         }
         Ok((device, now))

@@ -280,3 +280,60 @@ async fn not_me_locks_push_kills_pending_and_is_counted() {
     assert_eq!(s.challenge("alice").await["status"], "pending");
     let _ = json!(null);
 }
+
+#[tokio::test]
+async fn hostile_timestamps_and_weak_keys_are_refused() {
+    let s = TestServer::start(&crate::support::Db::Sqlite).await;
+    let alice = s.user_with_device("alice", KeyType::P256).await;
+    s.challenge("alice").await;
+    let item = s.pending(&alice).await.remove(0);
+
+    // A timestamp at i64::MIN once overflowed the freshness check (found by fuzzing).
+    for ts in [i64::MIN, i64::MAX] {
+        let r = s
+            .http
+            .get(s.url("/v1/device/pending"))
+            .header("pushback-device", &alice.id)
+            .header("pushback-timestamp", ts.to_string())
+            .header("pushback-nonce", nonce())
+            .header("pushback-signature", "AAAA")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 403);
+        let mut body = alice.answer(&item, Decision::Deny, "", s.clock.now());
+        body["timestamp"] = json!(ts);
+        assert_eq!(s.post_answer(&body).await.0, 403);
+    }
+
+    // The Ed25519 neutral point "verifies" a fixed signature over anything; enrolment
+    // must refuse it.
+    s.admin_post("/v1/admin/users", json!({ "login": "mallory" }))
+        .await;
+    let e = s
+        .admin_post("/v1/admin/users/mallory/enrolments", json!(null))
+        .await;
+    let token = e["link"]
+        .as_str()
+        .unwrap()
+        .split_once("/enroll#")
+        .unwrap()
+        .1
+        .to_owned();
+    let mut weak = [0u8; 32];
+    weak[0] = 1;
+    let mut forged = [0u8; 64];
+    forged[0] = 1;
+    let r = s
+        .http
+        .post(s.url("/v1/enroll"))
+        .json(&json!({
+            "token": token, "key_type": "ed25519", "public_key": pushback_guard::proof::b64(&weak),
+            "name": "weak", "signature": pushback_guard::proof::b64(&forged),
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert_eq!(s.device_count("mallory").await, 0);
+}

@@ -209,6 +209,21 @@ impl TestServer {
             .unwrap()
     }
 
+    /// How many devices `login` has.
+    pub async fn device_count(&self, login: &str) -> usize {
+        let v: Value = self
+            .http
+            .get(self.url(&format!("/v1/admin/users/{login}/devices")))
+            .bearer_auth(&self.admin_key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["devices"].as_array().unwrap().len()
+    }
+
     pub async fn status_of(&self, id: &str) -> String {
         let v: Value = self
             .http

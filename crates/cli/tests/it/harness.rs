@@ -1,0 +1,354 @@
+//! Running the real `pushback` binary: one server in a scratch directory, client
+//! commands against it, and everything any of them prints kept for the canary.
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_pushback");
+
+/// Lines of server output read while looking for the banner before giving up.
+const BANNER_LINES: usize = 50;
+/// How long to wait for any one banner line (a generous bound, not a synchronisation).
+const LINE_WAIT: Duration = Duration::from_secs(120);
+/// `/healthz` polls before giving up, and the pause between them.
+const HEALTH_TRIES: usize = 200;
+const HEALTH_PAUSE: Duration = Duration::from_millis(50);
+
+/// What one command did.
+#[derive(Debug)]
+pub struct Run {
+    pub args: String,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Asserts the exit code.
+    #[track_caller]
+    pub fn exits(self, code: i32) -> Self {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "`pushback {}` exit code\nstdout:\n{}\nstderr:\n{}",
+            self.args,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn success(self) -> Self {
+        self.exits(0)
+    }
+
+    /// The stdout as JSON.
+    #[track_caller]
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "`pushback {}` did not print JSON ({e}):\n{}",
+                self.args, self.stdout
+            )
+        })
+    }
+}
+
+/// Some text one process printed, named for the canary's report.
+pub struct Printed {
+    pub what: String,
+    pub text: String,
+}
+
+/// The server's output once it has stopped.
+pub struct ServerOutput {
+    /// Every stdout line but the one that shows the admin key.
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// A `pushback serve` child in its own scratch directory; killed on drop.
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub url: String,
+    pub admin_key: String,
+    child: Option<Child>,
+    stdout_lines: mpsc::Receiver<String>,
+    stdout_thread: Option<JoinHandle<()>>,
+    stderr_thread: Option<JoinHandle<String>>,
+    /// Stdout lines read so far, less the admin key line.
+    seen_stdout: Vec<String>,
+    /// The output of every client command run through [`Server::cli`].
+    pub printed: Vec<Printed>,
+}
+
+impl Server {
+    /// Starts `pushback serve --listen 127.0.0.1:0` with maximal logging and waits until
+    /// it has printed its banner and answers `/healthz`.
+    pub fn start(api: &Api) -> Self {
+        let dir = tempfile::tempdir().expect("a scratch directory");
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PUSHBACK_LOG", "trace")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning pushback serve");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, stdout_lines) = mpsc::channel();
+        let stdout_thread = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr_thread = std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = BufReader::new(stderr).read_to_end(&mut bytes);
+            String::from_utf8_lossy(&bytes).into_owned()
+        });
+        let mut server = Self {
+            dir,
+            url: String::new(),
+            admin_key: String::new(),
+            child: Some(child),
+            stdout_lines,
+            stdout_thread: Some(stdout_thread),
+            stderr_thread: Some(stderr_thread),
+            seen_stdout: Vec::new(),
+            printed: Vec::new(),
+        };
+        server.read_banner();
+        server.wait_healthy(api);
+        server
+    }
+
+    fn read_banner(&mut self) {
+        let mut addr = None;
+        for _ in 0..BANNER_LINES {
+            let line = match self.stdout_lines.recv_timeout(LINE_WAIT) {
+                Ok(line) => line,
+                Err(e) => {
+                    let out = self.stop();
+                    panic!(
+                        "the server stopped talking before its banner ({e}); stdout:\n{}\nstderr:\n{}",
+                        out.stdout, out.stderr
+                    );
+                }
+            };
+            if let Some(key) = line.trim().strip_prefix("export PUSHBACK_ADMIN_KEY=") {
+                self.admin_key = key.to_owned();
+            } else {
+                if let Some(rest) = line.strip_prefix("pushback listening on http://") {
+                    addr = rest.split_whitespace().next().map(str::to_owned);
+                }
+                self.seen_stdout.push(line);
+            }
+            if addr.is_some() && !self.admin_key.is_empty() {
+                break;
+            }
+        }
+        let addr = addr.expect("a `pushback listening on http://ADDR` banner line");
+        assert!(
+            self.admin_key.starts_with("pba."),
+            "admin key {:?}",
+            self.admin_key
+        );
+        self.url = format!("http://{addr}");
+    }
+
+    fn wait_healthy(&self, api: &Api) {
+        for _ in 0..HEALTH_TRIES {
+            if let Ok((200, body)) = api.request(
+                reqwest::Method::GET,
+                &format!("{}/healthz", self.url),
+                None,
+                None,
+            ) {
+                assert_eq!(body, "ok");
+                return;
+            }
+            std::thread::sleep(HEALTH_PAUSE);
+        }
+        panic!("{} never answered /healthz", self.url);
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `sqlite://<dir>/pushback.db`, the database the server made in its directory.
+    pub fn database_url(&self) -> String {
+        format!("sqlite://{}", self.path("pushback.db").display())
+    }
+
+    fn command(&self, args: &[&str]) -> Run {
+        let out = Command::new(BIN)
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("PUSHBACK_URL", &self.url)
+            .env("PUSHBACK_ADMIN_KEY", &self.admin_key)
+            .env("PUSHBACK_LOG", "trace")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .expect("running pushback");
+        Run {
+            args: args.join(" "),
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Runs a client command; all it prints goes to the canary.
+    pub fn cli(&mut self, args: &[&str]) -> Run {
+        let run = self.command(args);
+        self.printed.push(Printed {
+            what: format!("stdout of `pushback {}`", run.args),
+            text: run.stdout.clone(),
+        });
+        self.printed.push(Printed {
+            what: format!("stderr of `pushback {}`", run.args),
+            text: run.stderr.clone(),
+        });
+        run
+    }
+
+    /// Runs a client command whose job is to print a secret: only its stderr goes to the
+    /// canary.
+    pub fn cli_printing_a_secret(&mut self, args: &[&str]) -> Run {
+        let run = self.command(args);
+        self.printed.push(Printed {
+            what: format!("stderr of `pushback {}`", run.args),
+            text: run.stderr.clone(),
+        });
+        run
+    }
+
+    /// Kills the server and returns everything it printed (idempotent).
+    pub fn stop(&mut self) -> ServerOutput {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(t) = self.stdout_thread.take() {
+            let _ = t.join();
+        }
+        let stderr = self
+            .stderr_thread
+            .take()
+            .map(|t| t.join().unwrap_or_default())
+            .unwrap_or_default();
+        let admin_line = format!("export PUSHBACK_ADMIN_KEY={}", self.admin_key);
+        for line in self.stdout_lines.try_iter() {
+            if !line.contains(&admin_line) {
+                self.seen_stdout.push(line);
+            }
+        }
+        ServerOutput {
+            stdout: self.seen_stdout.join("\n"),
+            stderr,
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A small blocking HTTP client over reqwest.
+pub struct Api {
+    rt: tokio::runtime::Runtime,
+    http: reqwest::Client,
+}
+
+impl Api {
+    pub fn new() -> Self {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("an HTTP client");
+        Self { rt, http }
+    }
+
+    /// Sends one request; returns the status and the body.
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        bearer: Option<&str>,
+        json: Option<&Value>,
+    ) -> reqwest::Result<(u16, String)> {
+        let mut req = self.http.request(method, url);
+        if let Some(key) = bearer {
+            req = req.bearer_auth(key);
+        }
+        if let Some(body) = json {
+            req = req.json(body);
+        }
+        self.rt.block_on(async move {
+            let response = req.send().await?;
+            let status = response.status().as_u16();
+            Ok((status, response.text().await?))
+        })
+    }
+
+    /// A request whose answer must be `status` with a JSON body.
+    #[track_caller]
+    pub fn json(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        bearer: Option<&str>,
+        body: Option<&Value>,
+        status: u16,
+    ) -> Value {
+        let (got, text) = self
+            .request(method, url, bearer, body)
+            .expect("the request reaches the server");
+        assert_eq!(got, status, "{url}: {text}");
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{url} answered non-JSON ({e}): {text}"))
+    }
+
+    /// Runs a future on this client's runtime (for sqlx).
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+}
+
+/// File mode bits, on unix.
+#[cfg(unix)]
+pub fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path)
+        .expect("the file exists")
+        .permissions()
+        .mode()
+        & 0o777
+}

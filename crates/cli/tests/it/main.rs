@@ -1,0 +1,7 @@
+//! End-to-end tests of the `pushback` binary: a real server process on loopback in a
+//! scratch directory, driven by the same binary's client commands and plain HTTP.
+
+mod canary;
+mod config;
+mod harness;
+mod walkthrough;
