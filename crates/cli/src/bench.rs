@@ -179,6 +179,12 @@ pub async fn run(b: GuardBench) -> anyhow::Result<()> {
     let _ = stop_tx.send(());
     housekeeping.abort();
     let _ = server.await;
+    drop(guard);
+    if pushback_store::Backend::of_url(&url) == Some(pushback_store::Backend::Postgres)
+        && let Err(e) = pushback_store::PostgresStore::drop_schema(&url, &schema).await
+    {
+        eprintln!("could not drop the scratch schema {schema}: {e}");
+    }
 
     lat.sort_unstable();
     let pct = |p: f64| -> f64 {

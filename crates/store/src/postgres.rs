@@ -9,6 +9,14 @@ use pushback_guard::store::StoreError;
 
 use crate::backend;
 
+/// Schema names are spliced into SQL, so only these characters are allowed.
+fn valid_schema(schema: &str) -> bool {
+    !schema.is_empty()
+        && schema
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
 /// pushback's store on PostgreSQL.
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
@@ -26,10 +34,7 @@ impl PostgresStore {
     pub async fn connect_in_schema(url: &str, schema: Option<&str>) -> Result<Self, StoreError> {
         let mut options = PgConnectOptions::from_str(url).map_err(backend)?;
         if let Some(schema) = schema {
-            if !schema
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-            {
+            if !valid_schema(schema) {
                 return Err(StoreError::Backend(
                     "schema names are lower-case letters, digits and _".into(),
                 ));
@@ -54,6 +59,24 @@ impl PostgresStore {
             .await
             .map_err(|e| StoreError::Backend(format!("migrating: {e}")))?;
         Ok(Self { pool })
+    }
+
+    /// Drops `schema` and everything in it (for scratch schemas such as the benchmark's).
+    pub async fn drop_schema(url: &str, schema: &str) -> Result<(), StoreError> {
+        if !valid_schema(schema) {
+            return Err(StoreError::Backend(
+                "schema names are lower-case letters, digits and _".into(),
+            ));
+        }
+        let options = PgConnectOptions::from_str(url).map_err(backend)?;
+        let mut conn = sqlx::PgConnection::connect_with(&options)
+            .await
+            .map_err(backend)?;
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .execute(&mut conn)
+            .await
+            .map_err(backend)?;
+        conn.close().await.map_err(backend)
     }
 
     pub(crate) fn writer(&self) -> &PgPool {

@@ -82,15 +82,7 @@ async fn malformed_unknown_and_oversized_bodies_are_refused_and_change_nothing()
 
     // Nothing was opened by any of them.
     assert!(s.pending(&alice).await.is_empty());
-    let metrics = s
-        .http
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         !metrics.contains("pushback_challenge_requests_total{"),
         "{metrics}"

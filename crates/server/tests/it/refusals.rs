@@ -7,18 +7,6 @@ use pushback_guard::{Decision, KeyType};
 
 use crate::support::{TestServer, databases, nonce};
 
-async fn user_state(s: &TestServer, login: &str) -> Value {
-    s.http
-        .get(s.url(&format!("/v1/admin/users/{login}")))
-        .bearer_auth(&s.admin_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 /// Posts `body`, expects the uniform refusal, and returns the body for comparison.
 async fn refused(s: &TestServer, body: &Value, what: &str) -> Value {
     let (status, ct, problem) = s.post_answer(body).await;
@@ -49,7 +37,7 @@ async fn refused_device_requests_are_uniform_and_change_nothing() {
         let id1 = c1["auth_req_id"].as_str().unwrap();
         let code1 = c1["user_code"].as_str().unwrap();
         let item = s.pending(&alice).await.remove(0);
-        let before = user_state(&s, "alice").await;
+        let before = s.user_state("alice").await;
 
         // Signed by another device's key while claiming alice's device.
         let forged = alice.answer_signed_by(
@@ -98,7 +86,7 @@ async fn refused_device_requests_are_uniform_and_change_nothing() {
             "refusals must leave the challenge pending"
         );
         assert_eq!(
-            user_state(&s, "alice").await,
+            s.user_state("alice").await,
             before,
             "refusals must leave the counters alone"
         );
@@ -146,7 +134,7 @@ async fn refused_device_requests_are_uniform_and_change_nothing() {
         assert_eq!(c3["status"], "pending", "{c3}");
         let item3 = s.pending(&alice).await.remove(0);
         s.clock.advance_secs(121);
-        let before = user_state(&s, "alice").await;
+        let before = s.user_state("alice").await;
         problems.push(
             refused(
                 &s,
@@ -164,7 +152,7 @@ async fn refused_device_requests_are_uniform_and_change_nothing() {
             s.status_of(c3["auth_req_id"].as_str().unwrap()).await,
             "expired"
         );
-        assert_eq!(user_state(&s, "alice").await, before);
+        assert_eq!(s.user_state("alice").await, before);
 
         // A second answer to a decided challenge, and a replay of the first.
         s.clock.advance_secs(3600);
@@ -244,15 +232,7 @@ async fn not_me_locks_push_kills_pending_and_is_counted() {
     assert_eq!(locked["reason"], "not_me");
     assert!(s.pending(&alice).await.is_empty());
 
-    let metrics = s
-        .http
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         metrics.contains(r#"pushback_challenge_outcomes_total{outcome="not_me"} 1"#),
         "{metrics}"
@@ -278,7 +258,6 @@ async fn not_me_locks_push_kills_pending_and_is_counted() {
         .unwrap();
     assert_eq!(unlocked["state"]["locked_until"], Value::Null);
     assert_eq!(s.challenge("alice").await["status"], "pending");
-    let _ = json!(null);
 }
 
 #[tokio::test]

@@ -75,12 +75,35 @@ pub struct TestServer {
     pub admin_key: String,
     pub app_key: String,
     _dir: tempfile::TempDir,
+    _schema: Option<DropSchema>,
+}
+
+/// Drops a test's PostgreSQL schema when the test ends, pass or fail.
+struct DropSchema {
+    url: String,
+    schema: String,
+}
+
+impl Drop for DropSchema {
+    fn drop(&mut self) {
+        let (url, schema) = (self.url.clone(), self.schema.clone());
+        // Its own thread and runtime: the test's runtime may be shutting down.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(pushback_store::PostgresStore::drop_schema(&url, &schema))
+        })
+        .join();
+    }
 }
 
 impl TestServer {
     pub async fn start(db: &Db) -> Self {
         captured_logs();
         let dir = tempfile::tempdir().unwrap();
+        let mut drop_schema = None;
         let store: Arc<dyn GuardStore> = match db {
             Db::Sqlite => Arc::new(
                 pushback_store::SqliteStore::connect(&format!(
@@ -98,11 +121,14 @@ impl TestServer {
                     ))[..12]
                         .to_owned()
                 );
-                Arc::new(
-                    pushback_store::PostgresStore::connect_in_schema(url, Some(&schema))
-                        .await
-                        .unwrap(),
-                )
+                let store = pushback_store::PostgresStore::connect_in_schema(url, Some(&schema))
+                    .await
+                    .unwrap();
+                drop_schema = Some(DropSchema {
+                    url: url.clone(),
+                    schema,
+                });
+                Arc::new(store)
             }
         };
         let clock = Arc::new(ManualClock::new(T0));
@@ -135,6 +161,7 @@ impl TestServer {
             admin_key,
             app_key: String::new(),
             _dir: dir,
+            _schema: drop_schema,
         };
         let app = server
             .admin_post("/v1/admin/apps", json!({ "name": "Payroll" }))
@@ -209,32 +236,49 @@ impl TestServer {
             .unwrap()
     }
 
-    /// How many devices `login` has.
-    pub async fn device_count(&self, login: &str) -> usize {
-        let v: Value = self
-            .http
-            .get(self.url(&format!("/v1/admin/users/{login}/devices")))
-            .bearer_auth(&self.admin_key)
+    /// GET `path` with a bearer `key`; the JSON answer.
+    pub async fn get_json(&self, path: &str, key: &str) -> Value {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(key)
             .send()
             .await
             .unwrap()
             .json()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// The Prometheus exposition.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// How many devices `login` has.
+    pub async fn device_count(&self, login: &str) -> usize {
+        let v = self
+            .get_json(&format!("/v1/admin/users/{login}/devices"), &self.admin_key)
+            .await;
         v["devices"].as_array().unwrap().len()
     }
 
+    /// The fatigue counters of `login`, as the admin API shows them.
+    pub async fn user_state(&self, login: &str) -> Value {
+        self.get_json(&format!("/v1/admin/users/{login}"), &self.admin_key)
+            .await
+    }
+
     pub async fn status_of(&self, id: &str) -> String {
-        let v: Value = self
-            .http
-            .get(self.url(&format!("/v1/challenges/{id}")))
-            .bearer_auth(&self.app_key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = self
+            .get_json(&format!("/v1/challenges/{id}"), &self.app_key)
+            .await;
         v["status"].as_str().unwrap().to_owned()
     }
 
