@@ -139,6 +139,9 @@ pub(crate) fn sealed_from_row(r: AuditRow) -> SealedEntry {
     }
 }
 
+/// Audit entries sealed per UPDATE statement (4 parameters each).
+pub(crate) const SEAL_BATCH: usize = 1_000;
+
 pub(crate) fn ms(t: Option<Timestamp>) -> Option<i64> {
     t.map(Timestamp::millis)
 }
@@ -715,6 +718,7 @@ macro_rules! impl_guard_store {
                         return Ok(0);
                     }
                     let count = rows.len();
+                    let mut links: Vec<(i64, i64, String, String)> = Vec::with_capacity(rows.len());
                     for r in rows {
                         let entry = AuditEntry {
                             id: r.0,
@@ -727,15 +731,19 @@ macro_rules! impl_guard_store {
                         };
                         seq += 1;
                         let hash = link_hash(seq, &prev, &entry);
-                        sqlx::query("UPDATE audit_log SET seq = $2, prev_hash = $3, hash = $4 WHERE id = $1")
-                            .bind(entry.id)
-                            .bind(seq)
-                            .bind(&prev)
-                            .bind(&hash)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(backend)?;
-                        prev = hash;
+                        links.push((entry.id, seq, std::mem::replace(&mut prev, hash.clone()), hash));
+                    }
+                    // One UPDATE per batch rather than per entry: VALUES columns are
+                    // column1… on both SQLite (3.33+) and PostgreSQL.
+                    for batch in links.chunks(SEAL_BATCH) {
+                        let mut update = sqlx::QueryBuilder::<$db>::new(
+                            "UPDATE audit_log SET seq = v.column2, prev_hash = v.column3, hash = v.column4 FROM (",
+                        );
+                        update.push_values(batch, |mut row, (id, seq, prev_hash, hash)| {
+                            row.push_bind(*id).push_bind(*seq).push_bind(prev_hash.as_str()).push_bind(hash.as_str());
+                        });
+                        update.push(") AS v WHERE audit_log.id = v.column1");
+                        update.build().execute(&mut *tx).await.map_err(backend)?;
                     }
                     sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE one = 1")
                         .bind(seq)

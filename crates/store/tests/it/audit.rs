@@ -171,3 +171,29 @@ async fn verified_counts_only_the_entries_before_a_gap() {
         );
     }
 }
+
+#[tokio::test]
+async fn sealing_in_several_batches_keeps_one_unbroken_chain() {
+    for w in worlds().await {
+        let b = w.name;
+        // More entries than one sealing statement carries (1,000), sealed in passes of
+        // uneven size so batch and pass boundaries fall in different places.
+        for i in 0..1_250 {
+            w.guard
+                .create_user(&w.admin, &format!("bulk{i:05}"), "")
+                .await
+                .expect("create a user");
+            if i == 700 {
+                assert!(w.store.seal_audit(333).await.expect("seal a first pass") > 0);
+            }
+        }
+        let report = verify(&w).await;
+        assert_eq!(report.broken, None, "[{b}]");
+        assert!(report.verified > 1_250, "[{b}] {}", report.verified);
+        assert_eq!(report.unsealed, 0, "[{b}]");
+        let entries = w.audit().await;
+        let seqs: Vec<i64> = entries.iter().map(|e| e.seq).collect();
+        let expected: Vec<i64> = (1..=i64::try_from(entries.len()).expect("count")).collect();
+        assert_eq!(seqs, expected, "[{b}] positions are gapless");
+    }
+}
