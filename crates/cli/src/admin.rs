@@ -29,12 +29,8 @@ pub enum AdminCommand {
 pub enum KeyCommand {
     /// Create another admin key directly in the database; prints it once.
     Create {
-        #[arg(
-            long,
-            env = "PUSHBACK_DATABASE_URL",
-            default_value = "sqlite://pushback.db"
-        )]
-        database_url: String,
+        #[command(flatten)]
+        database: crate::DatabaseUrl,
     },
 }
 
@@ -161,8 +157,8 @@ pub async fn run(url: &str, key: Option<&str>, command: AdminCommand) -> anyhow:
             .await?;
             json!({ "revoked": id })
         }
-        AdminCommand::Key(KeyCommand::Create { database_url }) => {
-            let store = crate::runtime::open_store(&database_url).await?;
+        AdminCommand::Key(KeyCommand::Create { database }) => {
+            let store = crate::runtime::open_store(&database.url).await?;
             // Admin keys need no code secret; a throwaway key never touches stored codes.
             let metrics = std::sync::Arc::new(pushback_server::Metrics::new());
             let guard = crate::runtime::guard(

@@ -84,13 +84,21 @@ enum ConfigCommand {
 enum AuditCommand {
     /// Recompute the hash chain and name the first broken link (exit 1 if any).
     Verify {
-        #[arg(
-            long,
-            env = "PUSHBACK_DATABASE_URL",
-            default_value = "sqlite://pushback.db"
-        )]
-        database_url: String,
+        #[command(flatten)]
+        database: DatabaseUrl,
     },
+}
+
+/// Commands that open the database directly rather than asking a running server.
+#[derive(clap::Args, Debug)]
+pub struct DatabaseUrl {
+    /// sqlite://file.db or postgres://…
+    #[arg(
+        long = "database-url",
+        env = "PUSHBACK_DATABASE_URL",
+        default_value = "sqlite://pushback.db"
+    )]
+    pub url: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -147,9 +155,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_logging("warn");
             device::run(&key_file, command).await?;
         }
-        Command::Audit(AuditCommand::Verify { database_url }) => {
+        Command::Audit(AuditCommand::Verify { database }) => {
             init_logging("warn");
-            if !audit::verify(&database_url).await? {
+            if !audit::verify(&database.url).await? {
                 return Ok(ExitCode::from(1));
             }
         }
