@@ -103,22 +103,11 @@ pub async fn run(b: GuardBench) -> anyhow::Result<()> {
                 let login = format!("user{i:07}");
                 guard.create_user(&admin, &login, "").await?;
                 let e = guard.create_enrolment(&admin, &login).await?;
+                // Enrol the way a device does, through the reference authenticator.
+                let link = format!("{base}/enroll#{}", e.token);
                 let key = DeviceKey::generate(KeyType::P256)?;
-                let req = pushback_guard::EnrolRequest {
-                    public_key: pushback_guard::proof::b64(&key.public_key()),
-                    signature: pushback_guard::proof::b64(&key.sign(
-                        &pushback_guard::proof::enrolment_payload(
-                            &e.token,
-                            KeyType::P256,
-                            &pushback_guard::proof::b64(&key.public_key()),
-                        ),
-                    )?),
-                    token: e.token,
-                    key_type: KeyType::P256,
-                    name: "bench".into(),
-                };
-                let d = guard.enrol(&req).await?;
-                out.push((login, Device::new(&base, d.id, key, http.clone())));
+                let (device, _) = Device::enrol(&link, key, "bench", http.clone()).await?;
+                out.push((login, device));
             }
             anyhow::Ok(out)
         }));

@@ -151,13 +151,14 @@ pub struct Housekeeping {
 pub trait Observer: Send + Sync {
     /// A challenge request was answered.
     fn opened(&self, _answer: &ChallengeAnswer) {}
-    /// A challenge was decided by its device: `reason` is `approved`, `denied`,
-    /// `wrong_code` or `not_me`; `seconds` is the time from creation to decision.
-    fn decided(&self, _reason: &str, _seconds: f64) {}
-    /// A challenge lapsed or was superseded while pending.
-    fn unanswered(&self, _reason: &str, _count: usize) {}
+    /// A challenge was decided by its device, `seconds` after it was created.
+    fn decided(&self, _resolution: Resolution, _seconds: f64) {}
+    /// `count` challenges ended unanswered: `Expired` or `Superseded`.
+    fn unanswered(&self, _status: ChallengeStatus, _count: usize) {}
     /// Push was locked for a user.
     fn locked(&self, _reason: LockReason) {}
+    /// A device request was refused; the client was told only that it was.
+    fn refused(&self, _cause: Refusal) {}
 }
 
 struct Silent;
@@ -340,7 +341,7 @@ impl Guard {
                 superseded,
             } => {
                 if superseded.is_some() {
-                    self.observer.unanswered("superseded", 1);
+                    self.observer.unanswered(ChallengeStatus::Superseded, 1);
                 }
                 ChallengeAnswer::Pending {
                     auth_req_id: new.id,
@@ -385,6 +386,14 @@ impl Guard {
 
     // --- devices ----------------------------------------------------------------------
 
+    /// Tells the observer about a refusal on its way out.
+    fn reported<T>(&self, result: GuardResult<T>) -> GuardResult<T> {
+        if let Err(GuardError::Refused(cause)) = &result {
+            self.observer.refused(*cause);
+        }
+        result
+    }
+
     async fn signing_device(
         &self,
         device_id: &str,
@@ -423,6 +432,13 @@ impl Guard {
 
     /// The live challenges of the signing device's user.
     pub async fn pending(
+        &self,
+        req: &SignedRequest<'_>,
+    ) -> GuardResult<(DeviceRecord, Vec<PendingItem>)> {
+        self.reported(self.pending_unreported(req).await)
+    }
+
+    async fn pending_unreported(
         &self,
         req: &SignedRequest<'_>,
     ) -> GuardResult<(DeviceRecord, Vec<PendingItem>)> {
@@ -467,6 +483,10 @@ impl Guard {
     /// recorded; every other one is refused with nothing changed. A wrong code is the
     /// exception the policy demands: it is refused *and* kills the challenge as a deny.
     pub async fn answer(&self, answer: &SignedAnswer) -> GuardResult<AnswerReceipt> {
+        self.reported(self.answer_unreported(answer).await)
+    }
+
+    async fn answer_unreported(&self, answer: &SignedAnswer) -> GuardResult<AnswerReceipt> {
         let p = &answer.payload;
         if !p.well_formed() {
             return Err(GuardError::Invalid("answer fields are malformed".into()));
@@ -523,7 +543,7 @@ impl Guard {
         {
             AnswerOutcome::Recorded { status, new_lock } => {
                 let seconds = (now.millis() - ch.created_at.millis()).max(0) as f64 / 1000.0;
-                self.observer.decided(resolution.reason(), seconds);
+                self.observer.decided(resolution, seconds);
                 if let Some(reason) = new_lock {
                     self.observer.locked(reason);
                 }
@@ -543,6 +563,10 @@ impl Guard {
 
     /// Registers a device with a one-time token, after checking it holds its key.
     pub async fn enrol(&self, req: &EnrolRequest) -> GuardResult<DeviceRecord> {
+        self.reported(self.enrol_unreported(req).await)
+    }
+
+    async fn enrol_unreported(&self, req: &EnrolRequest) -> GuardResult<DeviceRecord> {
         if !valid_name(&req.name) {
             return Err(GuardError::Invalid(
                 "name must be 1 to 64 printable characters".into(),
@@ -583,7 +607,7 @@ impl Guard {
             .expire_due(&self.settings.policy, now, 500)
             .await?;
         if expired > 0 {
-            self.observer.unanswered("expired", expired);
+            self.observer.unanswered(ChallengeStatus::Expired, expired);
         }
         let sealed = self.store.seal_audit(5_000).await?;
         let nonces_purged = self.store.purge_nonces(now).await?;

@@ -50,11 +50,7 @@ pub async fn enrol(
         name: b.name,
         signature: b.signature,
     };
-    let device = state
-        .guard
-        .enrol(&req)
-        .await
-        .inspect_err(|e| state.metrics.refusal(e))?;
+    let device = state.guard.enrol(&req).await?;
     tracing::info!(device = %device.id, user = %device.login, "device enrolled");
     Ok(Json(EnrolReply {
         device_id: device.id,
@@ -94,11 +90,7 @@ pub async fn pending(
         path_and_query,
         body: &body,
     };
-    let (_, challenges) = state
-        .guard
-        .pending(&req)
-        .await
-        .inspect_err(|e| state.metrics.refusal(e))?;
+    let (_, challenges) = state.guard.pending(&req).await?;
     Ok(Json(PendingReply { challenges }))
 }
 
@@ -137,11 +129,7 @@ pub async fn answer(
         },
         signature: b.signature,
     };
-    let receipt = state
-        .guard
-        .answer(&signed)
-        .await
-        .inspect_err(|e| state.metrics.refusal(e))?;
+    let receipt = state.guard.answer(&signed).await?;
     Ok(Json(AnswerReply {
         status: receipt.status.as_str(),
     }))

@@ -11,7 +11,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use pushback_guard::policy::LockReason;
-use pushback_guard::{ChallengeAnswer, GuardError, Observer};
+use pushback_guard::{ChallengeAnswer, ChallengeStatus, Observer, Refusal, Resolution};
 
 type Labels = Vec<(&'static str, &'static str)>;
 
@@ -89,15 +89,6 @@ impl Metrics {
         }
     }
 
-    /// Counts a refused device request by its cause (which the client never sees).
-    pub(crate) fn refusal(&self, e: &GuardError) {
-        if let GuardError::Refused(r) = e {
-            self.refusals
-                .get_or_create(&vec![("cause", r.as_str())])
-                .inc();
-        }
-    }
-
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -127,30 +118,27 @@ impl Observer for MetricsObserver {
             .inc();
     }
 
-    fn decided(&self, reason: &str, seconds: f64) {
-        let label = match reason {
-            "approved" => "approved",
-            "wrong_code" => "wrong_code",
-            "not_me" => "not_me",
-            _ => "denied",
-        };
+    fn decided(&self, resolution: Resolution, seconds: f64) {
         self.0
             .outcomes
-            .get_or_create(&vec![("outcome", label)])
+            .get_or_create(&vec![("outcome", resolution.reason())])
             .inc();
         self.0.decision_seconds.observe(seconds);
     }
 
-    fn unanswered(&self, reason: &str, count: usize) {
-        let label = if reason == "expired" {
-            "expired"
-        } else {
-            "superseded"
-        };
+    fn unanswered(&self, status: ChallengeStatus, count: usize) {
         self.0
             .outcomes
-            .get_or_create(&vec![("outcome", label)])
+            .get_or_create(&vec![("outcome", status.as_str())])
             .inc_by(count as u64);
+    }
+
+    /// By cause, which the client never sees.
+    fn refused(&self, cause: Refusal) {
+        self.0
+            .refusals
+            .get_or_create(&vec![("cause", cause.as_str())])
+            .inc();
     }
 
     fn locked(&self, reason: LockReason) {

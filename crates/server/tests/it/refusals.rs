@@ -315,4 +315,15 @@ async fn hostile_timestamps_and_weak_keys_are_refused() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 403);
     assert_eq!(s.device_count("mallory").await, 0);
+
+    // The causes stay out of the answers but are counted for operators.
+    let metrics = s.metrics().await;
+    assert!(
+        metrics.contains(r#"pushback_device_refusals_total{cause="stale_timestamp"} 4"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"pushback_device_refusals_total{cause="bad_enrolment"} 1"#),
+        "{metrics}"
+    );
 }
