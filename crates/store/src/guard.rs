@@ -1,142 +1,106 @@
-//! The [`GuardStore`](pushback_guard::store::GuardStore) implementation, written once and
-//! expanded for each backend by [`impl_guard_store!`]. Each state-changing method is one
-//! transaction that also appends its audit entries; races are settled by conditional
-//! `UPDATE … WHERE status = 'pending'` and by locking the user's counter row first.
+//! The [`GuardStore`](pushback_guard::store::GuardStore) implementation, written once
+//! against [`Database`](crate::sql::Database) and expanded for each backend by
+//! [`impl_guard_store!`] (a blanket impl of a foreign trait is not allowed). Each
+//! state-changing method is one transaction that also appends its audit entries; races
+//! are settled by conditional `UPDATE … WHERE status = 'pending'` and by locking the
+//! user's counter row first.
+
+use serde_json::json;
 
 use pushback_guard::policy::{LockReason, UserState};
-use pushback_guard::store::{AppRecord, DeviceRecord, StoreError};
+use pushback_guard::store::{AppRecord, DeviceRecord, Nonce, StoreResult};
 use pushback_guard::{ChallengeRecord, ChallengeStatus, CodeMode, KeyType};
-use pushback_model::Severity;
-use pushback_model::Timestamp;
 use pushback_model::audit::{AuditEntry, SealedEntry};
+use pushback_model::{Severity, Timestamp};
 
-pub(crate) type StateRow = (
-    Option<i64>,
-    i64,
-    Option<i64>,
-    i64,
-    Option<i64>,
-    Option<String>,
-    Option<i64>,
-);
+use crate::sql::{Row, Session, SqlError, SqlResult, args};
 
-pub(crate) fn state_from_row(r: StateRow) -> UserState {
-    UserState {
-        last_approval_at: r.0.map(Timestamp::from_millis),
-        backoff_level: u32::try_from(r.1).unwrap_or(u32::MAX),
-        backoff_until: r.2.map(Timestamp::from_millis),
-        failures: u32::try_from(r.3).unwrap_or(u32::MAX),
-        locked_until: r.4.map(Timestamp::from_millis),
-        lock_reason: r.5.as_deref().and_then(LockReason::parse),
-        reset_at: r.6.map(Timestamp::from_millis),
-    }
+pub(crate) const STATE_COLUMNS: &str =
+    "last_approval_at, backoff_level, backoff_until, failures, locked_until, lock_reason, reset_at";
+
+pub(crate) fn state_row(r: &dyn Row) -> SqlResult<UserState> {
+    Ok(UserState {
+        last_approval_at: r.opt_int(0)?.map(Timestamp::from_millis),
+        backoff_level: u32::try_from(r.int(1)?).unwrap_or(u32::MAX),
+        backoff_until: r.opt_int(2)?.map(Timestamp::from_millis),
+        failures: u32::try_from(r.int(3)?).unwrap_or(u32::MAX),
+        locked_until: r.opt_int(4)?.map(Timestamp::from_millis),
+        lock_reason: r.opt_text(5)?.as_deref().and_then(LockReason::parse),
+        reset_at: r.opt_int(6)?.map(Timestamp::from_millis),
+    })
 }
 
-pub(crate) type AppRow = (String, String, Vec<u8>, Option<String>, i64);
-
-pub(crate) fn app_from_row(r: AppRow) -> AppRecord {
-    AppRecord {
-        id: r.0,
-        name: r.1,
-        key_hash: r.2,
-        mode: r.3.as_deref().and_then(CodeMode::parse),
-        created_at: Timestamp::from_millis(r.4),
-    }
+pub(crate) fn app_row(r: &dyn Row) -> SqlResult<AppRecord> {
+    Ok(AppRecord {
+        id: r.text(0)?,
+        name: r.text(1)?,
+        key_hash: r.blob(2)?,
+        mode: r.opt_text(3)?.as_deref().and_then(CodeMode::parse),
+        created_at: Timestamp::from_millis(r.int(4)?),
+    })
 }
 
 pub(crate) const DEVICE_COLUMNS: &str =
     "id, user_id, login, name, key_type, public_key, created_at, revoked_at";
-pub(crate) type DeviceRow = (
-    String,
-    i64,
-    String,
-    String,
-    String,
-    Vec<u8>,
-    i64,
-    Option<i64>,
-);
 
-pub(crate) fn device_from_row(r: DeviceRow) -> Result<DeviceRecord, StoreError> {
+pub(crate) fn device_row(r: &dyn Row) -> SqlResult<DeviceRecord> {
+    let key_type = r.text(4)?;
     Ok(DeviceRecord {
-        id: r.0,
-        user_id: r.1,
-        login: r.2,
-        name: r.3,
-        key_type: KeyType::parse(&r.4)
-            .ok_or_else(|| StoreError::Backend(format!("unknown key type {:?}", r.4)))?,
-        public_key: r.5,
-        created_at: Timestamp::from_millis(r.6),
-        revoked_at: r.7.map(Timestamp::from_millis),
+        id: r.text(0)?,
+        user_id: r.int(1)?,
+        login: r.text(2)?,
+        name: r.text(3)?,
+        key_type: KeyType::parse(&key_type)
+            .ok_or_else(|| SqlError::Other(format!("unknown key type {key_type:?}")))?,
+        public_key: r.blob(5)?,
+        created_at: Timestamp::from_millis(r.int(6)?),
+        revoked_at: r.opt_int(7)?.map(Timestamp::from_millis),
     })
 }
 
 pub(crate) const CHALLENGE_COLUMNS: &str = "id, user_id, login, app_id, status, reason, code_hash, context_json, context_sha256, created_at, expires_at, decided_at, device_id";
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct ChallengeRow {
-    id: String,
-    user_id: i64,
-    login: String,
-    app_id: String,
-    status: String,
-    reason: Option<String>,
-    code_hash: Vec<u8>,
-    context_json: String,
-    context_sha256: String,
-    created_at: i64,
-    expires_at: i64,
-    decided_at: Option<i64>,
-    device_id: Option<String>,
-}
-
-pub(crate) fn challenge_from_row(r: ChallengeRow) -> Result<ChallengeRecord, StoreError> {
+pub(crate) fn challenge_row(r: &dyn Row) -> SqlResult<ChallengeRecord> {
+    let status = r.text(4)?;
     Ok(ChallengeRecord {
-        status: ChallengeStatus::parse(&r.status)
-            .ok_or_else(|| StoreError::Backend(format!("unknown status {:?}", r.status)))?,
-        id: r.id,
-        user_id: r.user_id,
-        login: r.login,
-        app_id: r.app_id,
-        reason: r.reason,
-        code_hash: r.code_hash,
-        context_json: r.context_json,
-        context_sha256: r.context_sha256,
-        created_at: Timestamp::from_millis(r.created_at),
-        expires_at: Timestamp::from_millis(r.expires_at),
-        decided_at: r.decided_at.map(Timestamp::from_millis),
-        device_id: r.device_id,
+        status: ChallengeStatus::parse(&status)
+            .ok_or_else(|| SqlError::Other(format!("unknown status {status:?}")))?,
+        id: r.text(0)?,
+        user_id: r.int(1)?,
+        login: r.text(2)?,
+        app_id: r.text(3)?,
+        reason: r.opt_text(5)?,
+        code_hash: r.blob(6)?,
+        context_json: r.text(7)?,
+        context_sha256: r.text(8)?,
+        created_at: Timestamp::from_millis(r.int(9)?),
+        expires_at: Timestamp::from_millis(r.int(10)?),
+        decided_at: r.opt_int(11)?.map(Timestamp::from_millis),
+        device_id: r.opt_text(12)?,
     })
 }
 
-pub(crate) type AuditRow = (
-    i64,
-    i64,
-    String,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    String,
-    String,
-);
+pub(crate) const AUDIT_COLUMNS: &str = "id, at, kind, severity, subject, actor, detail";
 
-pub(crate) fn sealed_from_row(r: AuditRow) -> SealedEntry {
-    SealedEntry {
-        entry: AuditEntry {
-            id: r.0,
-            at: Timestamp::from_millis(r.1),
-            kind: r.2,
-            severity: Severity::parse(&r.3).unwrap_or(Severity::Critical),
-            subject: r.4,
-            actor: r.5,
-            detail: r.6,
-        },
-        seq: r.7,
-        prev_hash: r.8,
-        hash: r.9,
-    }
+pub(crate) fn audit_row(r: &dyn Row) -> SqlResult<AuditEntry> {
+    Ok(AuditEntry {
+        id: r.int(0)?,
+        at: Timestamp::from_millis(r.int(1)?),
+        kind: r.text(2)?,
+        severity: Severity::parse(&r.text(3)?).unwrap_or(Severity::Critical),
+        subject: r.text(4)?,
+        actor: r.text(5)?,
+        detail: r.text(6)?,
+    })
+}
+
+pub(crate) fn sealed_row(r: &dyn Row) -> SqlResult<SealedEntry> {
+    Ok(SealedEntry {
+        entry: audit_row(r)?,
+        seq: r.int(7)?,
+        prev_hash: r.text(8)?,
+        hash: r.text(9)?,
+    })
 }
 
 /// Audit entries sealed per UPDATE statement (4 parameters each).
@@ -146,269 +110,260 @@ pub(crate) fn ms(t: Option<Timestamp>) -> Option<i64> {
     t.map(Timestamp::millis)
 }
 
-/// Expands the store for one backend: `impl_guard_store!(Store, sqlx::Db, " FOR UPDATE")`,
-/// the last argument being what locks a selected row (nothing on SQLite, where the single
-/// writer connection already serialises transactions).
+pub(crate) async fn audit(
+    s: &mut impl Session,
+    at: Timestamp,
+    kind: &str,
+    severity: Severity,
+    subject: &str,
+    actor: &str,
+    detail: serde_json::Value,
+) -> StoreResult<()> {
+    let detail = detail.to_string();
+    s.exec(
+        "INSERT INTO audit_log (at, kind, severity, subject, actor, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+        args![at.millis(), kind, severity.as_str(), subject, actor, &detail],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The user's counters, locked until commit (`lock` is the backend's `FOR UPDATE`).
+pub(crate) async fn lock_state(
+    s: &mut impl Session,
+    lock: &str,
+    user_id: i64,
+) -> StoreResult<UserState> {
+    let sql = format!("SELECT {STATE_COLUMNS} FROM user_state WHERE user_id = $1{lock}");
+    let state = s.opt(&sql, args![user_id], state_row).await?;
+    Ok(state.unwrap_or_default())
+}
+
+pub(crate) async fn save_state(
+    s: &mut impl Session,
+    user_id: i64,
+    st: &UserState,
+) -> StoreResult<()> {
+    s.exec(
+        "INSERT INTO user_state (user_id, last_approval_at, backoff_level, backoff_until, failures, locked_until, lock_reason, reset_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (user_id) DO UPDATE SET last_approval_at = $2, backoff_level = $3, backoff_until = $4, \
+         failures = $5, locked_until = $6, lock_reason = $7, reset_at = $8",
+        args![
+            user_id,
+            ms(st.last_approval_at),
+            i64::from(st.backoff_level),
+            ms(st.backoff_until),
+            i64::from(st.failures),
+            ms(st.locked_until),
+            st.lock_reason.map(|r| r.as_str()),
+            ms(st.reset_at),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Audits a lock that `after` has and `before` had not; returns its reason.
+pub(crate) async fn audit_new_lock(
+    s: &mut impl Session,
+    before: &UserState,
+    after: &UserState,
+    at: Timestamp,
+    login: &str,
+    actor: &str,
+) -> StoreResult<Option<LockReason>> {
+    if after.locked_at(at).is_some() && after.locked_until != before.locked_until {
+        let reason = after.lock_reason.map(|r| r.as_str()).unwrap_or("unknown");
+        let severity = if reason == "denies" {
+            Severity::High
+        } else {
+            Severity::Critical
+        };
+        let until = after.locked_until.map(|u| u.millis());
+        audit(
+            s,
+            at,
+            "user.locked",
+            severity,
+            login,
+            actor,
+            json!({ "reason": reason, "until": until }),
+        )
+        .await?;
+        return Ok(after.lock_reason);
+    }
+    Ok(None)
+}
+
+/// Records a device nonce if it is new and the device is not revoked.
+pub(crate) async fn consume_nonce(s: &mut impl Session, nonce: &Nonce) -> StoreResult<bool> {
+    let done = s
+        .exec(
+            "INSERT INTO device_nonces (device_id, nonce, expires_at) \
+             SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM devices WHERE id = $1 AND revoked_at IS NULL) \
+             ON CONFLICT DO NOTHING",
+            args![&nonce.device_id, &nonce.nonce, nonce.expires_at.millis()],
+        )
+        .await?;
+    Ok(done == 1)
+}
+
+pub(crate) async fn expire_one(
+    s: &mut impl Session,
+    id: &str,
+    expires_at: Timestamp,
+) -> StoreResult<bool> {
+    let done = s
+        .exec(
+            "UPDATE challenges SET status = 'expired', reason = 'timeout', decided_at = $2 WHERE id = $1 AND status = 'pending'",
+            args![id, expires_at.millis()],
+        )
+        .await?;
+    Ok(done == 1)
+}
+
+/// Expands the store for one backend type, which implements
+/// [`Database`](crate::sql::Database).
 macro_rules! impl_guard_store {
-    ($store:ty, $db:ty, $lock:literal) => {
-        mod store_impl {
+    ($store:ty) => {
+        const _: () = {
             use async_trait::async_trait;
             use serde_json::json;
 
             use pushback_guard::policy::{self, Admission, UserState};
             use pushback_guard::store::*;
             use pushback_guard::{ChallengeRecord, PolicySettings, Resolution};
-            use pushback_model::audit::{link_hash, AuditEntry, SealedEntry};
+            use pushback_model::audit::{link_hash, SealedEntry};
             use pushback_model::{Severity, Timestamp};
 
-            use super::*;
-            use crate::guard::*;
-            use crate::{backend, conflict_or_backend};
+            use $crate::guard::*;
+            use $crate::sql::{self, args, conflict, Database as _, Session as _, Transaction as _};
 
-            type Conn = <$db as sqlx::Database>::Connection;
+            const LOCK: &str = <$store as $crate::sql::Database>::LOCK;
 
-            async fn audit(conn: &mut Conn, at: Timestamp, kind: &str, severity: Severity, subject: &str, actor: &str, detail: serde_json::Value) -> StoreResult<()> {
-                sqlx::query("INSERT INTO audit_log (at, kind, severity, subject, actor, detail) VALUES ($1, $2, $3, $4, $5, $6)")
-                    .bind(at.millis())
-                    .bind(kind)
-                    .bind(severity.as_str())
-                    .bind(subject)
-                    .bind(actor)
-                    .bind(detail.to_string())
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(backend)?;
-                Ok(())
-            }
-
-            async fn lock_state(conn: &mut Conn, user_id: i64) -> StoreResult<UserState> {
-                let row: Option<StateRow> = sqlx::query_as(concat!(
-                    "SELECT last_approval_at, backoff_level, backoff_until, failures, locked_until, lock_reason, reset_at FROM user_state WHERE user_id = $1",
-                    $lock
-                ))
-                .bind(user_id)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(backend)?;
-                Ok(row.map(state_from_row).unwrap_or_default())
-            }
-
-            async fn save_state(conn: &mut Conn, user_id: i64, s: &UserState) -> StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO user_state (user_id, last_approval_at, backoff_level, backoff_until, failures, locked_until, lock_reason, reset_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                     ON CONFLICT (user_id) DO UPDATE SET last_approval_at = $2, backoff_level = $3, backoff_until = $4, \
-                     failures = $5, locked_until = $6, lock_reason = $7, reset_at = $8",
-                )
-                .bind(user_id)
-                .bind(ms(s.last_approval_at))
-                .bind(i64::from(s.backoff_level))
-                .bind(ms(s.backoff_until))
-                .bind(i64::from(s.failures))
-                .bind(ms(s.locked_until))
-                .bind(s.lock_reason.map(|r| r.as_str()))
-                .bind(ms(s.reset_at))
-                .execute(&mut *conn)
-                .await
-                .map_err(backend)?;
-                Ok(())
-            }
-
-            /// Audits a lock that `after` has and `before` had not; returns its reason.
-            async fn audit_new_lock(conn: &mut Conn, before: &UserState, after: &UserState, at: Timestamp, login: &str, actor: &str) -> StoreResult<Option<pushback_guard::policy::LockReason>> {
-                if after.locked_at(at).is_some() && after.locked_until != before.locked_until {
-                    let reason = after.lock_reason.map(|r| r.as_str()).unwrap_or("unknown");
-                    let severity = if reason == "denies" { Severity::High } else { Severity::Critical };
-                    let until = after.locked_until.map(|u| u.millis());
-                    audit(conn, at, "user.locked", severity, login, actor, json!({ "reason": reason, "until": until })).await?;
-                    return Ok(after.lock_reason);
+            impl $store {
+                /// Changes one live device and audits it; false when there is none.
+                async fn change_device(&self, sql: &str, args: &[sql::Arg<'_>], at: Timestamp, actor: &str, (kind, severity): (&str, Severity), detail: serde_json::Value) -> StoreResult<bool> {
+                    let mut tx = self.begin().await?;
+                    let Some(login) = tx.opt(sql, args, sql::text).await? else {
+                        tx.rollback().await?;
+                        return Ok(false);
+                    };
+                    audit(&mut tx, at, kind, severity, &login, actor, detail).await?;
+                    tx.commit().await?;
+                    Ok(true)
                 }
-                Ok(None)
-            }
-
-            // Every early return below rolls back explicitly: a dropped transaction is
-            // only rolled back when the pool next hands out its connection, and until
-            // then PostgreSQL would keep its row locks.
-
-            /// Records a device nonce if it is new and the device is not revoked.
-            async fn consume_nonce<'e, E>(executor: E, nonce: &Nonce) -> StoreResult<bool>
-            where
-                E: sqlx::Executor<'e, Database = $db>,
-            {
-                let done = sqlx::query(
-                    "INSERT INTO device_nonces (device_id, nonce, expires_at) \
-                     SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM devices WHERE id = $1 AND revoked_at IS NULL) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(&nonce.device_id)
-                .bind(&nonce.nonce)
-                .bind(nonce.expires_at.millis())
-                .execute(executor)
-                .await
-                .map_err(backend)?;
-                Ok(done.rows_affected() == 1)
-            }
-
-            async fn expire_one(conn: &mut Conn, id: &str, expires_at: Timestamp) -> StoreResult<bool> {
-                let done = sqlx::query("UPDATE challenges SET status = 'expired', reason = 'timeout', decided_at = $2 WHERE id = $1 AND status = 'pending'")
-                    .bind(id)
-                    .bind(expires_at.millis())
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(backend)?;
-                Ok(done.rows_affected() == 1)
             }
 
             #[async_trait]
             impl GuardStore for $store {
                 async fn admin_key_count(&self) -> StoreResult<i64> {
-                    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM admin_keys")
-                        .fetch_one(self.reader())
-                        .await
-                        .map_err(backend)?;
-                    Ok(n)
+                    Ok(self.reader().await?.one("SELECT COUNT(*) FROM admin_keys", args![], sql::int).await?)
                 }
 
                 async fn insert_admin_key(&self, id: &str, key_hash: &[u8], at: Timestamp) -> StoreResult<()> {
-                    let mut tx = self.writer().begin().await.map_err(backend)?;
-                    sqlx::query("INSERT INTO admin_keys (id, key_hash, created_at) VALUES ($1, $2, $3)")
-                        .bind(id)
-                        .bind(key_hash)
-                        .bind(at.millis())
-                        .execute(&mut *tx)
+                    let mut tx = self.begin().await?;
+                    tx.exec("INSERT INTO admin_keys (id, key_hash, created_at) VALUES ($1, $2, $3)", args![id, key_hash, at.millis()])
                         .await
-                        .map_err(|e| conflict_or_backend(e, "admin key"))?;
+                        .map_err(conflict("admin key"))?;
                     audit(&mut tx, at, "admin.key_created", Severity::High, id, "system", json!({})).await?;
-                    tx.commit().await.map_err(backend)
+                    Ok(tx.commit().await?)
                 }
 
                 async fn admin_key_hash(&self, id: &str) -> StoreResult<Option<Vec<u8>>> {
-                    let row: Option<(Vec<u8>,)> = sqlx::query_as("SELECT key_hash FROM admin_keys WHERE id = $1")
-                        .bind(id)
-                        .fetch_optional(self.reader())
-                        .await
-                        .map_err(backend)?;
-                    Ok(row.map(|r| r.0))
+                    Ok(self.reader().await?.opt("SELECT key_hash FROM admin_keys WHERE id = $1", args![id], sql::blob).await?)
                 }
 
                 async fn insert_app(&self, app: &AppRecord, actor: &str) -> StoreResult<()> {
-                    let mut tx = self.writer().begin().await.map_err(backend)?;
-                    sqlx::query("INSERT INTO apps (id, name, key_hash, mode, created_at) VALUES ($1, $2, $3, $4, $5)")
-                        .bind(&app.id)
-                        .bind(&app.name)
-                        .bind(&app.key_hash)
-                        .bind(app.mode.map(|m| m.as_str()))
-                        .bind(app.created_at.millis())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| conflict_or_backend(e, "app"))?;
                     let mode = app.mode.map(|m| m.as_str());
+                    let mut tx = self.begin().await?;
+                    tx.exec(
+                        "INSERT INTO apps (id, name, key_hash, mode, created_at) VALUES ($1, $2, $3, $4, $5)",
+                        args![&app.id, &app.name, &app.key_hash, mode, app.created_at.millis()],
+                    )
+                    .await
+                    .map_err(conflict("app"))?;
                     audit(&mut tx, app.created_at, "app.created", Severity::Medium, &app.id, actor, json!({ "name": app.name, "mode": mode })).await?;
-                    tx.commit().await.map_err(backend)
+                    Ok(tx.commit().await?)
                 }
 
                 async fn app(&self, id: &str) -> StoreResult<Option<AppRecord>> {
-                    let row: Option<AppRow> = sqlx::query_as("SELECT id, name, key_hash, mode, created_at FROM apps WHERE id = $1")
-                        .bind(id)
-                        .fetch_optional(self.reader())
-                        .await
-                        .map_err(backend)?;
-                    Ok(row.map(app_from_row))
+                    Ok(self.reader().await?.opt("SELECT id, name, key_hash, mode, created_at FROM apps WHERE id = $1", args![id], app_row).await?)
                 }
 
                 async fn insert_user(&self, login: &str, display_name: &str, at: Timestamp, actor: &str) -> StoreResult<UserRecord> {
-                    let mut tx = self.writer().begin().await.map_err(backend)?;
-                    let (id,): (i64,) = sqlx::query_as("INSERT INTO users (login, display_name, created_at) VALUES ($1, $2, $3) RETURNING id")
-                        .bind(login)
-                        .bind(display_name)
-                        .bind(at.millis())
-                        .fetch_one(&mut *tx)
+                    let mut tx = self.begin().await?;
+                    let id = tx
+                        .one("INSERT INTO users (login, display_name, created_at) VALUES ($1, $2, $3) RETURNING id", args![login, display_name, at.millis()], sql::int)
                         .await
-                        .map_err(|e| conflict_or_backend(e, "user"))?;
+                        .map_err(conflict("user"))?;
                     save_state(&mut tx, id, &UserState::default()).await?;
                     audit(&mut tx, at, "user.created", Severity::Info, login, actor, json!({})).await?;
-                    tx.commit().await.map_err(backend)?;
+                    tx.commit().await?;
                     Ok(UserRecord { id, login: login.to_owned(), display_name: display_name.to_owned(), created_at: at })
                 }
 
                 async fn user_by_login(&self, login: &str) -> StoreResult<Option<UserRecord>> {
-                    let row: Option<(i64, String, String, i64)> = sqlx::query_as("SELECT id, login, display_name, created_at FROM users WHERE login = $1")
-                        .bind(login)
-                        .fetch_optional(self.reader())
-                        .await
-                        .map_err(backend)?;
-                    Ok(row.map(|r| UserRecord { id: r.0, login: r.1, display_name: r.2, created_at: Timestamp::from_millis(r.3) }))
+                    Ok(self
+                        .reader()
+                        .await?
+                        .opt("SELECT id, login, display_name, created_at FROM users WHERE login = $1", args![login], |r| {
+                            Ok(UserRecord { id: r.int(0)?, login: r.text(1)?, display_name: r.text(2)?, created_at: Timestamp::from_millis(r.int(3)?) })
+                        })
+                        .await?)
                 }
 
                 async fn user_state(&self, user_id: i64) -> StoreResult<UserState> {
-                    let row: Option<StateRow> = sqlx::query_as(
-                        "SELECT last_approval_at, backoff_level, backoff_until, failures, locked_until, lock_reason, reset_at FROM user_state WHERE user_id = $1",
-                    )
-                    .bind(user_id)
-                    .fetch_optional(self.reader())
-                    .await
-                    .map_err(backend)?;
-                    Ok(row.map(state_from_row).unwrap_or_default())
+                    lock_state(&mut self.reader().await?, "", user_id).await
                 }
 
                 async fn unlock_user(&self, user: &UserRecord, at: Timestamp, actor: &str) -> StoreResult<()> {
-                    let mut tx = self.writer().begin().await.map_err(backend)?;
-                    let mut state = lock_state(&mut tx, user.id).await?;
+                    let mut tx = self.begin().await?;
+                    let mut state = lock_state(&mut tx, LOCK, user.id).await?;
                     let was = state.lock_reason.map(|r| r.as_str());
                     state.on_unlocked(at);
                     save_state(&mut tx, user.id, &state).await?;
                     audit(&mut tx, at, "user.unlocked", Severity::High, &user.login, actor, json!({ "previous_lock": was })).await?;
-                    tx.commit().await.map_err(backend)
+                    Ok(tx.commit().await?)
                 }
 
                 async fn insert_enrolment(&self, user: &UserRecord, token_hash: &[u8], expires_at: Timestamp, at: Timestamp, actor: &str) -> StoreResult<()> {
-                    let mut tx = self.writer().begin().await.map_err(backend)?;
-                    sqlx::query("INSERT INTO enrolments (token_hash, user_id, expires_at, created_at) VALUES ($1, $2, $3, $4)")
-                        .bind(token_hash)
-                        .bind(user.id)
-                        .bind(expires_at.millis())
-                        .bind(at.millis())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| conflict_or_backend(e, "enrolment"))?;
+                    let mut tx = self.begin().await?;
+                    tx.exec(
+                        "INSERT INTO enrolments (token_hash, user_id, expires_at, created_at) VALUES ($1, $2, $3, $4)",
+                        args![token_hash, user.id, expires_at.millis(), at.millis()],
+                    )
+                    .await
+                    .map_err(conflict("enrolment"))?;
                     audit(&mut tx, at, "device.enrolment_created", Severity::Medium, &user.login, actor, json!({ "expires_at": expires_at.millis() })).await?;
-                    tx.commit().await.map_err(backend)
+                    Ok(tx.commit().await?)
                 }
 
                 async fn redeem_enrolment(&self, token_hash: &[u8], device: &NewDevice, at: Timestamp) -> StoreResult<Option<DeviceRecord>> {
-                    let mut tx = self.writer().begin().await.map_err(backend)?;
-                    let user: Option<(i64,)> = sqlx::query_as(
-                        "UPDATE enrolments SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING user_id",
-                    )
-                    .bind(token_hash)
-                    .bind(at.millis())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                    let Some((user_id,)) = user else {
-                        tx.rollback().await.map_err(backend)?;
+                    let mut tx = self.begin().await?;
+                    let user = tx
+                        .opt(
+                            "UPDATE enrolments SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING user_id",
+                            args![token_hash, at.millis()],
+                            sql::int,
+                        )
+                        .await?;
+                    let Some(user_id) = user else {
+                        tx.rollback().await?;
                         return Ok(None);
                     };
-                    let (login,): (String,) = sqlx::query_as("SELECT login FROM users WHERE id = $1")
-                        .bind(user_id)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(backend)?;
-                    sqlx::query("INSERT INTO devices (id, user_id, login, name, key_type, public_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-                        .bind(&device.id)
-                        .bind(user_id)
-                        .bind(&login)
-                        .bind(&device.name)
-                        .bind(device.key_type.as_str())
-                        .bind(&device.public_key)
-                        .bind(at.millis())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| conflict_or_backend(e, "device"))?;
+                    let login = tx.one("SELECT login FROM users WHERE id = $1", args![user_id], sql::text).await?;
+                    tx.exec(
+                        "INSERT INTO devices (id, user_id, login, name, key_type, public_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        args![&device.id, user_id, &login, &device.name, device.key_type.as_str(), &device.public_key, at.millis()],
+                    )
+                    .await
+                    .map_err(conflict("device"))?;
                     let actor = format!("device:{}", device.id);
                     audit(&mut tx, at, "device.enrolled", Severity::Medium, &login, &actor,
                         json!({ "device": device.id, "name": device.name, "key_type": device.key_type.as_str() })).await?;
-                    tx.commit().await.map_err(backend)?;
+                    tx.commit().await?;
                     Ok(Some(DeviceRecord {
                         id: device.id.clone(),
                         user_id,
@@ -422,88 +377,64 @@ macro_rules! impl_guard_store {
                 }
 
                 async fn device(&self, id: &str) -> StoreResult<Option<DeviceRecord>> {
-                    let row: Option<DeviceRow> = sqlx::query_as(&format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1"))
-                        .bind(id)
-                        .fetch_optional(self.reader())
-                        .await
-                        .map_err(backend)?;
-                    row.map(device_from_row).transpose()
+                    let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1");
+                    Ok(self.reader().await?.opt(&sql, args![id], device_row).await?)
                 }
 
                 async fn devices_of(&self, user_id: i64) -> StoreResult<Vec<DeviceRecord>> {
-                    let rows: Vec<DeviceRow> = sqlx::query_as(&format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE user_id = $1 ORDER BY created_at, id"))
-                        .bind(user_id)
-                        .fetch_all(self.reader())
-                        .await
-                        .map_err(backend)?;
-                    rows.into_iter().map(device_from_row).collect()
+                    let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE user_id = $1 ORDER BY created_at, id");
+                    Ok(self.reader().await?.rows(&sql, args![user_id], device_row).await?)
                 }
 
                 async fn rename_device(&self, id: &str, name: &str, at: Timestamp, actor: &str) -> StoreResult<bool> {
-                    let mut tx = self.writer().begin().await.map_err(backend)?;
-                    let row: Option<(String,)> = sqlx::query_as("UPDATE devices SET name = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING login")
-                        .bind(id)
-                        .bind(name)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(backend)?;
-                    let Some((login,)) = row else {
-                        tx.rollback().await.map_err(backend)?;
-                        return Ok(false);
-                    };
-                    audit(&mut tx, at, "device.renamed", Severity::Info, &login, actor, json!({ "device": id, "name": name })).await?;
-                    tx.commit().await.map_err(backend)?;
-                    Ok(true)
+                    self.change_device(
+                        "UPDATE devices SET name = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING login",
+                        args![id, name],
+                        at, actor, ("device.renamed", Severity::Info), json!({ "device": id, "name": name }),
+                    )
+                    .await
                 }
 
                 async fn revoke_device(&self, id: &str, at: Timestamp, actor: &str) -> StoreResult<bool> {
-                    let mut tx = self.writer().begin().await.map_err(backend)?;
-                    let row: Option<(String,)> = sqlx::query_as("UPDATE devices SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING login")
-                        .bind(id)
-                        .bind(at.millis())
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(backend)?;
-                    let Some((login,)) = row else {
-                        tx.rollback().await.map_err(backend)?;
-                        return Ok(false);
-                    };
-                    audit(&mut tx, at, "device.revoked", Severity::Medium, &login, actor, json!({ "device": id })).await?;
-                    tx.commit().await.map_err(backend)?;
-                    Ok(true)
+                    self.change_device(
+                        "UPDATE devices SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING login",
+                        args![id, at.millis()],
+                        at, actor, ("device.revoked", Severity::Medium), json!({ "device": id }),
+                    )
+                    .await
                 }
 
                 async fn push_target(&self, login: &str) -> StoreResult<Option<PushTarget>> {
-                    let row: Option<(i64, String, i64)> = sqlx::query_as(
-                        "SELECT u.id, u.login, (SELECT COUNT(*) FROM devices d WHERE d.user_id = u.id AND d.revoked_at IS NULL) \
-                         FROM users u WHERE u.login = $1",
-                    )
-                    .bind(login)
-                    .fetch_optional(self.reader())
-                    .await
-                    .map_err(backend)?;
-                    Ok(row.map(|r| PushTarget { user_id: r.0, login: r.1, active_devices: r.2 }))
+                    Ok(self
+                        .reader()
+                        .await?
+                        .opt(
+                            "SELECT u.id, u.login, (SELECT COUNT(*) FROM devices d WHERE d.user_id = u.id AND d.revoked_at IS NULL) \
+                             FROM users u WHERE u.login = $1",
+                            args![login],
+                            |r| Ok(PushTarget { user_id: r.int(0)?, login: r.text(1)?, active_devices: r.int(2)? }),
+                        )
+                        .await?)
                 }
 
                 async fn open_challenge(&self, target: &PushTarget, new: &NewChallenge, p: &PolicySettings, actor: &str) -> StoreResult<OpenOutcome> {
                     let now = new.created_at;
                     let login = target.login.as_str();
-                    let mut tx = self.writer().begin().await.map_err(backend)?;
-                    let mut state = lock_state(&mut tx, target.user_id).await?;
+                    let mut tx = self.begin().await?;
+                    let mut state = lock_state(&mut tx, LOCK, target.user_id).await?;
                     let before = state.clone();
 
                     // The live challenges and the prompts in the budget window, in one
                     // round trip. Expiring a lapsed challenge below changes its status,
                     // never its creation time, so the count stays right.
-                    let rows: Vec<(Option<String>, Option<i64>, i64)> = sqlx::query_as(
-                        "SELECT c.id, c.expires_at, (SELECT COUNT(*) FROM challenges WHERE user_id = $1 AND created_at > $2) \
-                         FROM (SELECT 1 AS one) AS x LEFT JOIN challenges c ON c.user_id = $1 AND c.status = 'pending'",
-                    )
-                    .bind(target.user_id)
-                    .bind(state.budget_since(p, now).millis())
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(backend)?;
+                    let rows = tx
+                        .rows(
+                            "SELECT c.id, c.expires_at, (SELECT COUNT(*) FROM challenges WHERE user_id = $1 AND created_at > $2) \
+                             FROM (SELECT 1 AS one) AS x LEFT JOIN challenges c ON c.user_id = $1 AND c.status = 'pending'",
+                            args![target.user_id, state.budget_since(p, now).millis()],
+                            |r| Ok((r.opt_text(0)?, r.opt_int(1)?, r.int(2)?)),
+                        )
+                        .await?;
                     let prompts = rows.first().map_or(0, |r| r.2);
                     let live: Vec<(String, i64)> = rows.into_iter().filter_map(|r| Some((r.0?, r.1?))).collect();
                     let mut still_live = Vec::new();
@@ -529,99 +460,79 @@ macro_rules! impl_guard_store {
                             save_state(&mut tx, target.user_id, &state).await?;
                         }
                         audit(&mut tx, now, "challenge.refused", severity, login, actor, json!({ "reason": why, "prompts": prompts })).await?;
-                        tx.commit().await.map_err(backend)?;
+                        tx.commit().await?;
                         return Ok(OpenOutcome::Refused(admission));
                     }
 
                     let mut superseded = None;
                     for id in still_live {
-                        let done = sqlx::query("UPDATE challenges SET status = 'superseded', reason = 'superseded', decided_at = $2 WHERE id = $1 AND status = 'pending'")
-                            .bind(&id)
-                            .bind(now.millis())
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(backend)?;
-                        if done.rows_affected() == 1 {
+                        let done = tx
+                            .exec(
+                                "UPDATE challenges SET status = 'superseded', reason = 'superseded', decided_at = $2 WHERE id = $1 AND status = 'pending'",
+                                args![&id, now.millis()],
+                            )
+                            .await?;
+                        if done == 1 {
                             state.on_unanswered(p, now);
                             audit(&mut tx, now, "challenge.superseded", Severity::Low, login, actor, json!({ "challenge": id, "by": new.id })).await?;
                             superseded = Some(id);
                         }
                     }
-                    sqlx::query(
+                    tx.exec(
                         "INSERT INTO challenges (id, user_id, login, app_id, status, code_hash, context_json, context_sha256, created_at, expires_at) \
                          VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9)",
+                        args![&new.id, target.user_id, login, &new.app_id, &new.code_hash, &new.context_json, &new.context_sha256, now.millis(), new.expires_at.millis()],
                     )
-                    .bind(&new.id)
-                    .bind(target.user_id)
-                    .bind(login)
-                    .bind(&new.app_id)
-                    .bind(&new.code_hash)
-                    .bind(&new.context_json)
-                    .bind(&new.context_sha256)
-                    .bind(now.millis())
-                    .bind(new.expires_at.millis())
-                    .execute(&mut *tx)
                     .await
-                    .map_err(|e| conflict_or_backend(e, "challenge"))?;
+                    .map_err(conflict("challenge"))?;
                     if state != before {
                         save_state(&mut tx, target.user_id, &state).await?;
                     }
                     audit(&mut tx, now, "challenge.created", Severity::Info, login, actor,
                         json!({ "challenge": new.id, "app": new.app_id, "expires_at": new.expires_at.millis(), "prompts": prompts + 1 })).await?;
-                    tx.commit().await.map_err(backend)?;
+                    tx.commit().await?;
                     Ok(OpenOutcome::Opened { superseded, prompts: prompts + 1 })
                 }
 
                 async fn challenge(&self, id: &str) -> StoreResult<Option<ChallengeRecord>> {
-                    let row: Option<ChallengeRow> = sqlx::query_as(&format!("SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE id = $1"))
-                        .bind(id)
-                        .fetch_optional(self.reader())
-                        .await
-                        .map_err(backend)?;
-                    row.map(challenge_from_row).transpose()
+                    let sql = format!("SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE id = $1");
+                    Ok(self.reader().await?.opt(&sql, args![id], challenge_row).await?)
                 }
 
                 async fn pending_for_device(&self, device: &DeviceRecord, nonce: &Nonce, at: Timestamp) -> StoreResult<Option<Vec<ChallengeRecord>>> {
                     // Listing is read-only: consuming the nonce is the only write, and the
                     // listing needs no transaction with it.
-                    if !consume_nonce(self.writer(), nonce).await? {
+                    if !consume_nonce(&mut self.writer().await?, nonce).await? {
                         return Ok(None);
                     }
-                    let rows: Vec<ChallengeRow> = sqlx::query_as(&format!(
+                    let sql = format!(
                         "SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE user_id = $1 AND status = 'pending' AND expires_at > $2 ORDER BY created_at"
-                    ))
-                    .bind(device.user_id)
-                    .bind(at.millis())
-                    .fetch_all(self.reader())
-                    .await
-                    .map_err(backend)?;
-                    rows.into_iter().map(challenge_from_row).collect::<StoreResult<Vec<_>>>().map(Some)
+                    );
+                    let rows = self.reader().await?.rows(&sql, args![device.user_id, at.millis()], challenge_row).await?;
+                    Ok(Some(rows))
                 }
 
                 async fn record_answer(&self, a: &AnswerRecord, p: &PolicySettings, at: Timestamp) -> StoreResult<AnswerOutcome> {
-                    let mut tx = self.writer().begin().await.map_err(backend)?;
-                    if !consume_nonce(&mut *tx, &a.nonce).await? {
-                        tx.rollback().await.map_err(backend)?;
+                    // Every early return rolls back explicitly: a dropped transaction is
+                    // only rolled back when the pool next hands out its connection, and
+                    // until then PostgreSQL would keep its row locks.
+                    let mut tx = self.begin().await?;
+                    if !consume_nonce(&mut tx, &a.nonce).await? {
+                        tx.rollback().await?;
                         return Ok(AnswerOutcome::Replay);
                     }
-                    let mut state = lock_state(&mut tx, a.user_id).await?;
+                    let mut state = lock_state(&mut tx, LOCK, a.user_id).await?;
                     let before = state.clone();
                     let status = a.resolution.status();
-                    let decided = sqlx::query(
-                        "UPDATE challenges SET status = $3, reason = $4, decided_at = $5, device_id = $6 \
-                         WHERE id = $1 AND user_id = $2 AND status = 'pending' AND expires_at > $5",
-                    )
-                    .bind(&a.challenge_id)
-                    .bind(a.user_id)
-                    .bind(status.as_str())
-                    .bind(a.resolution.reason())
-                    .bind(at.millis())
-                    .bind(&a.device_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                    if decided.rows_affected() != 1 {
-                        tx.rollback().await.map_err(backend)?;
+                    let decided = tx
+                        .exec(
+                            "UPDATE challenges SET status = $3, reason = $4, decided_at = $5, device_id = $6 \
+                             WHERE id = $1 AND user_id = $2 AND status = 'pending' AND expires_at > $5",
+                            args![&a.challenge_id, a.user_id, status.as_str(), a.resolution.reason(), at.millis(), &a.device_id],
+                        )
+                        .await?;
+                    if decided != 1 {
+                        tx.rollback().await?;
                         return Ok(AnswerOutcome::NotAnswerable);
                     }
                     let login = a.login.as_str();
@@ -633,51 +544,50 @@ macro_rules! impl_guard_store {
                         }
                         Resolution::Denied { .. } => {
                             let since = state.denies_since(p, at);
-                            let (denies,): (i64,) = sqlx::query_as(
-                                "SELECT COUNT(*) FROM challenges WHERE user_id = $1 AND created_at > $2 AND status = 'denied' AND decided_at > $3",
-                            )
-                            .bind(a.user_id)
-                            .bind(since.minus_secs(600).millis())
-                            .bind(since.millis())
-                            .fetch_one(&mut *tx)
-                            .await
-                            .map_err(backend)?;
+                            let denies = tx
+                                .one(
+                                    "SELECT COUNT(*) FROM challenges WHERE user_id = $1 AND created_at > $2 AND status = 'denied' AND decided_at > $3",
+                                    args![a.user_id, since.minus_secs(600).millis(), since.millis()],
+                                    sql::int,
+                                )
+                                .await?;
                             state.on_denied(p, at, u32::try_from(denies).unwrap_or(u32::MAX));
                             audit(&mut tx, at, "challenge.denied", Severity::Medium, login, &actor,
                                 json!({ "challenge": a.challenge_id, "reason": a.resolution.reason(), "denies_in_window": denies })).await?;
                         }
                         Resolution::NotMe => {
-                            let killed = sqlx::query("UPDATE challenges SET status = 'not_me', reason = 'killed_by_not_me', decided_at = $2 WHERE user_id = $1 AND status = 'pending'")
-                                .bind(a.user_id)
-                                .bind(at.millis())
-                                .execute(&mut *tx)
-                                .await
-                                .map_err(backend)?;
+                            let killed = tx
+                                .exec(
+                                    "UPDATE challenges SET status = 'not_me', reason = 'killed_by_not_me', decided_at = $2 WHERE user_id = $1 AND status = 'pending'",
+                                    args![a.user_id, at.millis()],
+                                )
+                                .await?;
                             state.on_not_me(p, at);
                             audit(&mut tx, at, "challenge.not_me", Severity::Critical, login, &actor,
-                                json!({ "challenge": a.challenge_id, "other_pending_killed": killed.rows_affected() })).await?;
+                                json!({ "challenge": a.challenge_id, "other_pending_killed": killed })).await?;
                         }
                     }
                     let new_lock = audit_new_lock(&mut tx, &before, &state, at, login, &actor).await?;
                     save_state(&mut tx, a.user_id, &state).await?;
-                    tx.commit().await.map_err(backend)?;
+                    tx.commit().await?;
                     Ok(AnswerOutcome::Recorded { status, new_lock })
                 }
 
                 async fn expire_due(&self, p: &PolicySettings, at: Timestamp, limit: i64) -> StoreResult<usize> {
-                    let due: Vec<(String, i64, String, i64)> = sqlx::query_as(
-                        "SELECT id, user_id, login, expires_at FROM challenges WHERE status = 'pending' AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
-                    )
-                    .bind(at.millis())
-                    .bind(limit)
-                    .fetch_all(self.reader())
-                    .await
-                    .map_err(backend)?;
+                    let due = self
+                        .reader()
+                        .await?
+                        .rows(
+                            "SELECT id, user_id, login, expires_at FROM challenges WHERE status = 'pending' AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
+                            args![at.millis(), limit],
+                            |r| Ok((r.text(0)?, r.int(1)?, r.text(2)?, r.int(3)?)),
+                        )
+                        .await?;
                     let mut expired = 0;
                     for (id, user_id, login, expires_at) in due {
                         let expires_at = Timestamp::from_millis(expires_at);
-                        let mut tx = self.writer().begin().await.map_err(backend)?;
-                        let mut state = lock_state(&mut tx, user_id).await?;
+                        let mut tx = self.begin().await?;
+                        let mut state = lock_state(&mut tx, LOCK, user_id).await?;
                         if expire_one(&mut tx, &id, expires_at).await? {
                             let before = state.clone();
                             state.on_unanswered(p, expires_at);
@@ -686,49 +596,28 @@ macro_rules! impl_guard_store {
                             save_state(&mut tx, user_id, &state).await?;
                             expired += 1;
                         }
-                        tx.commit().await.map_err(backend)?;
+                        tx.commit().await?;
                     }
                     Ok(expired)
                 }
 
                 async fn purge_nonces(&self, before: Timestamp) -> StoreResult<u64> {
-                    let done = sqlx::query("DELETE FROM device_nonces WHERE expires_at < $1")
-                        .bind(before.millis())
-                        .execute(self.writer())
-                        .await
-                        .map_err(backend)?;
-                    Ok(done.rows_affected())
+                    Ok(self.writer().await?.exec("DELETE FROM device_nonces WHERE expires_at < $1", args![before.millis()]).await?)
                 }
 
                 async fn seal_audit(&self, limit: i64) -> StoreResult<usize> {
-                    let mut tx = self.writer().begin().await.map_err(backend)?;
-                    let (mut seq, mut prev): (i64, String) = sqlx::query_as(concat!("SELECT seq, hash FROM audit_head WHERE one = 1", $lock))
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(backend)?;
-                    let rows: Vec<(i64, i64, String, String, String, String, String)> = sqlx::query_as(
-                        "SELECT id, at, kind, severity, subject, actor, detail FROM audit_log WHERE seq IS NULL ORDER BY id LIMIT $1",
-                    )
-                    .bind(limit)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                    if rows.is_empty() {
-                        tx.rollback().await.map_err(backend)?;
+                    let mut tx = self.begin().await?;
+                    let head = format!("SELECT seq, hash FROM audit_head WHERE one = 1{LOCK}");
+                    let (mut seq, mut prev) = tx.one(&head, args![], |r| Ok((r.int(0)?, r.text(1)?))).await?;
+                    let unsealed = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq IS NULL ORDER BY id LIMIT $1");
+                    let entries = tx.rows(&unsealed, args![limit], audit_row).await?;
+                    if entries.is_empty() {
+                        tx.rollback().await?;
                         return Ok(0);
                     }
-                    let count = rows.len();
-                    let mut links: Vec<(i64, i64, String, String)> = Vec::with_capacity(rows.len());
-                    for r in rows {
-                        let entry = AuditEntry {
-                            id: r.0,
-                            at: Timestamp::from_millis(r.1),
-                            kind: r.2,
-                            severity: Severity::parse(&r.3).unwrap_or(Severity::Critical),
-                            subject: r.4,
-                            actor: r.5,
-                            detail: r.6,
-                        };
+                    let count = entries.len();
+                    let mut links: Vec<(i64, i64, String, String)> = Vec::with_capacity(count);
+                    for entry in entries {
                         seq += 1;
                         let hash = link_hash(seq, &prev, &entry);
                         links.push((entry.id, seq, std::mem::replace(&mut prev, hash.clone()), hash));
@@ -736,47 +625,32 @@ macro_rules! impl_guard_store {
                     // One UPDATE per batch rather than per entry: VALUES columns are
                     // column1… on both SQLite (3.33+) and PostgreSQL.
                     for batch in links.chunks(SEAL_BATCH) {
-                        let mut update = sqlx::QueryBuilder::<$db>::new(
-                            "UPDATE audit_log SET seq = v.column2, prev_hash = v.column3, hash = v.column4 FROM (",
-                        );
-                        update.push_values(batch, |mut row, (id, seq, prev_hash, hash)| {
-                            row.push_bind(*id).push_bind(*seq).push_bind(prev_hash.as_str()).push_bind(hash.as_str());
-                        });
-                        update.push(") AS v WHERE audit_log.id = v.column1");
-                        update.build().execute(&mut *tx).await.map_err(backend)?;
+                        let mut update = String::from("UPDATE audit_log SET seq = v.column2, prev_hash = v.column3, hash = v.column4 FROM (VALUES ");
+                        let mut params = Vec::with_capacity(batch.len() * 4);
+                        for (n, (id, seq, prev_hash, hash)) in batch.iter().enumerate() {
+                            let k = n * 4;
+                            let sep = if n == 0 { "" } else { ", " };
+                            update.push_str(&format!("{sep}(${}, ${}, ${}, ${})", k + 1, k + 2, k + 3, k + 4));
+                            params.extend([sql::Arg::from(*id), sql::Arg::from(*seq), sql::Arg::from(prev_hash), sql::Arg::from(hash)]);
+                        }
+                        update.push_str(") AS v WHERE audit_log.id = v.column1");
+                        tx.exec(&update, &params).await?;
                     }
-                    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE one = 1")
-                        .bind(seq)
-                        .bind(&prev)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?;
-                    tx.commit().await.map_err(backend)?;
+                    tx.exec("UPDATE audit_head SET seq = $1, hash = $2 WHERE one = 1", args![seq, &prev]).await?;
+                    tx.commit().await?;
                     Ok(count)
                 }
 
                 async fn audit_sealed(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<SealedEntry>> {
-                    let rows: Vec<AuditRow> = sqlx::query_as(
-                        "SELECT id, at, kind, severity, subject, actor, detail, seq, prev_hash, hash FROM audit_log \
-                         WHERE seq > $1 ORDER BY seq LIMIT $2",
-                    )
-                    .bind(after_seq)
-                    .bind(limit)
-                    .fetch_all(self.reader())
-                    .await
-                    .map_err(backend)?;
-                    Ok(rows.into_iter().map(sealed_from_row).collect())
+                    let sql = format!("SELECT {AUDIT_COLUMNS}, seq, prev_hash, hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
+                    Ok(self.reader().await?.rows(&sql, args![after_seq, limit], sealed_row).await?)
                 }
 
                 async fn audit_unsealed(&self) -> StoreResult<i64> {
-                    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_log WHERE seq IS NULL")
-                        .fetch_one(self.reader())
-                        .await
-                        .map_err(backend)?;
-                    Ok(n)
+                    Ok(self.reader().await?.one("SELECT COUNT(*) FROM audit_log WHERE seq IS NULL", args![], sql::int).await?)
                 }
             }
-        }
+        };
     };
 }
 

@@ -1,13 +1,13 @@
 //! SQLite and PostgreSQL implementations of pushback's storage ports.
 //!
-//! [`SqliteStore`] is the default: one file, WAL, a single writer connection (SQLite takes
-//! one writer at a time anyway; queuing in the pool avoids busy retries) and a small pool
-//! of readers. [`PostgresStore`] serves several nodes sharing one database: per-user rows
-//! are locked `FOR UPDATE`, so counters change atomically whichever node takes a request.
+//! [`SqliteStore`] is the default: one file, WAL, one connection (rusqlite) whose
+//! statements run in place on the calling task. [`PostgresStore`] (sqlx) serves several
+//! nodes sharing one database: per-user rows are locked `FOR UPDATE`, so counters change
+//! atomically whichever node takes a request.
 //!
-//! Both run the same SQL, written once in [`guard`] (SQLite accepts PostgreSQL's `$1`
-//! parameters), and both pass the same conformance suite (`tests/it`). Migrations live in
-//! `migrations/<backend>/`.
+//! Both run the same SQL and logic, written once in [`guard`] against the small
+//! [`sql`] surface that each backend implements, and both pass the same conformance
+//! suite (`tests/it`). Migrations live in `migrations/<backend>/`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), pushback_guard::store::StoreError> {
@@ -19,23 +19,11 @@
 
 mod guard;
 mod postgres;
+mod sql;
 mod sqlite;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
-
-use pushback_guard::store::StoreError;
-
-pub(crate) fn backend(e: sqlx::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
-}
-
-pub(crate) fn conflict_or_backend(e: sqlx::Error, what: &str) -> StoreError {
-    match e.as_database_error() {
-        Some(db) if db.is_unique_violation() => StoreError::Conflict(what.to_owned()),
-        _ => backend(e),
-    }
-}
 
 /// Which backend a database URL names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

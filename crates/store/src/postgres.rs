@@ -2,12 +2,18 @@
 
 use std::str::FromStr as _;
 
-use sqlx::Connection as _;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use async_trait::async_trait;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Connection as _, PgConnection, Postgres, Row as _};
 
 use pushback_guard::store::StoreError;
 
-use crate::backend;
+use crate::sql::{Arg, Database, Decode, Row, Session, SqlError, SqlResult, Transaction};
+
+fn backend(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
 
 /// Schema names are spliced into SQL, so only these characters are allowed.
 fn valid_schema(schema: &str) -> bool {
@@ -78,14 +84,135 @@ impl PostgresStore {
             .map_err(backend)?;
         conn.close().await.map_err(backend)
     }
+}
 
-    pub(crate) fn writer(&self) -> &PgPool {
-        &self.pool
-    }
-
-    pub(crate) fn reader(&self) -> &PgPool {
-        &self.pool
+fn sql_error(e: sqlx::Error) -> SqlError {
+    match e.as_database_error() {
+        Some(db) if db.is_unique_violation() => SqlError::Unique(e.to_string()),
+        _ => SqlError::Other(e.to_string()),
     }
 }
 
-crate::guard::impl_guard_store!(PostgresStore, sqlx::Postgres, " FOR UPDATE");
+fn bind<'q>(
+    mut query: sqlx::query::Query<'q, Postgres, PgArguments>,
+    args: &[Arg<'q>],
+) -> sqlx::query::Query<'q, Postgres, PgArguments> {
+    for arg in args {
+        query = match *arg {
+            Arg::Int(v) => query.bind(v),
+            Arg::Text(v) => query.bind(v),
+            Arg::Blob(v) => query.bind(v),
+        };
+    }
+    query
+}
+
+impl Row for PgRow {
+    fn int(&self, i: usize) -> SqlResult<i64> {
+        self.try_get(i).map_err(sql_error)
+    }
+    fn opt_int(&self, i: usize) -> SqlResult<Option<i64>> {
+        self.try_get(i).map_err(sql_error)
+    }
+    fn text(&self, i: usize) -> SqlResult<String> {
+        self.try_get(i).map_err(sql_error)
+    }
+    fn opt_text(&self, i: usize) -> SqlResult<Option<String>> {
+        self.try_get(i).map_err(sql_error)
+    }
+    fn blob(&self, i: usize) -> SqlResult<Vec<u8>> {
+        self.try_get(i).map_err(sql_error)
+    }
+}
+
+async fn exec_on(conn: &mut PgConnection, sql: &str, args: &[Arg<'_>]) -> SqlResult<u64> {
+    let done = bind(sqlx::query(sql), args)
+        .execute(conn)
+        .await
+        .map_err(sql_error)?;
+    Ok(done.rows_affected())
+}
+
+async fn rows_on<T>(
+    conn: &mut PgConnection,
+    sql: &str,
+    args: &[Arg<'_>],
+    decode: Decode<T>,
+) -> SqlResult<Vec<T>> {
+    let rows = bind(sqlx::query(sql), args)
+        .fetch_all(conn)
+        .await
+        .map_err(sql_error)?;
+    rows.iter().map(|r| decode(r)).collect()
+}
+
+/// A pooled connection.
+pub(crate) struct PgConn(PoolConnection<Postgres>);
+
+/// A transaction on a pooled connection (sqlx rolls back one that is dropped).
+pub(crate) struct PgTx(sqlx::Transaction<'static, Postgres>);
+
+#[async_trait]
+impl Session for PgConn {
+    async fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> SqlResult<u64> {
+        exec_on(&mut self.0, sql, args).await
+    }
+
+    async fn rows<T: Send + 'static>(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        decode: Decode<T>,
+    ) -> SqlResult<Vec<T>> {
+        rows_on(&mut self.0, sql, args, decode).await
+    }
+}
+
+#[async_trait]
+impl Session for PgTx {
+    async fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> SqlResult<u64> {
+        exec_on(&mut self.0, sql, args).await
+    }
+
+    async fn rows<T: Send + 'static>(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        decode: Decode<T>,
+    ) -> SqlResult<Vec<T>> {
+        rows_on(&mut self.0, sql, args, decode).await
+    }
+}
+
+#[async_trait]
+impl Transaction for PgTx {
+    async fn commit(self) -> SqlResult<()> {
+        self.0.commit().await.map_err(sql_error)
+    }
+
+    async fn rollback(self) -> SqlResult<()> {
+        self.0.rollback().await.map_err(sql_error)
+    }
+}
+
+#[async_trait]
+impl Database for PostgresStore {
+    const LOCK: &'static str = " FOR UPDATE";
+
+    type Tx = PgTx;
+    type Conn = PgConn;
+
+    async fn begin(&self) -> SqlResult<PgTx> {
+        self.pool.begin().await.map(PgTx).map_err(sql_error)
+    }
+
+    async fn writer(&self) -> SqlResult<PgConn> {
+        self.pool.acquire().await.map(PgConn).map_err(sql_error)
+    }
+
+    async fn reader(&self) -> SqlResult<PgConn> {
+        self.writer().await
+    }
+}
+
+crate::guard::impl_guard_store!(PostgresStore);

@@ -1,62 +1,362 @@
-//! The SQLite backend.
+//! The SQLite backend: rusqlite on one file in WAL mode.
+//!
+//! One connection behind an async mutex does all the reading and writing. SQLite admits
+//! one writer at a time anyway; statements run in place on the task that holds the
+//! connection, because they take microseconds, far less than a hand-off to another
+//! thread; and a single connection keeps its page cache, where a separate reader's is
+//! thrown away after every write (both measured: BENCHMARKS.md). A background thread
+//! with a connection of its own checkpoints the WAL, so no request waits for the
+//! checkpoint's copying and fsync. Other processes (`pushback audit verify`, backups)
+//! may open the file at the same time.
 
-use std::str::FromStr as _;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use async_trait::async_trait;
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+use rusqlite::{Connection, ErrorCode, OpenFlags, ToSql};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use pushback_guard::store::StoreError;
 
-use crate::backend;
+use crate::sql::{Arg, Database, Decode, Row, Session, SqlError, SqlResult, Transaction};
 
-/// pushback's store on one SQLite file. (A dedicated writer thread was measured
-/// and made it slower: see BENCHMARKS.md.)
-#[derive(Clone, Debug)]
+/// The page size of a new database file.
+const PAGE_SIZE: i64 = 2048;
+/// How often the background thread checkpoints the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+/// Prepared statements kept per connection (the guard uses about 40).
+const STATEMENT_CACHE: usize = 128;
+/// How long a statement waits for another process holding the file's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The migrations, in order; `PRAGMA user_version` counts those applied.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_guard.sql")];
+
+/// pushback's store on one SQLite file.
+#[derive(Clone)]
 pub struct SqliteStore {
-    writer: SqlitePool,
-    reader: SqlitePool,
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+/// The file a `sqlite:` URL names: `sqlite://pushback.db`, `sqlite:pushback.db` or
+/// `sqlite:///var/lib/pushback.db`; a query string (`?mode=rwc`) is ignored.
+fn path_of(url: &str) -> Result<&str, StoreError> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| StoreError::Backend(format!("not a sqlite: URL: {url:?}")))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Err(StoreError::Backend(
+            "a SQLite database must be a file, e.g. sqlite://pushback.db".into(),
+        ));
+    }
+    Ok(path)
+}
+
+fn sql_error(e: rusqlite::Error) -> SqlError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::ConstraintViolation)
+            if matches!(
+                e.sqlite_error().map(|f| f.extended_code),
+                Some(
+                    rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                        | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                )
+            ) =>
+        {
+            SqlError::Unique(e.to_string())
+        }
+        _ => SqlError::Other(e.to_string()),
+    }
+}
+
+fn open(path: &str, flags: OpenFlags) -> Result<Connection, StoreError> {
+    let setup = || -> rusqlite::Result<Connection> {
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        conn.pragma_update(None, "foreign_keys", true)?;
+        conn.pragma_update(None, "temp_store", "memory")?;
+        Ok(conn)
+    };
+    setup().map_err(|e| StoreError::Backend(format!("opening {path}: {e}")))
+}
+
+/// Brings the schema up to date. A file made by the sqlx-based builds (which kept
+/// `_sqlx_migrations`) has migration 1 already.
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let mut applied: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if applied == 0 {
+        let legacy: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+            [],
+            |r| r.get(0),
+        )?;
+        if legacy == 1 {
+            applied = conn.query_row(
+                "SELECT COUNT(*) FROM _sqlx_migrations WHERE success",
+                [],
+                |r| r.get(0),
+            )?;
+            conn.pragma_update(None, "user_version", applied)?;
+        }
+    }
+    for (done, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(migration)?;
+        tx.pragma_update(None, "user_version", done + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
 }
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url` (`sqlite://path.db`) and runs
     /// migrations.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(backend)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // In WAL, NORMAL survives an application crash; a power cut may lose the last
-            // transactions but never corrupts the file.
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true)
-            .pragma("temp_store", "memory");
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await
-            .map_err(backend)?;
-        sqlx::migrate!("migrations/sqlite")
-            .run(&writer)
-            .await
-            .map_err(|e| StoreError::Backend(format!("migrating: {e}")))?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(2)
-            .connect_with(options.read_only(true))
-            .await
-            .map_err(backend)?;
-        Ok(Self { writer, reader })
-    }
-
-    pub(crate) fn writer(&self) -> &SqlitePool {
-        &self.writer
-    }
-
-    pub(crate) fn reader(&self) -> &SqlitePool {
-        &self.reader
+        let path = path_of(url)?;
+        let mut conn = open(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        let setup = |conn: &mut Connection| -> rusqlite::Result<()> {
+            // Takes effect only while the file is empty. Every commit appends each page
+            // it touched to the WAL, and a lifecycle touches about twenty; 2 KiB pages
+            // halve those bytes (measured: BENCHMARKS.md).
+            conn.pragma_update(None, "page_size", PAGE_SIZE)?;
+            conn.pragma_update(None, "journal_mode", "wal")?;
+            // In WAL, NORMAL survives an application crash; a power cut may lose the
+            // last transactions but never corrupts the file.
+            conn.pragma_update(None, "synchronous", "normal")?;
+            // The checkpointer thread does this instead.
+            conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+            migrate(conn)
+        };
+        setup(&mut conn).map_err(|e| StoreError::Backend(format!("migrating {path}: {e}")))?;
+        let checkpointer = open(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        let conn = Arc::new(Mutex::new(conn));
+        let alive = Arc::downgrade(&conn);
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint_while(&alive, &checkpointer))
+            .map_err(|e| StoreError::Backend(format!("starting the checkpointer: {e}")))?;
+        Ok(Self { conn })
     }
 }
 
-crate::guard::impl_guard_store!(SqliteStore, sqlx::Sqlite, "");
+/// Checkpoints the WAL every [`CHECKPOINT_EVERY`] until the store is gone. PASSIVE
+/// never blocks the writer; it copies what no reader still needs, and SQLite starts the
+/// WAL over once everything has been copied.
+fn checkpoint_while(alive: &Weak<Mutex<Connection>>, conn: &Connection) {
+    loop {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        if alive.strong_count() == 0 {
+            return;
+        }
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "WAL checkpoint failed; the next one retries");
+        }
+    }
+}
+
+/// A connection held for the length of a session.
+pub(crate) struct SqliteConn {
+    conn: OwnedMutexGuard<Connection>,
+    /// In a transaction that has been neither committed nor rolled back.
+    open_tx: bool,
+}
+
+impl ToSql for Arg<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match *self {
+            Arg::Int(Some(v)) => ToSqlOutput::Owned(Value::Integer(v)),
+            Arg::Text(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+            Arg::Blob(v) => ToSqlOutput::Borrowed(ValueRef::Blob(v)),
+            Arg::Int(None) | Arg::Text(None) => ToSqlOutput::Owned(Value::Null),
+        })
+    }
+}
+
+/// PostgreSQL's `$7` becomes SQLite's `?7`: SQLite reads `$7` as a *named* parameter
+/// numbered by first appearance, which would misbind `… = $2 WHERE id = $1`.
+fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl Row for rusqlite::Row<'_> {
+    fn int(&self, i: usize) -> SqlResult<i64> {
+        self.get(i).map_err(sql_error)
+    }
+    fn opt_int(&self, i: usize) -> SqlResult<Option<i64>> {
+        self.get(i).map_err(sql_error)
+    }
+    fn text(&self, i: usize) -> SqlResult<String> {
+        self.get(i).map_err(sql_error)
+    }
+    fn opt_text(&self, i: usize) -> SqlResult<Option<String>> {
+        self.get(i).map_err(sql_error)
+    }
+    fn blob(&self, i: usize) -> SqlResult<Vec<u8>> {
+        self.get(i).map_err(sql_error)
+    }
+}
+
+impl SqliteConn {
+    fn exec_now(&self, sql: &str, args: &[Arg<'_>]) -> SqlResult<u64> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&numbered(sql))
+            .map_err(sql_error)?;
+        let changed = stmt
+            .execute(rusqlite::params_from_iter(args))
+            .map_err(sql_error)?;
+        Ok(changed as u64)
+    }
+
+    fn rows_now<T>(&self, sql: &str, args: &[Arg<'_>], decode: Decode<T>) -> SqlResult<Vec<T>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&numbered(sql))
+            .map_err(sql_error)?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(args))
+            .map_err(sql_error)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(sql_error)? {
+            out.push(decode(row)?);
+        }
+        Ok(out)
+    }
+
+    fn finish(&mut self, sql: &str) -> SqlResult<()> {
+        self.open_tx = false;
+        self.conn.execute_batch(sql).map_err(sql_error)
+    }
+}
+
+impl Drop for SqliteConn {
+    fn drop(&mut self) {
+        if self.open_tx {
+            // An early return or a failed statement: nothing of it may stay.
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+#[async_trait]
+impl Session for SqliteConn {
+    async fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> SqlResult<u64> {
+        self.exec_now(sql, args)
+    }
+
+    async fn rows<T: Send + 'static>(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        decode: Decode<T>,
+    ) -> SqlResult<Vec<T>> {
+        self.rows_now(sql, args, decode)
+    }
+}
+
+#[async_trait]
+impl Transaction for SqliteConn {
+    async fn commit(mut self) -> SqlResult<()> {
+        self.finish("COMMIT")
+    }
+
+    async fn rollback(mut self) -> SqlResult<()> {
+        self.finish("ROLLBACK")
+    }
+}
+
+#[async_trait]
+impl Database for SqliteStore {
+    const LOCK: &'static str = "";
+
+    type Tx = SqliteConn;
+    type Conn = SqliteConn;
+
+    async fn begin(&self) -> SqlResult<SqliteConn> {
+        let mut conn = self.writer().await?;
+        // IMMEDIATE takes the write lock now, so no statement inside can meet
+        // SQLITE_BUSY half-way through.
+        conn.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(sql_error)?;
+        conn.open_tx = true;
+        Ok(conn)
+    }
+
+    async fn writer(&self) -> SqlResult<SqliteConn> {
+        Ok(SqliteConn {
+            conn: Arc::clone(&self.conn).lock_owned().await,
+            open_tx: false,
+        })
+    }
+
+    async fn reader(&self) -> SqlResult<SqliteConn> {
+        self.writer().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dollar_parameters_become_numbered() {
+        assert_eq!(
+            numbered("UPDATE t SET a = $2 WHERE id = $1 AND b = '$x'"),
+            "UPDATE t SET a = ?2 WHERE id = ?1 AND b = '$x'"
+        );
+    }
+
+    #[test]
+    fn a_file_migrated_by_sqlx_is_not_migrated_again() -> rusqlite::Result<()> {
+        let mut conn = Connection::open_in_memory()?;
+        conn.execute_batch(MIGRATIONS[0])?;
+        conn.execute_batch(
+            "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, success BOOLEAN NOT NULL);
+             INSERT INTO _sqlx_migrations VALUES (1, TRUE);",
+        )?;
+        migrate(&mut conn)?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        assert_eq!(version, 1);
+        migrate(&mut conn)?;
+        Ok(())
+    }
+
+    #[test]
+    fn urls_name_files() {
+        assert_eq!(path_of("sqlite://pushback.db").ok(), Some("pushback.db"));
+        assert_eq!(path_of("sqlite:a.db?mode=rwc").ok(), Some("a.db"));
+        assert_eq!(path_of("sqlite:///var/p.db").ok(), Some("/var/p.db"));
+        assert!(path_of("sqlite::memory:").is_err());
+        assert!(path_of("postgres://x").is_err());
+    }
+}
+
+crate::guard::impl_guard_store!(SqliteStore);

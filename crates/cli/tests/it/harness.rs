@@ -335,11 +335,6 @@ impl Api {
         serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("{url} answered non-JSON ({e}): {text}"))
     }
-
-    /// Runs a future on this client's runtime (for sqlx).
-    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
-        self.rt.block_on(f)
-    }
 }
 
 /// File mode bits, on unix.

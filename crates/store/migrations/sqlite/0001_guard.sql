@@ -75,22 +75,23 @@ CREATE TABLE device_nonces (
     nonce       TEXT NOT NULL,
     expires_at  INTEGER NOT NULL,
     PRIMARY KEY (device_id, nonce)
-);
+) WITHOUT ROWID;
 CREATE INDEX device_nonces_by_expiry ON device_nonces (expires_at);
 
 CREATE TABLE audit_log (
-    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id         INTEGER PRIMARY KEY,
     at         INTEGER NOT NULL,
     kind       TEXT NOT NULL,
     severity   TEXT NOT NULL,
     subject    TEXT NOT NULL,
     actor      TEXT NOT NULL,
     detail     TEXT NOT NULL,
-    seq        INTEGER UNIQUE,
+    seq        INTEGER,
     prev_hash  TEXT,
     hash       TEXT
 );
 CREATE INDEX audit_log_unsealed ON audit_log (id) WHERE seq IS NULL;
+CREATE UNIQUE INDEX audit_log_by_seq ON audit_log (seq) WHERE seq IS NOT NULL;
 
 CREATE TABLE audit_head (
     one   INTEGER PRIMARY KEY CHECK (one = 1),

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use sqlx::Connection as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 
 use pushback_guard::policy::UserState;
 use pushback_guard::proof::{self, AnswerPayload, Decision, DeviceKey, KeyType};
@@ -32,7 +31,7 @@ pub const PG_ENV: &str = "PUSHBACK_TEST_POSTGRES_URL";
 
 /// A raw connection to the same database the store uses, for tampering.
 pub enum Raw {
-    Sqlite(SqlitePool),
+    Sqlite(std::sync::Mutex<rusqlite::Connection>),
     Postgres(PgPool),
 }
 
@@ -40,11 +39,11 @@ impl Raw {
     /// Runs one statement; returns the rows it touched.
     pub async fn execute(&self, sql: &str) -> u64 {
         match self {
-            Self::Sqlite(pool) => sqlx::query(sql)
-                .execute(pool)
-                .await
-                .expect("raw SQL on SQLite")
-                .rows_affected(),
+            Self::Sqlite(conn) => conn
+                .lock()
+                .expect("the raw SQLite connection")
+                .execute(sql, [])
+                .expect("raw SQL on SQLite") as u64,
             Self::Postgres(pool) => sqlx::query(sql)
                 .execute(pool)
                 .await
@@ -131,18 +130,14 @@ async fn sqlite() -> Backend {
     let store = SqliteStore::connect(&url)
         .await
         .expect("open a fresh SQLite store");
-    let options = SqliteConnectOptions::from_str(&url)
-        .expect("SQLite URL")
-        .busy_timeout(Duration::from_secs(10));
-    let raw = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await
-        .expect("raw SQLite connection");
+    let raw =
+        rusqlite::Connection::open(dir.path().join("pushback.db")).expect("raw SQLite connection");
+    raw.busy_timeout(Duration::from_secs(10))
+        .expect("a busy timeout");
     Backend {
         name: "sqlite",
         store: Arc::new(store),
-        raw: Raw::Sqlite(raw),
+        raw: Raw::Sqlite(std::sync::Mutex::new(raw)),
         cleanup: Cleanup::Dir(dir),
     }
 }

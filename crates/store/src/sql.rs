@@ -1,0 +1,185 @@
+//! The small SQL surface the stores are written against, so that their SQL and logic
+//! exist once for both backends.
+//!
+//! A [`Session`] runs one statement at a time with [`Arg`]s bound to `$1`, `$2`, … and
+//! hands each result row to a decoder as a [`Row`]. [`Database`] opens sessions: a
+//! transaction on the writer, the writer alone (autocommit) or a reader. PostgreSQL
+//! implements it with sqlx; SQLite with rusqlite, called in place on the async task
+//! (a statement is a few microseconds, and handing each one to a worker thread cost
+//! ten times that: see BENCHMARKS.md).
+
+use async_trait::async_trait;
+
+use pushback_guard::store::StoreError;
+
+pub(crate) type SqlResult<T> = Result<T, SqlError>;
+
+/// A failed statement.
+#[derive(Debug)]
+pub(crate) enum SqlError {
+    /// A UNIQUE or PRIMARY KEY constraint refused the row.
+    Unique(String),
+    /// Anything else the database or the driver reported.
+    Other(String),
+}
+
+impl From<SqlError> for StoreError {
+    fn from(e: SqlError) -> Self {
+        match e {
+            SqlError::Unique(msg) | SqlError::Other(msg) => StoreError::Backend(msg),
+        }
+    }
+}
+
+/// Maps a unique violation to [`StoreError::Conflict`] naming `what`.
+pub(crate) fn conflict(what: &str) -> impl FnOnce(SqlError) -> StoreError + '_ {
+    move |e| match e {
+        SqlError::Unique(_) => StoreError::Conflict(what.to_owned()),
+        other => other.into(),
+    }
+}
+
+/// One bound parameter.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Arg<'a> {
+    Int(Option<i64>),
+    Text(Option<&'a str>),
+    Blob(&'a [u8]),
+}
+
+impl From<i64> for Arg<'_> {
+    fn from(v: i64) -> Self {
+        Arg::Int(Some(v))
+    }
+}
+
+impl From<Option<i64>> for Arg<'_> {
+    fn from(v: Option<i64>) -> Self {
+        Arg::Int(v)
+    }
+}
+
+impl<'a> From<&'a str> for Arg<'a> {
+    fn from(v: &'a str) -> Self {
+        Arg::Text(Some(v))
+    }
+}
+
+impl<'a> From<&'a String> for Arg<'a> {
+    fn from(v: &'a String) -> Self {
+        Arg::Text(Some(v))
+    }
+}
+
+impl<'a> From<Option<&'a str>> for Arg<'a> {
+    fn from(v: Option<&'a str>) -> Self {
+        Arg::Text(v)
+    }
+}
+
+impl<'a> From<&'a [u8]> for Arg<'a> {
+    fn from(v: &'a [u8]) -> Self {
+        Arg::Blob(v)
+    }
+}
+
+impl<'a> From<&'a Vec<u8>> for Arg<'a> {
+    fn from(v: &'a Vec<u8>) -> Self {
+        Arg::Blob(v)
+    }
+}
+
+/// `args![a, b, …]`: the parameters `$1`, `$2`, … of one statement.
+macro_rules! args {
+    ($($arg:expr),* $(,)?) => {
+        &[$($crate::sql::Arg::from($arg)),*]
+    };
+}
+pub(crate) use args;
+
+/// One result row; columns by position.
+pub(crate) trait Row {
+    fn int(&self, i: usize) -> SqlResult<i64>;
+    fn opt_int(&self, i: usize) -> SqlResult<Option<i64>>;
+    fn text(&self, i: usize) -> SqlResult<String>;
+    fn opt_text(&self, i: usize) -> SqlResult<Option<String>>;
+    fn blob(&self, i: usize) -> SqlResult<Vec<u8>>;
+}
+
+/// Turns a row into a value.
+pub(crate) type Decode<T> = fn(&dyn Row) -> SqlResult<T>;
+
+/// Runs statements on one connection (inside a transaction or not).
+#[async_trait]
+pub(crate) trait Session: Send {
+    /// Runs a statement; returns the number of rows it changed.
+    async fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> SqlResult<u64>;
+
+    /// Runs a query and decodes every row.
+    async fn rows<T: Send + 'static>(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        decode: Decode<T>,
+    ) -> SqlResult<Vec<T>>;
+
+    /// The first row, if any.
+    async fn opt<T: Send + 'static>(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        decode: Decode<T>,
+    ) -> SqlResult<Option<T>> {
+        Ok(self.rows(sql, args, decode).await?.into_iter().next())
+    }
+
+    /// Exactly one row.
+    async fn one<T: Send + 'static>(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        decode: Decode<T>,
+    ) -> SqlResult<T> {
+        self.opt(sql, args, decode)
+            .await?
+            .ok_or_else(|| SqlError::Other("the query returned no row".into()))
+    }
+}
+
+/// A transaction: rolled back unless committed, including when dropped.
+#[async_trait]
+pub(crate) trait Transaction: Session {
+    async fn commit(self) -> SqlResult<()>;
+    async fn rollback(self) -> SqlResult<()>;
+}
+
+/// A backend: where sessions come from, and its one dialect difference.
+#[async_trait]
+pub(crate) trait Database: Send + Sync {
+    /// Appended to a `SELECT` that must lock its row until commit: empty on SQLite,
+    /// whose single writer already serialises transactions.
+    const LOCK: &'static str;
+
+    type Tx: Transaction;
+    type Conn: Session;
+
+    /// A transaction on the writer.
+    async fn begin(&self) -> SqlResult<Self::Tx>;
+    /// The writer, one statement per transaction.
+    async fn writer(&self) -> SqlResult<Self::Conn>;
+    /// A connection for reading.
+    async fn reader(&self) -> SqlResult<Self::Conn>;
+}
+
+/// Decoders for the one-column rows queries often return.
+pub(crate) fn int(r: &dyn Row) -> SqlResult<i64> {
+    r.int(0)
+}
+
+pub(crate) fn text(r: &dyn Row) -> SqlResult<String> {
+    r.text(0)
+}
+
+pub(crate) fn blob(r: &dyn Row) -> SqlResult<Vec<u8>> {
+    r.blob(0)
+}
