@@ -600,6 +600,10 @@ impl Guard {
     // --- housekeeping ---------------------------------------------------------------------
 
     /// Expires lapsed challenges, seals the audit log and forgets old nonces.
+    ///
+    /// Sealing and purging go in small batches, each its own short transaction, so that
+    /// requests waiting for the database get it between them; a pass stops after
+    /// [`HOUSEKEEPING_MAX_ROWS`] of each and the next pass goes on.
     pub async fn housekeeping(&self) -> GuardResult<Housekeeping> {
         let now = self.now();
         let expired = self
@@ -609,8 +613,25 @@ impl Guard {
         if expired > 0 {
             self.observer.unanswered(ChallengeStatus::Expired, expired);
         }
-        let sealed = self.store.seal_audit(5_000).await?;
-        let nonces_purged = self.store.purge_nonces(now).await?;
+        let mut sealed = 0;
+        while sealed < HOUSEKEEPING_MAX_ROWS {
+            let batch = self.store.seal_audit(HOUSEKEEPING_BATCH as i64).await?;
+            sealed += batch;
+            if batch < HOUSEKEEPING_BATCH {
+                break;
+            }
+        }
+        let mut nonces_purged = 0;
+        while nonces_purged < HOUSEKEEPING_MAX_ROWS as u64 {
+            let batch = self
+                .store
+                .purge_nonces(now, HOUSEKEEPING_BATCH as i64)
+                .await?;
+            nonces_purged += batch;
+            if batch < HOUSEKEEPING_BATCH as u64 {
+                break;
+            }
+        }
         Ok(Housekeeping {
             expired,
             sealed,
@@ -618,6 +639,12 @@ impl Guard {
         })
     }
 }
+
+/// Rows sealed or purged per transaction by [`Guard::housekeeping`]: about a
+/// millisecond of the database each.
+const HOUSEKEEPING_BATCH: usize = 500;
+/// Rows of each kind one housekeeping pass handles at most.
+const HOUSEKEEPING_MAX_ROWS: usize = 100_000;
 
 #[cfg(test)]
 mod tests {

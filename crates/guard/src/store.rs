@@ -230,10 +230,13 @@ pub trait GuardStore: Send + Sync {
         at: Timestamp,
         limit: i64,
     ) -> StoreResult<usize>;
-    async fn purge_nonces(&self, before: Timestamp) -> StoreResult<u64>;
+    /// Forgets up to `limit` nonces that expired before `before`; returns how many.
+    async fn purge_nonces(&self, before: Timestamp, limit: i64) -> StoreResult<u64>;
 
     // --- audit ----------------------------------------------------------------------------
-    /// Chains up to `limit` unsealed entries onto the log; returns how many.
+    /// Chains up to `limit` unsealed entries onto the log; returns how many. The
+    /// hashing happens outside the transaction, which only moves the head if nobody
+    /// else has (a sealer that loses the race seals nothing and the next pass goes on).
     async fn seal_audit(&self, limit: i64) -> StoreResult<usize>;
     /// Sealed entries with `seq > after_seq`, in chain order.
     async fn audit_sealed(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<SealedEntry>>;

@@ -601,26 +601,45 @@ macro_rules! impl_guard_store {
                     Ok(expired)
                 }
 
-                async fn purge_nonces(&self, before: Timestamp) -> StoreResult<u64> {
-                    Ok(self.writer().await?.exec("DELETE FROM device_nonces WHERE expires_at < $1", args![before.millis()]).await?)
+                async fn purge_nonces(&self, before: Timestamp, limit: i64) -> StoreResult<u64> {
+                    Ok(self
+                        .writer()
+                        .await?
+                        .exec(
+                            "DELETE FROM device_nonces WHERE (device_id, nonce) IN \
+                             (SELECT device_id, nonce FROM device_nonces WHERE expires_at < $1 LIMIT $2)",
+                            args![before.millis(), limit],
+                        )
+                        .await?)
                 }
 
                 async fn seal_audit(&self, limit: i64) -> StoreResult<usize> {
-                    let mut tx = self.begin().await?;
-                    let head = format!("SELECT seq, hash FROM audit_head WHERE one = 1{LOCK}");
-                    let (mut seq, mut prev) = tx.one(&head, args![], |r| Ok((r.int(0)?, r.text(1)?))).await?;
+                    // Read and hash with no transaction open: on SQLite the connection
+                    // serves requests meanwhile.
+                    let (head_seq, head_hash) = self.reader().await?.one("SELECT seq, hash FROM audit_head WHERE one = 1", args![], |r| Ok((r.int(0)?, r.text(1)?))).await?;
                     let unsealed = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq IS NULL ORDER BY id LIMIT $1");
-                    let entries = tx.rows(&unsealed, args![limit], audit_row).await?;
+                    let entries = self.reader().await?.rows(&unsealed, args![limit], audit_row).await?;
                     if entries.is_empty() {
-                        tx.rollback().await?;
                         return Ok(0);
                     }
                     let count = entries.len();
+                    let (mut seq, mut prev) = (head_seq, head_hash.clone());
                     let mut links: Vec<(i64, i64, String, String)> = Vec::with_capacity(count);
                     for entry in entries {
                         seq += 1;
                         let hash = link_hash(seq, &prev, &entry);
                         links.push((entry.id, seq, std::mem::replace(&mut prev, hash.clone()), hash));
+                    }
+                    let mut tx = self.begin().await?;
+                    let moved = tx
+                        .exec(
+                            "UPDATE audit_head SET seq = $3, hash = $4 WHERE one = 1 AND seq = $1 AND hash = $2",
+                            args![head_seq, &head_hash, seq, &prev],
+                        )
+                        .await?;
+                    if moved != 1 {
+                        tx.rollback().await?;
+                        return Ok(0);
                     }
                     // One UPDATE per batch rather than per entry: VALUES columns are
                     // column1… on both SQLite (3.33+) and PostgreSQL.
@@ -633,10 +652,15 @@ macro_rules! impl_guard_store {
                             update.push_str(&format!("{sep}(${}, ${}, ${}, ${})", k + 1, k + 2, k + 3, k + 4));
                             params.extend([sql::Arg::from(*id), sql::Arg::from(*seq), sql::Arg::from(prev_hash), sql::Arg::from(hash)]);
                         }
-                        update.push_str(") AS v WHERE audit_log.id = v.column1");
-                        tx.exec(&update, &params).await?;
+                        update.push_str(") AS v WHERE audit_log.id = v.column1 AND audit_log.seq IS NULL");
+                        let done = tx.exec(&update, &params).await?;
+                        if done != batch.len() as u64 {
+                            // Rows vanished or were sealed under us: the chain must not
+                            // move on without them.
+                            tx.rollback().await?;
+                            return Ok(0);
+                        }
                     }
-                    tx.exec("UPDATE audit_head SET seq = $1, hash = $2 WHERE one = 1", args![seq, &prev]).await?;
                     tx.commit().await?;
                     Ok(count)
                 }

@@ -197,3 +197,43 @@ async fn sealing_in_several_batches_keeps_one_unbroken_chain() {
         assert_eq!(seqs, expected, "[{b}] positions are gapless");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sealers_never_fork_the_chain() {
+    for w in worlds().await {
+        let b = w.name;
+        for i in 0..600 {
+            w.guard
+                .create_user(&w.admin, &format!("race{i:04}"), "")
+                .await
+                .expect("create a user");
+        }
+        // Eight sealers at once, as on eight nodes: each reads the head and hashes on
+        // its own, and only the one that still finds the head where it read it may
+        // move it.
+        let mut sealers = Vec::new();
+        for _ in 0..8 {
+            let store = w.store.clone();
+            sealers.push(tokio::spawn(async move {
+                let mut sealed = 0;
+                for _ in 0..20 {
+                    sealed += store.seal_audit(50).await.expect("seal");
+                }
+                sealed
+            }));
+        }
+        let mut total = 0;
+        for s in sealers {
+            total += s.await.expect("a sealer task");
+        }
+        while w.store.seal_audit(1_000).await.expect("seal the rest") > 0 {}
+        let report = verify(&w).await;
+        assert_eq!(report.broken, None, "[{b}]");
+        assert_eq!(report.unsealed, 0, "[{b}]");
+        let entries = w.audit().await;
+        let seqs: Vec<i64> = entries.iter().map(|e| e.seq).collect();
+        let expected: Vec<i64> = (1..=i64::try_from(entries.len()).expect("count")).collect();
+        assert_eq!(seqs, expected, "[{b}] positions are gapless");
+        assert!(total > 0 && total <= entries.len(), "[{b}] {total}");
+    }
+}
