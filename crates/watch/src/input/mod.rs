@@ -91,7 +91,7 @@ pub struct EventReader<R> {
 
 enum State<R> {
     Unopened(R),
-    Open(Splitter<Input<R>>),
+    Open(Box<Splitter<Input<R>>>),
     Failed,
 }
 
@@ -123,7 +123,10 @@ impl<R: Read> EventReader<R> {
             line: 1,
             problem: RecordProblem::Split(SplitProblem::Io(e)),
         })?;
-        self.state = State::Open(Splitter::new(input, self.settings.max_record_bytes));
+        self.state = State::Open(Box::new(Splitter::new(
+            input,
+            self.settings.max_record_bytes,
+        )));
         Ok(())
     }
 }

@@ -18,8 +18,10 @@
 //!   reported once.
 //!
 //! Memory is bounded: a record longer than `max_record` bytes is skipped (not stored)
-//! and reported, nesting deeper than [`MAX_NESTING`] is counted rather than stored and
-//! reported, and bytes outside records are never stored.
+//! and reported, bytes outside records are never stored, and in structure mode nesting
+//! deeper than [`MAX_NESTING`] is counted rather than stored and reported. In lines mode
+//! nesting is left to serde_json, which stops at 128 levels in the fields a normaliser
+//! reads and skips unread fields without recursing.
 
 use std::io::{self, BufRead};
 
@@ -120,7 +122,6 @@ struct Rec {
 pub(crate) struct Splitter<R> {
     input: R,
     st: State,
-    started: bool,
     finished: bool,
 }
 
@@ -145,7 +146,11 @@ struct State {
     env_key: Option<EnvKey>,
     response_depth: Option<usize>,
     pending: Option<Pending>,
+    /// Bytes of a UTF-8 byte-order mark skipped at the start; 3 once past it.
+    bom: usize,
 }
+
+const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
 
 enum Pending {
     Record { number: u64, line: u64 },
@@ -172,8 +177,8 @@ impl<R: BufRead> Splitter<R> {
                 env_key: None,
                 response_depth: None,
                 pending: None,
+                bom: 0,
             },
-            started: false,
             finished: false,
         }
     }
@@ -182,12 +187,6 @@ impl<R: BufRead> Splitter<R> {
     pub(crate) fn next_record(&mut self) -> Option<Result<Raw<'_>, SplitError>> {
         if self.finished {
             return None;
-        }
-        if !self.started {
-            self.started = true;
-            if let Err(e) = self.skip_bom() {
-                return Some(Err(self.io_error(e)));
-            }
         }
         let found = match self.st.mode {
             Mode::Lines => self.next_line(),
@@ -219,14 +218,6 @@ impl<R: BufRead> Splitter<R> {
             line: self.st.line,
             problem: SplitProblem::Io(e),
         }
-    }
-
-    fn skip_bom(&mut self) -> io::Result<()> {
-        let chunk = fill(&mut self.input)?;
-        if chunk.starts_with(&[0xEF, 0xBB, 0xBF]) {
-            self.input.consume(3);
-        }
-        Ok(())
     }
 
     /// Reads lines until one is not blank and sets `pending`; false at the end.
@@ -484,6 +475,14 @@ impl State {
             }
 
             let c = chunk[i];
+            if self.bom < BOM.len() {
+                if c == BOM[self.bom] {
+                    self.bom += 1;
+                    i += 1;
+                    continue;
+                }
+                self.bom = BOM.len();
+            }
             // A bare scalar in a record position ends at the first delimiter.
             if let Some(rec) = &self.rec
                 && rec.scalar
@@ -676,4 +675,296 @@ fn fill<R: BufRead>(input: &mut R) -> io::Result<&[u8]> {
         }
     }
     input.fill_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufReader, Read};
+
+    use super::*;
+
+    /// What a split produced, in a form easy to compare.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Item {
+        Rec(u64, u64, String),
+        Err(u64, u64, String),
+    }
+
+    fn rec(n: u64, line: u64, s: &str) -> Item {
+        Item::Rec(n, line, s.to_owned())
+    }
+
+    fn err(n: u64, line: u64, s: &str) -> Item {
+        Item::Err(n, line, s.to_owned())
+    }
+
+    fn split_with(input: &[u8], chunk: usize, max: usize) -> Vec<Item> {
+        let mut s = Splitter::new(BufReader::with_capacity(chunk, input), max);
+        let mut out = Vec::new();
+        while let Some(item) = s.next_record() {
+            out.push(match item {
+                Ok(r) => Item::Rec(r.number, r.line, String::from_utf8_lossy(r.bytes).into()),
+                Err(e) => Item::Err(e.number, e.line, e.problem.to_string()),
+            });
+            assert!(out.len() < 10_000, "runaway");
+        }
+        out
+    }
+
+    /// Splits with several chunk sizes and checks they agree: records and keys that
+    /// straddle reads must not change the outcome.
+    fn split(input: &str, max: usize) -> Vec<Item> {
+        let whole = split_with(input.as_bytes(), 64 * 1024, max);
+        for chunk in [1, 2, 3, 7, 16] {
+            assert_eq!(
+                split_with(input.as_bytes(), chunk, max),
+                whole,
+                "chunk {chunk}"
+            );
+        }
+        whole
+    }
+
+    #[test]
+    fn json_lines_with_blank_lines_crlf_and_a_broken_line() {
+        let got = split(
+            "{\"a\":1}\r\n\n  {\"b\":\"}\"}\n{\"c\":\n{\"d\":[1]}\n",
+            1024,
+        );
+        assert_eq!(
+            got,
+            [
+                rec(1, 1, "{\"a\":1}"),
+                rec(2, 3, "{\"b\":\"}\"}"),
+                // Truncated: its own line only; serde will refuse it.
+                rec(3, 4, "{\"c\":"),
+                rec(4, 5, "{\"d\":[1]}"),
+            ]
+        );
+    }
+
+    #[test]
+    fn array_elements_with_brackets_and_escapes_in_strings() {
+        let got = split(
+            "[\n {\"a\":\"x]}\\\"[{\"},\n {\"b\":{\"c\":[1,2]}}\n]\n",
+            1024,
+        );
+        assert_eq!(
+            got,
+            [
+                rec(1, 2, r#"{"a":"x]}\"[{"}"#),
+                rec(2, 3, r#"{"b":{"c":[1,2]}}"#),
+            ]
+        );
+    }
+
+    #[test]
+    fn pretty_printed_objects_one_after_another() {
+        let got = split("{\n  \"a\": 1\n}\n{\n  \"b\": [\n 2\n ]\n}", 1024);
+        assert_eq!(
+            got,
+            [
+                rec(1, 1, "{\n  \"a\": 1\n}"),
+                rec(2, 4, "{\n  \"b\": [\n 2\n ]\n}")
+            ]
+        );
+    }
+
+    #[test]
+    fn envelopes_event_hub_graph_and_duo() {
+        let got = split(r#"{"records":[{"a":1},{"b":2}]}"#, 1024);
+        assert_eq!(got, [rec(1, 1, r#"{"a":1}"#), rec(2, 1, r#"{"b":2}"#)]);
+
+        let got = split(
+            r#"{"@odata.context":"x","value":[{"id":"1"}],"@odata.nextLink":"y"}"#,
+            1024,
+        );
+        assert_eq!(got, [rec(1, 1, r#"{"id":"1"}"#)]);
+
+        // Duo v2, with the metadata before and after the records, and `stat` first.
+        let duo = r#"{"stat":"OK","response":{"metadata":{"next_offset":["1",{"x":[]}]},"authlogs":[{"txid":"t1"},{"txid":"t2"}],"more":{"y":1}}}"#;
+        assert_eq!(
+            split(duo, 1024),
+            [rec(1, 1, r#"{"txid":"t1"}"#), rec(2, 1, r#"{"txid":"t2"}"#)]
+        );
+        // Duo v1: `response` is the list.
+        assert_eq!(
+            split(r#"{"response":[{"txid":"t"}],"stat":"OK"}"#, 1024),
+            [rec(1, 1, r#"{"txid":"t"}"#)]
+        );
+        // Batches one per line, and an array of batches.
+        let got = split(
+            "{\"records\":[{\"a\":1}]}\n{\"records\":[{\"b\":2}]}\n",
+            1024,
+        );
+        assert_eq!(got, [rec(1, 1, r#"{"a":1}"#), rec(2, 2, r#"{"b":2}"#)]);
+        let got = split(
+            r#"[{"records":[{"a":1}]},{"records":[{"b":2},{"c":3}]}]"#,
+            1024,
+        );
+        assert_eq!(
+            got,
+            [
+                rec(1, 1, r#"{"a":1}"#),
+                rec(2, 1, r#"{"b":2}"#),
+                rec(3, 1, r#"{"c":3}"#)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_record_that_only_has_envelope_like_keys_deeper_down_is_a_record() {
+        let input = r#"{"a":{"records":[1]},"response":{"x":[2]},"value":"v"}"#;
+        assert_eq!(split(input, 1024), [rec(1, 1, input)]);
+    }
+
+    #[test]
+    fn oversized_records_are_skipped_and_the_stream_goes_on() {
+        let big = format!("{{\"a\":\"{}\"}}", "x".repeat(100));
+        let input = format!("[{{\"s\":1}},{big},{{\"t\":2}}]");
+        assert_eq!(
+            split(&input, 50),
+            [
+                rec(1, 1, r#"{"s":1}"#),
+                err(2, 1, "record longer than 50 bytes"),
+                rec(3, 1, r#"{"t":2}"#),
+            ]
+        );
+        let input = format!("{{\"s\":1}}\n{big}\n{{\"t\":2}}\n");
+        assert_eq!(
+            split(&input, 50),
+            [
+                rec(1, 1, r#"{"s":1}"#),
+                err(2, 2, "record longer than 50 bytes"),
+                rec(3, 3, r#"{"t":2}"#),
+            ]
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_counted_not_stored() {
+        let deep = format!("{{\"a\":{}1{}}}", "[".repeat(100_000), "]".repeat(100_000));
+        let input = format!("[{deep},{{\"t\":2}}]");
+        let got = split_with(input.as_bytes(), 4096, 1 << 20);
+        assert_eq!(
+            got,
+            [
+                err(1, 1, "record nested deeper than 128 levels"),
+                rec(2, 1, r#"{"t":2}"#),
+            ]
+        );
+    }
+
+    #[test]
+    fn truncation_unclosed_arrays_and_bad_brackets() {
+        assert_eq!(
+            split(r#"[{"a":1},{"b":"#, 1024),
+            [
+                rec(1, 1, r#"{"a":1}"#),
+                err(2, 1, "input ended inside the record")
+            ]
+        );
+        assert_eq!(
+            split(r#"[{"a":1},{"b":2}"#, 1024),
+            [
+                rec(1, 1, r#"{"a":1}"#),
+                rec(2, 1, r#"{"b":2}"#),
+                err(
+                    3,
+                    1,
+                    "input ended before the enclosing array or envelope closed"
+                ),
+            ]
+        );
+        assert_eq!(
+            split(r#"[{"a":[1}],{"b":2}]"#, 1024),
+            [err(1, 1, "mismatched brackets"), rec(2, 1, r#"{"b":2}"#)]
+        );
+        assert_eq!(
+            split("}\n{\"a\":1}\n", 1024),
+            [
+                err(1, 1, "unexpected '}' outside any record"),
+                rec(2, 2, r#"{"a":1}"#)
+            ]
+        );
+        assert_eq!(
+            split(r#"{"a":"unterminated"#, 1024),
+            [err(1, 1, "input ended inside the record")]
+        );
+    }
+
+    #[test]
+    fn scalars_where_records_belong() {
+        assert_eq!(
+            split(r#"[1, "x]", true, {"a":1}]"#, 1024),
+            [
+                err(1, 1, "not a JSON object"),
+                err(2, 1, "not a JSON object"),
+                err(3, 1, "not a JSON object"),
+                rec(4, 1, r#"{"a":1}"#),
+            ]
+        );
+        assert_eq!(split("", 1024), []);
+        assert_eq!(split(" \n\n ", 1024), []);
+        assert_eq!(split("\u{feff}{\"a\":1}", 1024), [rec(1, 1, r#"{"a":1}"#)]);
+    }
+
+    /// An endless array of small records: generated on the fly, never held whole.
+    struct Endless {
+        emitted: u64,
+        limit: u64,
+        pending: Vec<u8>,
+    }
+
+    impl Read for Endless {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            if self.pending.is_empty() {
+                if self.emitted == 0 {
+                    self.pending.extend_from_slice(b"[");
+                } else if self.emitted > self.limit {
+                    return Ok(0);
+                } else {
+                    let sep = if self.emitted > 1 { "," } else { "" };
+                    let rec = format!(
+                        "{sep}{{\"n\":{},\"pad\":\"{}\"}}",
+                        self.emitted,
+                        "p".repeat(40)
+                    );
+                    self.pending.extend_from_slice(rec.as_bytes());
+                }
+                self.emitted += 1;
+            }
+            let n = out.len().min(self.pending.len());
+            out[..n].copy_from_slice(&self.pending[..n]);
+            self.pending.drain(..n);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_large_array_streams_in_constant_memory_even_if_it_never_closes() {
+        let input = Endless {
+            emitted: 0,
+            limit: 200_000,
+            pending: Vec::new(),
+        };
+        let mut s = Splitter::new(BufReader::new(input), 1 << 20);
+        let (mut records, mut errors, mut widest) = (0u64, Vec::new(), 0usize);
+        while let Some(item) = s.next_record() {
+            match item {
+                Ok(r) => {
+                    records += 1;
+                    assert_eq!(r.number, records);
+                }
+                Err(e) => errors.push(e.problem.to_string()),
+            }
+            widest = widest.max(s.st.buf.capacity()).max(s.st.stack.capacity());
+        }
+        assert_eq!(records, 200_000);
+        assert_eq!(
+            errors,
+            ["input ended before the enclosing array or envelope closed"]
+        );
+        assert!(widest < 1024, "buffer grew to {widest} bytes");
+    }
 }

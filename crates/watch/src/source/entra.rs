@@ -525,3 +525,221 @@ impl FromJsonText for Steps<'_> {
             .unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Synthetic rows written from the documented schema (Graph beta `signIn`, Log
+    // Analytics `SigninLogs`); the corpus has no MFA rows and no PascalCase export.
+
+    fn graph(code: u32, detail: &str, steps: &str) -> String {
+        format!(
+            r#"{{"id":"row-{code}-{steps_len}","createdDateTime":"2024-05-01T10:00:05Z","userPrincipalName":"erin@contoso.com","userId":"uid-1","appDisplayName":"Office 365","correlationId":"flow-1","ipAddress":"203.0.113.50","location":{{"city":"Lagos","countryOrRegion":"NG"}},"autonomousSystemNumber":64501,"status":{{"errorCode":{code},"additionalDetails":"{detail}"}},"authenticationDetails":[{steps}]}}"#,
+            steps_len = steps.len()
+        )
+    }
+
+    const PASSWORD: &str = r#"{"authenticationStepDateTime":"2024-05-01T10:00:00Z","authenticationMethod":"Password","succeeded":true,"authenticationStepResultDetail":"Correct password","authenticationStepRequirement":"Primary authentication"}"#;
+
+    fn push_step(time: &str, ok: bool, detail: &str) -> String {
+        format!(
+            r#"{{"authenticationStepDateTime":"{time}","authenticationMethod":"Mobile app notification","succeeded":{ok},"authenticationStepResultDetail":"{detail}","authenticationStepRequirement":"Multifactor authentication"}}"#
+        )
+    }
+
+    fn one(json: &str, flows: &mut FlowSteps) -> Normalised {
+        normalise(json.as_bytes(), flows).expect("normalises")
+    }
+
+    fn kind(n: &Normalised) -> Option<EventKind> {
+        n.events().next().map(|e| e.kind)
+    }
+
+    #[test]
+    fn strong_auth_failures_split_by_detail() {
+        let cases = [
+            (
+                "MFA denied; user declined the authentication",
+                EventKind::PushDenied,
+            ),
+            (
+                "MFA denied; user did not respond to mobile app notification",
+                EventKind::PushTimeout,
+            ),
+            (
+                "MFA denied; Phone App Reported Fraud",
+                EventKind::UserReportedFraud,
+            ),
+            (
+                "MFA denied, Fraud Code Entered",
+                EventKind::UserReportedFraud,
+            ),
+            (
+                "MFA Denied; user declined the authentication",
+                EventKind::PushDenied,
+            ),
+            (
+                "MFA denied; duplicate authentication attempt",
+                EventKind::MfaFailure,
+            ),
+            ("Something new", EventKind::MfaFailure),
+        ];
+        for (i, (detail, want)) in cases.into_iter().enumerate() {
+            let mut flows = FlowSteps::new(16);
+            let step = push_step(&format!("2024-05-01T10:00:0{i}Z"), false, detail);
+            let n = one(
+                &graph(500121, "", &format!("{PASSWORD},{step}")),
+                &mut flows,
+            );
+            assert_eq!(kind(&n), Some(want), "{detail}");
+            // Without authenticationDetails the status detail decides.
+            let n = one(&graph(500121, detail, ""), &mut flows);
+            assert_eq!(kind(&n), Some(want), "{detail} (status)");
+        }
+    }
+
+    #[test]
+    fn graph_fields_and_the_deciding_step() {
+        let mut flows = FlowSteps::new(16);
+        let step = push_step(
+            "2024-05-01T10:00:03Z",
+            false,
+            "MFA denied; user declined the authentication",
+        );
+        let n = one(
+            &graph(500121, "MFA denied", &format!("{PASSWORD},{step}")),
+            &mut flows,
+        );
+        let e = n.events().next().expect("event");
+        assert_eq!(&*e.user, "erin@contoso.com");
+        assert_eq!(e.user_id.as_deref(), Some("uid-1"));
+        assert_eq!(e.session.as_deref(), Some("flow-1"));
+        assert_eq!(e.src_ip, "203.0.113.50".parse().ok());
+        assert_eq!(e.src_country.as_deref(), Some("NG"));
+        assert_eq!(e.src_city.as_deref(), Some("Lagos"));
+        assert_eq!(e.asn, Some(64501));
+        assert_eq!(e.factor.as_deref(), Some("Mobile app notification"));
+        assert_eq!(e.result.as_deref(), Some("500121"));
+        assert_eq!(
+            e.reason.as_deref(),
+            Some("MFA denied; user declined the authentication")
+        );
+        assert_eq!(e.app.as_deref(), Some("Office 365"));
+        assert_eq!(&*e.vendor_event, "signIn");
+        assert_eq!(e.time.millis(), 1_714_557_605_000);
+    }
+
+    #[test]
+    fn a_step_repeated_in_later_rows_of_the_flow_counts_once() {
+        let mut flows = FlowSteps::new(16);
+        let d1 = push_step(
+            "2024-05-01T10:00:03Z",
+            false,
+            "MFA denied; user declined the authentication",
+        );
+        let d2 = push_step(
+            "2024-05-01T10:01:03Z",
+            false,
+            "MFA denied; user declined the authentication",
+        );
+        let ok = push_step("2024-05-01T10:02:03Z", true, "MFA successfully completed");
+        let rows = [
+            graph(500121, "", &format!("{PASSWORD},{d1}")),
+            // A second row of the same attempt, carrying the same step.
+            graph(500121, "", &format!("{PASSWORD},{d1}")).replace("row-", "row-b-"),
+            graph(500121, "", &format!("{PASSWORD},{d1},{d2}")),
+            graph(0, "", &format!("{PASSWORD},{d1},{d2},{ok}")),
+            graph(50140, "", &format!("{PASSWORD},{d1},{d2},{ok}")),
+        ];
+        let kinds: Vec<_> = rows.iter().map(|r| kind(&one(r, &mut flows))).collect();
+        assert_eq!(
+            kinds,
+            [
+                Some(EventKind::PushDenied),
+                None,
+                Some(EventKind::PushDenied),
+                Some(EventKind::MfaSuccess),
+                Some(EventKind::Other),
+            ]
+        );
+        // The same step in another flow is another step.
+        let other_flow = graph(500121, "", &format!("{PASSWORD},{d1}")).replace("flow-1", "flow-2");
+        assert_eq!(
+            kind(&one(&other_flow, &mut flows)),
+            Some(EventKind::PushDenied)
+        );
+    }
+
+    #[test]
+    fn success_without_a_new_second_factor_is_a_session_start() {
+        let mut flows = FlowSteps::new(16);
+        let token = r#"{"authenticationStepDateTime":"2024-05-01T10:00:00Z","authenticationMethod":"Previously satisfied","succeeded":true,"authenticationStepResultDetail":"MFA requirement satisfied by claim in the token"}"#;
+        let n = one(&graph(0, "", &format!("{PASSWORD},{token}")), &mut flows);
+        assert_eq!(kind(&n), Some(EventKind::SessionStart));
+        let n = one(&graph(0, "", PASSWORD), &mut flows);
+        assert_eq!(kind(&n), Some(EventKind::SessionStart));
+        // Graph v1.0: no steps, but the MFA summary says a second factor was done.
+        let v1 = r#"{"id":"r","createdDateTime":"2024-05-01T10:00:05Z","userPrincipalName":"erin@contoso.com","status":{"errorCode":0},"authenticationRequirement":"multiFactorAuthentication","mfaDetail":{"authMethod":"PhoneAppNotification"}}"#;
+        let n = one(v1, &mut flows);
+        let e = n.events().next().expect("event");
+        assert_eq!(e.kind, EventKind::MfaSuccess);
+        assert_eq!(e.factor.as_deref(), Some("PhoneAppNotification"));
+        let blocked = graph(50088, "", "");
+        assert_eq!(
+            kind(&one(&blocked, &mut flows)),
+            Some(EventKind::MfaBlocked)
+        );
+    }
+
+    #[test]
+    fn log_analytics_columns_with_dynamic_values_as_json_text() {
+        let mut flows = FlowSteps::new(16);
+        let row = r#"{"TimeGenerated":"2024-05-01T10:00:06.1234567Z","CreatedDateTime":"2024-05-01T10:00:05.5Z","Id":"la-1","Type":"SigninLogs","Category":"SignInLogs","UserPrincipalName":"Frank@Contoso.com","UserId":"uid-2","CorrelationId":"flow-9","IPAddress":"198.51.100.77","Location":"DE","LocationDetails":"{\"city\":\"Berlin\",\"state\":\"Berlin\",\"countryOrRegion\":\"DE\"}","ResultType":"500121","ResultDescription":"Authentication failed during strong authentication request.","Status":"{\"errorCode\":500121,\"additionalDetails\":\"MFA denied; user did not respond to mobile app notification\"}","AuthenticationDetails":"[{\"authenticationStepDateTime\":\"2024-05-01T10:00:05Z\",\"authenticationMethod\":\"Mobile app notification\",\"succeeded\":false,\"authenticationStepResultDetail\":\"MFA denied; user did not respond to mobile app notification\"}]","AppDisplayName":"Azure Portal","RiskLevelDuringSignIn":"high","RiskEventTypes_V2":"[\"unfamiliarFeatures\",\"anonymizedIPAddress\"]"}"#;
+        let n = one(row, &mut flows);
+        let events: Vec<_> = n.events().collect();
+        assert_eq!(events.len(), 2, "the detections add a vendor_risk twin");
+        let e = events[0];
+        assert_eq!(e.kind, EventKind::PushTimeout);
+        assert_eq!(&*e.id, "la-1");
+        assert_eq!(&*e.user, "Frank@Contoso.com");
+        assert_eq!(e.session.as_deref(), Some("flow-9"));
+        assert_eq!(e.src_ip, "198.51.100.77".parse().ok());
+        assert_eq!(e.src_city.as_deref(), Some("Berlin"));
+        assert_eq!(e.src_country.as_deref(), Some("DE"));
+        assert_eq!(e.factor.as_deref(), Some("Mobile app notification"));
+        assert_eq!(
+            e.time.millis(),
+            1_714_557_605_500,
+            "CreatedDateTime, not TimeGenerated"
+        );
+        assert_eq!(e.risk_level.as_deref(), Some("high"));
+        assert_eq!(
+            e.risk_detections.iter().map(|d| &**d).collect::<Vec<_>>(),
+            ["unfamiliarFeatures", "anonymizedIPAddress"]
+        );
+        assert_eq!(events[1].kind, EventKind::VendorRisk);
+        assert_eq!(&*e.vendor_event, "SignInLogs");
+    }
+
+    #[test]
+    fn service_principals_are_not_users_and_gaps_are_errors() {
+        let mut flows = FlowSteps::new(16);
+        let sp = r#"{"time":"2024-05-01T10:00:00Z","category":"ServicePrincipalSignInLogs","properties":{"id":"x","createdDateTime":"2024-05-01T10:00:00Z"}}"#;
+        assert!(matches!(
+            one(sp, &mut flows),
+            Normalised::Skipped(Skip::NotAUser)
+        ));
+        let no_user =
+            r#"{"id":"x","createdDateTime":"2024-05-01T10:00:00Z","status":{"errorCode":0}}"#;
+        assert!(matches!(
+            normalise(no_user.as_bytes(), &mut flows),
+            Err(NormaliseError::Missing("userPrincipalName"))
+        ));
+        let wrong = r#"{"id":"x","createdDateTime":"2024-05-01T10:00:00Z","userPrincipalName":"a","properties":7}"#;
+        assert!(matches!(
+            normalise(wrong.as_bytes(), &mut flows),
+            Err(NormaliseError::Json(_))
+        ));
+    }
+}

@@ -79,6 +79,8 @@ pub enum Skip {
 }
 
 /// What one record turned into.
+// Events are the common case; boxing them would cost an allocation per record.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Normalised {
     /// One event, and its `vendor_risk` twin when the vendor named detections.
