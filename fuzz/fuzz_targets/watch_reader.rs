@@ -1,7 +1,9 @@
 //! The streaming reader on arbitrary bytes (JSON lines, arrays, envelopes, gzip): never
 //! panics, numbers records in increasing order, stops after a fatal error, and gives
-//! the same answers whatever sizes the input arrives in. The first byte picks the
-//! format (guessed, Okta, Entra, Duo) and how the input trickles in.
+//! the same answers whatever sizes the input arrives in (unless it ends in a fatal error:
+//! how much of a corrupt gzip stream decodes before the error depends on read sizes).
+//! The first byte picks the format (guessed, Okta, Entra, Duo) and how the input
+//! trickles in.
 
 #![no_main]
 
@@ -27,7 +29,8 @@ impl Read for Trickle<'_> {
     }
 }
 
-fn run(input: impl Read, settings: &ReaderSettings) -> Vec<String> {
+/// The records and errors as text, and whether reading ended in a fatal error.
+fn run(input: impl Read, settings: &ReaderSettings) -> (Vec<String>, bool) {
     let mut out = Vec::new();
     let mut last_number = 0;
     let mut fatal = false;
@@ -44,7 +47,7 @@ fn run(input: impl Read, settings: &ReaderSettings) -> Vec<String> {
         last_number = number;
         out.push(text);
     }
-    out
+    (out, fatal)
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -61,7 +64,10 @@ fuzz_target!(|data: &[u8]| {
         max_record_bytes: 4096,
         ..ReaderSettings::default()
     };
-    let whole = run(data, &settings);
+    let (whole, whole_fatal) = run(data, &settings);
     let step = usize::from(selector >> 2) % 13 + 1;
-    assert_eq!(run(Trickle { data, step }, &settings), whole);
+    let (trickled, trickled_fatal) = run(Trickle { data, step }, &settings);
+    if !whole_fatal && !trickled_fatal {
+        assert_eq!(trickled, whole);
+    }
 });
