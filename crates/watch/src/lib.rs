@@ -1,0 +1,42 @@
+//! watch: detection over identity-provider logs. This crate owns the first stage,
+//! turning exported or streamed Okta, Entra ID and Duo records into pushback's
+//! [`AuthEvent`](pushback_model::AuthEvent); rules, windows and sinks build on it.
+//!
+//! - [`input`] splits a byte stream (JSON lines, a JSON array, an Event Hub
+//!   `{"records": [...]}` batch, a Duo `{"response": {"authlogs": [...]}}` page; gzip or
+//!   not) into records without loading it whole, bounds each record's size, and guesses
+//!   the format from the first record unless told.
+//! - [`source`] holds one normaliser per identity provider ([`source::okta`],
+//!   [`source::entra`], [`source::duo`]); each documents what maps to which
+//!   [`EventKind`](pushback_model::EventKind).
+//!
+//! A bad record is an error for that record only; the stream goes on, so a caller can
+//! count errors, show the first few and carry on, or stop at the first.
+//!
+//! ```
+//! use pushback_model::EventKind;
+//! use pushback_watch::input::{EventReader, ReaderSettings};
+//!
+//! let log = br#"{"txid":"t1","isotimestamp":"2021-07-23T07:19:34.702203+00:00","event_type":"authentication","factor":"duo_push","result":"denied","reason":"user_mistake","user":{"name":"narroway"}}
+//! {"txid":"t2","isotimestamp":"not a time","result":"denied","user":{"name":"narroway"}}
+//! "#;
+//! let mut kinds = Vec::new();
+//! let mut errors = Vec::new();
+//! for record in EventReader::new(&log[..], ReaderSettings::default()) {
+//!     match record {
+//!         Ok(record) => kinds.extend(record.outcome.events().map(|e| e.kind)),
+//!         Err(e) => errors.push(e.to_string()),
+//!     }
+//! }
+//! assert_eq!(kinds, [EventKind::PushDenied]);
+//! assert_eq!(errors, ["record 2 (line 2): unreadable time \"not a time\""]);
+//! ```
+
+mod address;
+mod field;
+pub mod input;
+pub mod source;
+mod timestamp;
+
+pub use input::{EventReader, ReaderSettings, Record, RecordError};
+pub use source::{Format, Normalised, Normaliser, Skip};
