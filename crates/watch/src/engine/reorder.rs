@@ -1,0 +1,162 @@
+//! Putting events back in time order when they arrive within a bounded disorder.
+//!
+//! The watermark is the latest event time seen minus the tolerance. Events wait in a heap
+//! until they fall below the watermark, then leave in order of time (ties broken by a
+//! hash of the vendor id, then arrival, so that any arrival order of the same events
+//! gives the same processing order). An event that arrives below the watermark is late:
+//! the events around it have already been evaluated, so it is dropped and counted.
+//!
+//! The events themselves sit in a slab reused from one to the next; the heap orders small
+//! `(time, tie, slot)` entries, so the steady state allocates nothing.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use pushback_model::{AuthEvent, Timestamp};
+
+#[derive(Debug)]
+pub(crate) struct Reorder {
+    tolerance_ms: i64,
+    heap: BinaryHeap<Reverse<(Timestamp, u64, u64, usize)>>,
+    slots: Vec<Option<AuthEvent>>,
+    free: Vec<usize>,
+    arrivals: u64,
+    watermark: Option<Timestamp>,
+}
+
+/// FNV-1a: a fixed, cheap hash so that tie order does not depend on arrival.
+fn tie(id: &str) -> u64 {
+    id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+impl Reorder {
+    pub(crate) fn new(tolerance_ms: i64) -> Reorder {
+        Reorder {
+            tolerance_ms: tolerance_ms.max(0),
+            heap: BinaryHeap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            arrivals: 0,
+            watermark: None,
+        }
+    }
+
+    pub(crate) fn tolerance_ms(&self) -> i64 {
+        self.tolerance_ms
+    }
+
+    pub(crate) fn watermark(&self) -> Option<Timestamp> {
+        self.watermark
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Takes `e` in, or gives it back if it is late.
+    pub(crate) fn push(&mut self, e: AuthEvent) -> Result<(), AuthEvent> {
+        if self.watermark.is_some_and(|w| e.time < w) {
+            return Err(e);
+        }
+        self.advance(e.time.plus_millis(-self.tolerance_ms));
+        let key = (e.time, tie(&e.id), self.arrivals);
+        self.arrivals += 1;
+        let slot = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(e);
+                i
+            }
+            None => {
+                self.slots.push(Some(e));
+                self.slots.len() - 1
+            }
+        };
+        self.heap.push(Reverse((key.0, key.1, key.2, slot)));
+        Ok(())
+    }
+
+    /// Moves the watermark forward to `to` (never back).
+    pub(crate) fn advance(&mut self, to: Timestamp) {
+        if self.watermark.is_none_or(|w| to > w) {
+            self.watermark = Some(to);
+        }
+    }
+
+    /// The next event below the watermark, in order; with `all`, the next event at all.
+    pub(crate) fn pop(&mut self, all: bool) -> Option<AuthEvent> {
+        let Reverse((time, _, _, slot)) = *self.heap.peek()?;
+        if !all && self.watermark.is_none_or(|w| time >= w) {
+            return None;
+        }
+        self.heap.pop();
+        self.free.push(slot);
+        self.slots[slot].take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pushback_model::{EventKind, EventSource};
+
+    use super::*;
+
+    fn ev(id: &str, ms: i64) -> AuthEvent {
+        AuthEvent::new(
+            id,
+            Timestamp::from_millis(ms),
+            EventSource::Duo,
+            EventKind::PushDenied,
+            "u",
+            "authentication",
+        )
+    }
+
+    fn drain(r: &mut Reorder, all: bool) -> Vec<String> {
+        std::iter::from_fn(|| r.pop(all))
+            .map(|e| e.id.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn events_leave_in_time_order_once_below_the_watermark() {
+        let mut r = Reorder::new(100);
+        r.push(ev("b", 50)).expect("in time");
+        r.push(ev("a", 10)).expect("in time");
+        assert!(drain(&mut r, false).is_empty(), "watermark is -50");
+        r.push(ev("c", 140)).expect("in time");
+        assert_eq!(
+            drain(&mut r, false),
+            ["a"],
+            "watermark 40: only a is below it"
+        );
+        r.push(ev("late", 39)).expect_err("below the watermark");
+        r.push(ev("d", 40))
+            .expect("at the watermark is still in time");
+        assert_eq!(drain(&mut r, true), ["d", "b", "c"]);
+    }
+
+    #[test]
+    fn ties_leave_in_the_same_order_whatever_the_arrival() {
+        let mut one = Reorder::new(0);
+        let mut two = Reorder::new(0);
+        for id in ["x", "y", "z"] {
+            one.push(ev(id, 5)).expect("ok");
+        }
+        for id in ["z", "x", "y"] {
+            two.push(ev(id, 5)).expect("ok");
+        }
+        assert_eq!(drain(&mut one, true), drain(&mut two, true));
+    }
+
+    #[test]
+    fn slots_are_reused() {
+        let mut r = Reorder::new(10);
+        for i in 0..1_000 {
+            r.push(ev("e", i)).expect("ordered");
+            while r.pop(false).is_some() {}
+        }
+        assert!(r.slots.len() <= 12, "{}", r.slots.len());
+    }
+}
