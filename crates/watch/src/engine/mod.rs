@@ -181,7 +181,7 @@ impl Engine {
     /// [`Engine::observe`], appending to `out` (no allocation when nothing is found).
     pub fn observe_into(&mut self, event: AuthEvent, out: &mut Vec<Finding>) {
         self.stats.events += 1;
-        if self.reorder.push(event).is_err() {
+        if !self.reorder.push(event) {
             self.stats.late += 1;
             return;
         }
