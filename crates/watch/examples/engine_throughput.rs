@@ -3,7 +3,7 @@
 //! prompts, denials and floods). Events are built before the clock starts; only
 //! `Engine::observe_into` is timed.
 //!
-//! `cargo run --release -p pushback-watch --example engine_throughput [events]`
+//! `cargo run --release -p pushback-watch --example engine_throughput [events [tolerance_ms]]`
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)] // a benchmark reads the clock
 
 use std::time::Instant;
@@ -62,7 +62,11 @@ fn main() {
             e
         })
         .collect();
-    let mut engine = Engine::new(RuleSet::builtin().unwrap(), EngineSettings::default());
+    let mut settings = EngineSettings::default();
+    if let Some(ms) = std::env::args().nth(2).and_then(|s| s.parse().ok()) {
+        settings.disorder_tolerance_ms = ms;
+    }
+    let mut engine = Engine::new(RuleSet::builtin().unwrap(), settings);
     let mut findings = Vec::new();
     let start = Instant::now();
     for e in events {

@@ -6,18 +6,24 @@
 //! gives the same processing order). An event that arrives below the watermark is late:
 //! the events around it have already been evaluated, so it is dropped and counted.
 //!
-//! The events themselves sit in a slab reused from one to the next; the heap orders small
-//! `(time, tie, slot)` entries, so the steady state allocates nothing.
+//! The events themselves sit in a slab reused from one to the next; small `(time, tie,
+//! arrival, slot)` keys are ordered by a queue for events that arrive in order (the usual
+//! case: O(1)) and a heap for the ones that do not, so the steady state allocates nothing.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
+
+type Key = (Timestamp, u64, u64, usize);
 
 use pushback_model::{AuthEvent, Timestamp};
 
 #[derive(Debug)]
 pub(crate) struct Reorder {
     tolerance_ms: i64,
-    heap: BinaryHeap<Reverse<(Timestamp, u64, u64, usize)>>,
+    /// Keys that arrived in order, ascending.
+    run: VecDeque<Key>,
+    /// Keys that arrived out of order.
+    heap: BinaryHeap<Reverse<Key>>,
     slots: Vec<Option<AuthEvent>>,
     free: Vec<usize>,
     arrivals: u64,
@@ -35,6 +41,7 @@ impl Reorder {
     pub(crate) fn new(tolerance_ms: i64) -> Reorder {
         Reorder {
             tolerance_ms: tolerance_ms.max(0),
+            run: VecDeque::new(),
             heap: BinaryHeap::new(),
             slots: Vec::new(),
             free: Vec::new(),
@@ -52,7 +59,7 @@ impl Reorder {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.heap.len()
+        self.run.len() + self.heap.len()
     }
 
     /// Takes `e` in; false (and `e` dropped) if it is late.
@@ -73,7 +80,12 @@ impl Reorder {
                 self.slots.len() - 1
             }
         };
-        self.heap.push(Reverse((key.0, key.1, key.2, slot)));
+        let key = (key.0, key.1, key.2, slot);
+        if self.run.back().is_none_or(|last| key > *last) {
+            self.run.push_back(key);
+        } else {
+            self.heap.push(Reverse(key));
+        }
         true
     }
 
@@ -86,11 +98,26 @@ impl Reorder {
 
     /// The next event below the watermark, in order; with `all`, the next event at all.
     pub(crate) fn pop(&mut self, all: bool) -> Option<AuthEvent> {
-        let Reverse((time, _, _, slot)) = *self.heap.peek()?;
+        let from_run = match (self.run.front(), self.heap.peek()) {
+            (None, None) => return None,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(a), Some(Reverse(b))) => a < b,
+        };
+        let next = if from_run {
+            self.run.front().copied()
+        } else {
+            self.heap.peek().map(|Reverse(k)| *k)
+        };
+        let (time, _, _, slot) = next?;
         if !all && self.watermark.is_none_or(|w| time >= w) {
             return None;
         }
-        self.heap.pop();
+        if from_run {
+            self.run.pop_front();
+        } else {
+            self.heap.pop();
+        }
         self.free.push(slot);
         self.slots[slot].take()
     }
