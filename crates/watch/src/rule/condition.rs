@@ -243,13 +243,10 @@ pub(crate) fn glob_matches(pattern: &str, name: &str) -> bool {
         return pattern == name;
     }
     let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !name.starts_with(first) || name.len() < first.len() + last.len() {
+    if !name.starts_with(first) || !name.ends_with(last) || name.len() < first.len() + last.len() {
         return false;
     }
     let mut rest = &name[first.len()..name.len() - last.len()];
-    if !name.ends_with(last) {
-        return false;
-    }
     for mid in &parts[1..parts.len() - 1] {
         match rest.find(mid) {
             Some(i) => rest = &rest[i + mid.len()..],
@@ -342,5 +339,8 @@ mod tests {
             !glob_matches("ab*ba", "aba"),
             "prefix and suffix may not overlap"
         );
+        assert!(!glob_matches("a*é", "ab"), "no slicing inside a character");
+        assert!(!glob_matches("a*b", "aé"));
+        assert!(glob_matches("é*", "éa"));
     }
 }
