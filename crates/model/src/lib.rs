@@ -1,6 +1,7 @@
 //! The shared vocabulary of pushback: time ([`Timestamp`], [`Clock`]), randomness
-//! ([`Entropy`]), [`Severity`], the hash-chained [`audit`] record, and [`AuthEvent`], the
-//! normalised MFA event that detection reads (see [`event`] for its field table).
+//! ([`Entropy`]), [`Severity`], the hash-chained [`audit`] record, [`AuthEvent`], the
+//! normalised MFA event that detection reads (see [`event`] for its field table), and
+//! [`Finding`], what detection reports.
 //!
 //! Nothing here performs I/O. Domain crates take a `&dyn Clock` and a `&dyn Entropy`
 //! instead of reading the wall clock or the operating system's RNG themselves, so their
@@ -17,11 +18,13 @@ pub mod audit;
 mod clock;
 mod entropy;
 pub mod event;
+pub mod finding;
 mod severity;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use entropy::{Entropy, SystemEntropy, random_token};
 pub use event::{AuthEvent, EventKind, EventSource};
+pub use finding::{DistinctValues, Finding};
 pub use severity::Severity;
 
 /// SHA-256 of `data`, as 32 bytes.

@@ -10,6 +10,12 @@
 //!   [`source::entra`], [`source::duo`]); each documents what maps to which
 //!   [`EventKind`](pushback_model::EventKind).
 //!
+//! - [`rule`] compiles Sigma rules (detection and correlation) written against
+//!   `logsource: {product: pushback, category: mfa}`; the built-in rules live in the
+//!   repository's `rules/` directory and are compiled into the binary.
+//! - [`Engine`] runs them over events in event time, reordering bounded disorder, and
+//!   returns [`Finding`](pushback_model::Finding)s (see [`engine`]).
+//!
 //! A bad record is an error for that record only; the stream goes on, so a caller can
 //! count errors, show the first few and carry on, or stop at the first.
 //!
@@ -33,10 +39,13 @@
 //! ```
 
 mod address;
+pub mod engine;
 mod field;
 pub mod input;
+pub mod rule;
 pub mod source;
 mod timestamp;
 
+pub use engine::{Engine, EngineSettings, EngineStats};
 pub use input::{EventReader, ReaderSettings, Record, RecordError};
 pub use source::{Format, Normalised, Normaliser, Skip};

@@ -1,5 +1,6 @@
-//! The normalisers over the third-party corpus in `tests/corpus/` (see its README) and
-//! over hand-written records for the shapes the corpus lacks, through the same
+//! The built-in rules against their declarative cases (`rules`), and the normalisers
+//! over the third-party corpus in `tests/corpus/` (see its README) and over hand-written
+//! records for the shapes the corpus lacks, through the same
 //! streaming reader a user's file goes through.
 #![allow(clippy::unwrap_used)]
 
@@ -7,4 +8,5 @@ mod duo;
 mod entra;
 mod okta;
 mod reader;
+mod rules;
 mod support;

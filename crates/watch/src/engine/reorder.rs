@@ -1,0 +1,188 @@
+//! Putting events back in time order when they arrive within a bounded disorder.
+//!
+//! The watermark is the latest event time seen minus the tolerance. Events wait in a heap
+//! until they fall below the watermark, then leave in order of time (ties broken by a
+//! hash of the vendor id, then arrival, so that any arrival order of the same events
+//! gives the same processing order). An event that arrives below the watermark is late:
+//! the events around it have already been evaluated, so it is dropped and counted.
+//!
+//! The events themselves sit in a slab reused from one to the next; small `(time, tie,
+//! arrival, slot)` keys are ordered by a queue for events that arrive in order (the usual
+//! case: O(1)) and a heap for the ones that do not, so the steady state allocates nothing.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+type Key = (Timestamp, u64, u64, usize);
+
+use pushback_model::{AuthEvent, Timestamp};
+
+#[derive(Debug)]
+pub(crate) struct Reorder {
+    tolerance_ms: i64,
+    /// Keys that arrived in order, ascending.
+    run: VecDeque<Key>,
+    /// Keys that arrived out of order.
+    heap: BinaryHeap<Reverse<Key>>,
+    slots: Vec<Option<AuthEvent>>,
+    free: Vec<usize>,
+    arrivals: u64,
+    watermark: Option<Timestamp>,
+}
+
+/// FNV-1a: a fixed, cheap hash so that tie order does not depend on arrival.
+fn tie(id: &str) -> u64 {
+    id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+impl Reorder {
+    pub(crate) fn new(tolerance_ms: i64) -> Reorder {
+        Reorder {
+            tolerance_ms: tolerance_ms.max(0),
+            run: VecDeque::new(),
+            heap: BinaryHeap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            arrivals: 0,
+            watermark: None,
+        }
+    }
+
+    pub(crate) fn tolerance_ms(&self) -> i64 {
+        self.tolerance_ms
+    }
+
+    pub(crate) fn watermark(&self) -> Option<Timestamp> {
+        self.watermark
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.run.len() + self.heap.len()
+    }
+
+    /// Takes `e` in; false (and `e` dropped) if it is late.
+    pub(crate) fn push(&mut self, e: AuthEvent) -> bool {
+        if self.watermark.is_some_and(|w| e.time < w) {
+            return false;
+        }
+        self.advance(e.time.plus_millis(-self.tolerance_ms));
+        let key = (e.time, tie(&e.id), self.arrivals);
+        self.arrivals += 1;
+        let slot = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(e);
+                i
+            }
+            None => {
+                self.slots.push(Some(e));
+                self.slots.len() - 1
+            }
+        };
+        let key = (key.0, key.1, key.2, slot);
+        if self.run.back().is_none_or(|last| key > *last) {
+            self.run.push_back(key);
+        } else {
+            self.heap.push(Reverse(key));
+        }
+        true
+    }
+
+    /// Moves the watermark forward to `to` (never back).
+    pub(crate) fn advance(&mut self, to: Timestamp) {
+        if self.watermark.is_none_or(|w| to > w) {
+            self.watermark = Some(to);
+        }
+    }
+
+    /// The next event below the watermark, in order; with `all`, the next event at all.
+    pub(crate) fn pop(&mut self, all: bool) -> Option<AuthEvent> {
+        let from_run = match (self.run.front(), self.heap.peek()) {
+            (None, None) => return None,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(a), Some(Reverse(b))) => a < b,
+        };
+        let next = if from_run {
+            self.run.front().copied()
+        } else {
+            self.heap.peek().map(|Reverse(k)| *k)
+        };
+        let (time, _, _, slot) = next?;
+        if !all && self.watermark.is_none_or(|w| time >= w) {
+            return None;
+        }
+        if from_run {
+            self.run.pop_front();
+        } else {
+            self.heap.pop();
+        }
+        self.free.push(slot);
+        self.slots[slot].take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pushback_model::{EventKind, EventSource};
+
+    use super::*;
+
+    fn ev(id: &str, ms: i64) -> AuthEvent {
+        AuthEvent::new(
+            id,
+            Timestamp::from_millis(ms),
+            EventSource::Duo,
+            EventKind::PushDenied,
+            "u",
+            "authentication",
+        )
+    }
+
+    fn drain(r: &mut Reorder, all: bool) -> Vec<String> {
+        std::iter::from_fn(|| r.pop(all))
+            .map(|e| e.id.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn events_leave_in_time_order_once_below_the_watermark() {
+        let mut r = Reorder::new(100);
+        assert!(r.push(ev("b", 50)));
+        assert!(r.push(ev("a", 10)));
+        assert!(drain(&mut r, false).is_empty(), "watermark is -50");
+        assert!(r.push(ev("c", 140)));
+        assert_eq!(
+            drain(&mut r, false),
+            ["a"],
+            "watermark 40: only a is below it"
+        );
+        assert!(!r.push(ev("late", 39)), "below the watermark");
+        assert!(r.push(ev("d", 40)), "at the watermark is still in time");
+        assert_eq!(drain(&mut r, true), ["d", "b", "c"]);
+    }
+
+    #[test]
+    fn ties_leave_in_the_same_order_whatever_the_arrival() {
+        let mut one = Reorder::new(0);
+        let mut two = Reorder::new(0);
+        for id in ["x", "y", "z"] {
+            assert!(one.push(ev(id, 5)));
+        }
+        for id in ["z", "x", "y"] {
+            assert!(two.push(ev(id, 5)));
+        }
+        assert_eq!(drain(&mut one, true), drain(&mut two, true));
+    }
+
+    #[test]
+    fn slots_are_reused() {
+        let mut r = Reorder::new(10);
+        for i in 0..1_000 {
+            assert!(r.push(ev("e", i)));
+            while r.pop(false).is_some() {}
+        }
+        assert!(r.slots.len() <= 12, "{}", r.slots.len());
+    }
+}
