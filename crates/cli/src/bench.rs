@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail, ensure};
+use anyhow::{Context as _, ensure};
 use serde_json::json;
 
 use pushback_guard::{Decision, DeviceKey, GuardSettings, KeyType};
@@ -21,19 +21,6 @@ pub struct GuardBench {
     pub duration: Duration,
     pub database_url: Option<String>,
     pub json: bool,
-}
-
-/// Parses `10s`, `500ms`, `2m`.
-pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().with_context(|| format!("bad duration {s:?}"))?;
-    Ok(match unit {
-        "ms" => Duration::from_millis(n),
-        "s" | "" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        _ => bail!("bad duration {s:?}: use e.g. 10s, 500ms, 2m"),
-    })
 }
 
 #[derive(Default)]
@@ -262,21 +249,4 @@ async fn lifecycle(
         polled["status"]
     );
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("10s").expect("10s"), Duration::from_secs(10));
-        assert_eq!(
-            parse_duration("250ms").expect("ms"),
-            Duration::from_millis(250)
-        );
-        assert_eq!(parse_duration("2m").expect("m"), Duration::from_secs(120));
-        assert!(parse_duration("ten").is_err());
-        assert!(parse_duration("5h").is_err());
-    }
 }

@@ -1,14 +1,16 @@
-//! The `pushback` binary: serve, admin, device, audit, bench, config.
+//! The `pushback` binary: serve, watch, admin, device, audit, bench, config.
 
 mod admin;
 mod audit;
 mod bench;
 mod config;
 mod device;
+mod duration;
 mod http;
 mod output;
 mod runtime;
 mod serve;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,6 +71,8 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Detect push bombing in Okta, Entra ID and Duo logs (exit 1 when anything is found).
+    Watch(watch::WatchArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -109,7 +113,7 @@ enum BenchCommand {
         users: usize,
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
-        #[arg(long, default_value = "10s", value_parser = bench::parse_duration)]
+        #[arg(long, default_value = "10s", value_parser = duration::parse)]
         duration: std::time::Duration,
         /// Default: a fresh SQLite file in a scratch directory. PostgreSQL runs in a
         /// fresh schema.
@@ -160,6 +164,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if !audit::verify(&database.url).await? {
                 return Ok(ExitCode::from(1));
             }
+        }
+        Command::Watch(args) => {
+            init_logging("warn");
+            return watch::run(args);
         }
         Command::Bench(BenchCommand::Guard {
             users,

@@ -5,3 +5,4 @@ mod canary;
 mod config;
 mod harness;
 mod walkthrough;
+mod watch;

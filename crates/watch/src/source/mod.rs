@@ -103,6 +103,15 @@ impl Normalised {
         };
         a.into_iter().chain(b)
     }
+
+    /// The events by value, in order (none for a skip).
+    pub fn into_events(self) -> impl Iterator<Item = AuthEvent> {
+        let (a, b) = match self {
+            Self::Events(e) => (Some(e.event), e.risk.map(|r| *r)),
+            Self::Skipped(_) => (None, None),
+        };
+        a.into_iter().chain(b)
+    }
 }
 
 /// The event a record produced, and its `vendor_risk` twin (see
