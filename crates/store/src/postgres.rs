@@ -9,7 +9,7 @@ use sqlx::{Connection as _, PgConnection, Postgres, Row as _};
 
 use pushback_guard::store::StoreError;
 
-use crate::sql::{Arg, Database, Decode, Row, Session, SqlError, SqlResult, Transaction};
+use crate::sql::{Arg, Database, Decode, Session, SqlError, SqlResult, Transaction};
 
 fn backend(e: sqlx::Error) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -107,55 +107,26 @@ fn bind<'q>(
     query
 }
 
-impl Row for PgRow {
-    fn int(&self, i: usize) -> SqlResult<i64> {
-        self.try_get(i).map_err(sql_error)
-    }
-    fn opt_int(&self, i: usize) -> SqlResult<Option<i64>> {
-        self.try_get(i).map_err(sql_error)
-    }
-    fn text(&self, i: usize) -> SqlResult<String> {
-        self.try_get(i).map_err(sql_error)
-    }
-    fn opt_text(&self, i: usize) -> SqlResult<Option<String>> {
-        self.try_get(i).map_err(sql_error)
-    }
-    fn blob(&self, i: usize) -> SqlResult<Vec<u8>> {
-        self.try_get(i).map_err(sql_error)
-    }
-}
+crate::sql::impl_row!(PgRow, try_get, sql_error);
 
-async fn exec_on(conn: &mut PgConnection, sql: &str, args: &[Arg<'_>]) -> SqlResult<u64> {
-    let done = bind(sqlx::query(sql), args)
-        .execute(conn)
-        .await
-        .map_err(sql_error)?;
-    Ok(done.rows_affected())
-}
+/// A session on a PostgreSQL connection: a pooled one, or a transaction on one (which
+/// sqlx rolls back if it is dropped).
+pub(crate) struct Pg<C>(C);
 
-async fn rows_on<T>(
-    conn: &mut PgConnection,
-    sql: &str,
-    args: &[Arg<'_>],
-    decode: Decode<T>,
-) -> SqlResult<Vec<T>> {
-    let rows = bind(sqlx::query(sql), args)
-        .fetch_all(conn)
-        .await
-        .map_err(sql_error)?;
-    rows.iter().map(|r| decode(r)).collect()
-}
-
-/// A pooled connection.
-pub(crate) struct PgConn(PoolConnection<Postgres>);
-
-/// A transaction on a pooled connection (sqlx rolls back one that is dropped).
-pub(crate) struct PgTx(sqlx::Transaction<'static, Postgres>);
+pub(crate) type PgConn = Pg<PoolConnection<Postgres>>;
+pub(crate) type PgTx = Pg<sqlx::Transaction<'static, Postgres>>;
 
 #[async_trait]
-impl Session for PgConn {
+impl<C> Session for Pg<C>
+where
+    C: std::ops::DerefMut<Target = PgConnection> + Send,
+{
     async fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> SqlResult<u64> {
-        exec_on(&mut self.0, sql, args).await
+        let done = bind(sqlx::query(sql), args)
+            .execute(&mut *self.0)
+            .await
+            .map_err(sql_error)?;
+        Ok(done.rows_affected())
     }
 
     async fn rows<T: Send + 'static>(
@@ -164,23 +135,11 @@ impl Session for PgConn {
         args: &[Arg<'_>],
         decode: Decode<T>,
     ) -> SqlResult<Vec<T>> {
-        rows_on(&mut self.0, sql, args, decode).await
-    }
-}
-
-#[async_trait]
-impl Session for PgTx {
-    async fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> SqlResult<u64> {
-        exec_on(&mut self.0, sql, args).await
-    }
-
-    async fn rows<T: Send + 'static>(
-        &mut self,
-        sql: &str,
-        args: &[Arg<'_>],
-        decode: Decode<T>,
-    ) -> SqlResult<Vec<T>> {
-        rows_on(&mut self.0, sql, args, decode).await
+        let rows = bind(sqlx::query(sql), args)
+            .fetch_all(&mut *self.0)
+            .await
+            .map_err(sql_error)?;
+        rows.iter().map(|r| decode(r)).collect()
     }
 }
 
@@ -203,11 +162,11 @@ impl Database for PostgresStore {
     type Conn = PgConn;
 
     async fn begin(&self) -> SqlResult<PgTx> {
-        self.pool.begin().await.map(PgTx).map_err(sql_error)
+        self.pool.begin().await.map(Pg).map_err(sql_error)
     }
 
     async fn writer(&self) -> SqlResult<PgConn> {
-        self.pool.acquire().await.map(PgConn).map_err(sql_error)
+        self.pool.acquire().await.map(Pg).map_err(sql_error)
     }
 
     async fn reader(&self) -> SqlResult<PgConn> {

@@ -106,6 +106,31 @@ pub(crate) trait Row {
     fn blob(&self, i: usize) -> SqlResult<Vec<u8>>;
 }
 
+/// Implements [`Row`] for a driver's row type whose `$get(index)` decodes any column
+/// type, mapping its errors with `$err`.
+macro_rules! impl_row {
+    ($row:ty, $get:ident, $err:path) => {
+        impl $crate::sql::Row for $row {
+            fn int(&self, i: usize) -> $crate::sql::SqlResult<i64> {
+                self.$get(i).map_err($err)
+            }
+            fn opt_int(&self, i: usize) -> $crate::sql::SqlResult<Option<i64>> {
+                self.$get(i).map_err($err)
+            }
+            fn text(&self, i: usize) -> $crate::sql::SqlResult<String> {
+                self.$get(i).map_err($err)
+            }
+            fn opt_text(&self, i: usize) -> $crate::sql::SqlResult<Option<String>> {
+                self.$get(i).map_err($err)
+            }
+            fn blob(&self, i: usize) -> $crate::sql::SqlResult<Vec<u8>> {
+                self.$get(i).map_err($err)
+            }
+        }
+    };
+}
+pub(crate) use impl_row;
+
 /// Turns a row into a value.
 pub(crate) type Decode<T> = fn(&dyn Row) -> SqlResult<T>;
 

@@ -19,7 +19,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use pushback_guard::store::StoreError;
 
-use crate::sql::{Arg, Database, Decode, Row, Session, SqlError, SqlResult, Transaction};
+use crate::sql::{Arg, Database, Decode, Session, SqlError, SqlResult, Transaction};
 
 /// The page size of a new database file.
 const PAGE_SIZE: i64 = 2048;
@@ -205,23 +205,7 @@ fn numbered(sql: &str) -> String {
     out
 }
 
-impl Row for rusqlite::Row<'_> {
-    fn int(&self, i: usize) -> SqlResult<i64> {
-        self.get(i).map_err(sql_error)
-    }
-    fn opt_int(&self, i: usize) -> SqlResult<Option<i64>> {
-        self.get(i).map_err(sql_error)
-    }
-    fn text(&self, i: usize) -> SqlResult<String> {
-        self.get(i).map_err(sql_error)
-    }
-    fn opt_text(&self, i: usize) -> SqlResult<Option<String>> {
-        self.get(i).map_err(sql_error)
-    }
-    fn blob(&self, i: usize) -> SqlResult<Vec<u8>> {
-        self.get(i).map_err(sql_error)
-    }
-}
+crate::sql::impl_row!(rusqlite::Row<'_>, get, sql_error);
 
 impl SqliteConn {
     fn exec_now(&self, sql: &str, args: &[Arg<'_>]) -> SqlResult<u64> {
