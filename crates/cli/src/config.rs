@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 use pushback_guard::{ChallengeSettings, GuardSettings, PolicySettings};
-use pushback_server::ServerSettings;
+use pushback_server::{ServerSettings, WatchSettings};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -17,6 +17,7 @@ pub struct Config {
     pub database: DatabaseSettings,
     pub challenge: ChallengeSettings,
     pub policy: PolicySettings,
+    pub watch: WatchSettings,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,7 +53,34 @@ impl Config {
             .guard()
             .validate()
             .with_context(|| format!("checking {}", path.display()))?;
+        config
+            .check_watch()
+            .with_context(|| format!("checking {}", path.display()))?;
         Ok(config)
+    }
+
+    /// What serde cannot check in `[watch]`.
+    fn check_watch(&self) -> anyhow::Result<()> {
+        let w = &self.watch;
+        if w.disorder_tolerance_ms < 0 {
+            anyhow::bail!("watch.disorder_tolerance_ms must not be negative");
+        }
+        if w.max_ingest_bytes == 0 || w.event_queue == 0 || w.sinks.queue == 0 {
+            anyhow::bail!(
+                "watch.max_ingest_bytes, watch.event_queue and watch.sinks.queue must be positive"
+            );
+        }
+        if let Some(hook) = &w.sinks.webhook {
+            if !(hook.url.starts_with("https://") || hook.url.starts_with("http://")) {
+                anyhow::bail!("watch.sinks.webhook.url must be an http(s) URL");
+            }
+            if hook.secret_env.is_some() == hook.secret_file.is_some() {
+                anyhow::bail!(
+                    "watch.sinks.webhook needs exactly one of secret_env and secret_file"
+                );
+            }
+        }
+        Ok(())
     }
 
     pub fn guard(&self) -> GuardSettings {
@@ -115,6 +143,44 @@ lockout_secs = 3600
 failure_cap = 100
 # How long push stays locked after the user reports "not me".
 not_me_lock_secs = 86400
+
+[watch]
+# Live detection over POST /v1/ingest/{okta|entra|duo} and the guard's own events.
+# A directory of Sigma rules (*.yml) that add to or override the built-in ones.
+# rules_dir = "/etc/pushback/rules"
+# How late (event time, milliseconds) an event may arrive and still be judged in
+# order; a finding is reported at most this long after its last event.
+disorder_tolerance_ms = 300000
+# Per-rule cap on groups (users, sessions, addresses) held; the least recently seen
+# is evicted first and counted in pushback_watch_evicted_groups.
+max_groups_per_rule = 100000
+# How often the engine's watermark follows the clock, in milliseconds.
+tick_interval_ms = 1000
+# Batches waiting for the engine; an ingest request waits for room, a guard event
+# is dropped (and counted) when there is none.
+event_queue = 1024
+# Largest accepted ingest request body, in bytes (5 MiB).
+max_ingest_bytes = 5242880
+
+[watch.sinks]
+# Where new findings go (each sink has its own queue; a full one drops and counts).
+# Print each finding as a JSON line on standard output.
+stdout = false
+# Append each finding as a JSON line to this file.
+# jsonl = "findings.jsonl"
+# Findings waiting per sink.
+queue = 1000
+
+# POST each finding as JSON, signed: x-pushback-timestamp (Unix seconds) and
+# x-pushback-signature = sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">.
+# 5xx, 429, timeouts and connection failures are retried with exponential backoff.
+# [watch.sinks.webhook]
+# url = "https://siem.example.com/hooks/pushback"
+# secret_env = "PUSHBACK_WEBHOOK_SECRET"    # or: secret_file = "/etc/pushback/webhook.secret"
+# timeout_ms = 5000
+# max_attempts = 6
+# initial_backoff_ms = 500
+# max_backoff_ms = 30000
 "#;
 
 #[cfg(test)]
@@ -125,6 +191,22 @@ mod tests {
     fn the_printed_default_parses_to_the_defaults() {
         let parsed: Config = toml::from_str(DEFAULT_TOML).expect("default config parses");
         assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn sinks_parse_strictly_and_a_webhook_needs_one_secret() {
+        let text = "[watch.sinks]\njsonl = \"f.jsonl\"\n[watch.sinks.webhook]\nurl = \"https://h.example/x\"\nsecret_env = \"S\"\n";
+        let parsed: Config = toml::from_str(text).expect("sinks parse");
+        assert_eq!(parsed.watch.sinks.jsonl.as_deref(), Some("f.jsonl"));
+        let hook = parsed.watch.sinks.webhook.as_ref().expect("webhook");
+        assert_eq!(hook.max_attempts, 6, "unset fields take their defaults");
+        assert!(parsed.check_watch().is_ok());
+
+        let both = format!("{text}secret_file = \"s\"\n");
+        let parsed: Config = toml::from_str(&both).expect("parses");
+        assert!(parsed.check_watch().is_err(), "two secrets");
+        let err = toml::from_str::<Config>("[watch.sinks]\nwebhok = 1\n").expect_err("typo");
+        assert!(err.to_string().contains("unknown field"), "{err}");
     }
 
     #[test]

@@ -46,3 +46,23 @@ pub fn serve_banner(addr: &str, public_url: &str, database: &str, admin_key: Opt
         ),
     }
 }
+
+/// The `stdout` sink: each new finding as one JSON line.
+pub struct StdoutSink;
+
+#[async_trait::async_trait]
+impl pushback_server::live::Sink for StdoutSink {
+    fn name(&self) -> &'static str {
+        "stdout"
+    }
+
+    async fn deliver(
+        &mut self,
+        finding: &pushback_model::Finding,
+    ) -> Result<(), pushback_server::live::SinkError> {
+        let text = serde_json::to_string(finding)
+            .map_err(|e| pushback_server::live::SinkError::Delivery(format!("serialising: {e}")))?;
+        line(&text);
+        Ok(())
+    }
+}

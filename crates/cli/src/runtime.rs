@@ -8,10 +8,18 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 
 use pushback_guard::store::GuardStore;
-use pushback_guard::{CodeKey, Guard, GuardSettings};
-use pushback_model::{Entropy as _, SystemClock, SystemEntropy};
+use pushback_guard::{CodeKey, Guard, GuardSettings, Observer, Observers};
+use pushback_model::{Clock, Entropy as _, SystemClock, SystemEntropy};
+use pushback_server::live::{JsonlSink, Sink, SinkSettings, WebhookSecret, WebhookSink};
 use pushback_server::{Metrics, MetricsObserver};
 use pushback_store::{Backend, PostgresStore, SqliteStore};
+use pushback_watch::FindingStore;
+
+/// One database, seen through each port that needs it.
+pub struct Stores {
+    pub guard: Arc<dyn GuardStore>,
+    pub findings: Arc<dyn FindingStore>,
+}
 
 /// Opens the store a database URL names, running migrations.
 pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn GuardStore>> {
@@ -23,19 +31,69 @@ pub async fn open_store_in_schema(
     url: &str,
     schema: Option<&str>,
 ) -> anyhow::Result<Arc<dyn GuardStore>> {
+    Ok(open_stores(url, schema).await?.guard)
+}
+
+/// The database a URL names, for every port; on PostgreSQL, in `schema` if given.
+pub async fn open_stores(url: &str, schema: Option<&str>) -> anyhow::Result<Stores> {
     Ok(match Backend::of_url(url) {
-        Some(Backend::Sqlite) => Arc::new(
-            SqliteStore::connect(url)
-                .await
-                .with_context(|| format!("opening {url}"))?,
-        ),
-        Some(Backend::Postgres) => Arc::new(
-            PostgresStore::connect_in_schema(url, schema)
-                .await
-                .context("connecting to PostgreSQL")?,
-        ),
+        Some(Backend::Sqlite) => {
+            let store = Arc::new(
+                SqliteStore::connect(url)
+                    .await
+                    .with_context(|| format!("opening {url}"))?,
+            );
+            Stores {
+                guard: store.clone(),
+                findings: store,
+            }
+        }
+        Some(Backend::Postgres) => {
+            let store = Arc::new(
+                PostgresStore::connect_in_schema(url, schema)
+                    .await
+                    .context("connecting to PostgreSQL")?,
+            );
+            Stores {
+                guard: store.clone(),
+                findings: store,
+            }
+        }
         None => bail!("unsupported database URL {url:?}: use sqlite://file.db or postgres://…"),
     })
+}
+
+/// The sinks `[watch.sinks]` names. The webhook's secret is read here, from the
+/// environment or a file, and goes nowhere but the sink.
+pub fn sinks(settings: &SinkSettings, clock: Arc<dyn Clock>) -> anyhow::Result<Vec<Box<dyn Sink>>> {
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    if settings.stdout {
+        sinks.push(Box::new(crate::output::StdoutSink));
+    }
+    if let Some(path) = &settings.jsonl {
+        sinks.push(Box::new(JsonlSink::new(path)));
+    }
+    if let Some(hook) = &settings.webhook {
+        let secret = match (&hook.secret_env, &hook.secret_file) {
+            (Some(var), None) => std::env::var(var)
+                .with_context(|| format!("reading the webhook secret from ${var}"))?
+                .into_bytes(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .with_context(|| format!("reading the webhook secret from {path}"))?
+                .trim_end()
+                .as_bytes()
+                .to_vec(),
+            _ => bail!("watch.sinks.webhook needs exactly one of secret_env and secret_file"),
+        };
+        if secret.len() < 16 {
+            bail!("the webhook secret must be at least 16 bytes");
+        }
+        sinks.push(Box::new(
+            WebhookSink::new(hook, WebhookSecret::new(secret), clock)
+                .context("setting up the webhook sink")?,
+        ));
+    }
+    Ok(sinks)
 }
 
 /// Reads the server secret from `path`, creating it (32 random bytes, mode 0600) if it
@@ -71,6 +129,17 @@ pub fn guard(
     settings: GuardSettings,
     metrics: &Arc<Metrics>,
 ) -> anyhow::Result<Guard> {
+    guard_observed(store, secret, settings, metrics, Vec::new())
+}
+
+/// A guard over `store`, reporting to `metrics` and to each of `also`.
+pub fn guard_observed(
+    store: Arc<dyn GuardStore>,
+    secret: &[u8],
+    settings: GuardSettings,
+    metrics: &Arc<Metrics>,
+    also: Vec<Arc<dyn Observer>>,
+) -> anyhow::Result<Guard> {
     let guard = Guard::new(
         store,
         Arc::new(SystemClock),
@@ -79,7 +148,9 @@ pub fn guard(
         settings,
     )
     .context("invalid settings")?;
-    Ok(guard.with_observer(Arc::new(MetricsObserver(metrics.clone()))))
+    let mut observers: Vec<Arc<dyn Observer>> = vec![Arc::new(MetricsObserver(metrics.clone()))];
+    observers.extend(also);
+    Ok(guard.with_observer(Arc::new(Observers(observers))))
 }
 
 #[cfg(test)]

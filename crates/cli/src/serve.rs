@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use pushback_server::{AppState, Metrics};
+use pushback_model::SystemClock;
+use pushback_server::live::GuardEvents;
+use pushback_server::{AppState, Live, Metrics, WatchState};
+use pushback_watch::rule::RuleSet;
 
 use crate::config::Config;
 use crate::output;
@@ -13,11 +16,34 @@ use crate::runtime;
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let url = config.database.url.clone();
-    let store = runtime::open_store(&url).await?;
+    let stores = runtime::open_stores(&url, None).await?;
     let secret =
         runtime::load_or_create_secret(std::path::Path::new(&config.database.secret_file))?;
     let metrics = Arc::new(Metrics::new());
-    let guard = Arc::new(runtime::guard(store, &secret, config.guard(), &metrics)?);
+
+    let watch = &config.watch;
+    let rules = match &watch.rules_dir {
+        Some(dir) => RuleSet::builtin_with_dir(std::path::Path::new(dir))
+            .with_context(|| format!("loading rules from {dir}"))?,
+        None => RuleSet::builtin().context("loading the built-in rules")?,
+    };
+    let clock = Arc::new(SystemClock);
+    let sinks = runtime::sinks(&watch.sinks, clock.clone())?;
+    let (live, engine) = Live::start(
+        rules,
+        watch,
+        stores.findings.clone(),
+        sinks,
+        clock,
+        metrics.clone(),
+    );
+    let guard = Arc::new(runtime::guard_observed(
+        stores.guard,
+        &secret,
+        config.guard(),
+        &metrics,
+        vec![Arc::new(GuardEvents(live.clone()))],
+    )?);
 
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
@@ -47,11 +73,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         guard.clone(),
         Duration::from_millis(config.server.housekeeping_interval_ms.max(50)),
     );
-    let mut state = AppState::with_metrics(guard, metrics, public_url);
+    let mut state = AppState::with_metrics(guard, metrics, public_url).with_watch(WatchState {
+        live: live.clone(),
+        findings: stores.findings,
+        max_ingest_bytes: watch.max_ingest_bytes,
+    });
     state.max_body_bytes = config.server.max_body_bytes;
     pushback_server::serve(listener, state, shutdown_signal())
         .await
         .context("serving")?;
+    // Judge what is still held and store it before going.
+    if live.finish().await.is_err() {
+        tracing::warn!("the detection engine had already stopped");
+    }
+    let _ = engine.await;
     tracing::info!("pushback stopped");
     Ok(())
 }

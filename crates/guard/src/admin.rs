@@ -26,6 +26,18 @@ impl AdminPrincipal {
     }
 }
 
+/// Proof that an ingest key was checked: a log source allowed to post events.
+#[derive(Debug, Clone)]
+pub struct IngestPrincipal {
+    key_id: String,
+}
+
+impl IngestPrincipal {
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+}
+
 /// A one-time enrolment token (secret: shown once, stored hashed).
 pub struct Enrolment {
     pub token: String,
@@ -57,6 +69,44 @@ impl Guard {
         let (id, secret) = split_key(presented, "pba").ok_or(GuardError::Unauthorized)?;
         match self.store.admin_key_hash(id).await? {
             Some(hash) if key_matches(secret, &hash) => Ok(AdminPrincipal {
+                key_id: id.to_owned(),
+            }),
+            _ => Err(GuardError::Unauthorized),
+        }
+    }
+
+    /// Creates a key for a log source posting to the ingest API; returns its id and the
+    /// key (`pbi.<id>.<secret>`, shown once, stored hashed).
+    pub async fn create_ingest_key(
+        &self,
+        admin: &AdminPrincipal,
+        name: &str,
+    ) -> GuardResult<(String, String)> {
+        if !valid_name(name) {
+            return Err(GuardError::Invalid(
+                "name must be 1 to 64 printable characters".into(),
+            ));
+        }
+        let id = format!("ing_{}", random_token(self.entropy.as_ref(), 9));
+        let secret = self.new_secret();
+        self.store
+            .insert_ingest_key(
+                &id,
+                name,
+                &sha256(secret.as_bytes()),
+                self.now(),
+                &admin.actor(),
+            )
+            .await?;
+        Ok((id.clone(), format!("pbi.{id}.{secret}")))
+    }
+
+    /// Checks an ingest key the way app and admin keys are checked (SHA-256 of the
+    /// secret, compared in constant time); returns the key's id.
+    pub async fn authenticate_ingest(&self, presented: &str) -> GuardResult<IngestPrincipal> {
+        let (id, secret) = split_key(presented, "pbi").ok_or(GuardError::Unauthorized)?;
+        match self.store.ingest_key_hash(id).await? {
+            Some(hash) if key_matches(secret, &hash) => Ok(IngestPrincipal {
                 key_id: id.to_owned(),
             }),
             _ => Err(GuardError::Unauthorized),

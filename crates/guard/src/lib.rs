@@ -34,7 +34,7 @@ mod service;
 mod settings;
 pub mod store;
 
-pub use admin::{AdminPrincipal, Enrolment};
+pub use admin::{AdminPrincipal, Enrolment, IngestPrincipal};
 pub use challenge::{ChallengeRecord, ChallengeStatus, Resolution};
 pub use code::{CodeKey, CodeMode};
 pub use context::{BindingContext, DisplayContext};

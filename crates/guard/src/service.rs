@@ -147,8 +147,38 @@ pub struct Housekeeping {
     pub nonces_purged: u64,
 }
 
-/// Hears what the guard decides, for metrics. Every method defaults to doing nothing.
+/// What happened to one challenge, for detection: watch turns these into `AuthEvent`s
+/// (source `pushback`) and runs its rules over them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChallengeEvent {
+    pub at: Timestamp,
+    pub challenge_id: String,
+    pub login: String,
+    pub step: ChallengeStep,
+    /// The app's name, as the device was shown it (absent for an expiry).
+    pub app: Option<String>,
+    /// The requesting side's IP address as the app reported it (absent for an expiry).
+    pub ip: Option<String>,
+    /// Its location as the app reported it (absent for an expiry).
+    pub location: Option<String>,
+}
+
+/// The step a [`ChallengeEvent`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChallengeStep {
+    /// The challenge was opened and pushed to the user's devices.
+    Opened,
+    /// The user's device decided it.
+    Decided(Resolution),
+    /// It ended without an answer: `Expired` or `Superseded`.
+    Unanswered(ChallengeStatus),
+}
+
+/// Hears what the guard decides, for metrics and detection. Every method defaults to
+/// doing nothing, and none may block: they run on the request's task.
 pub trait Observer: Send + Sync {
+    /// A challenge was opened, decided or ended unanswered, with whom and where.
+    fn challenge(&self, _event: &ChallengeEvent) {}
     /// A challenge request was answered.
     fn opened(&self, _answer: &ChallengeAnswer) {}
     /// A challenge was decided by its device, `seconds` after it was created.
@@ -163,6 +193,30 @@ pub trait Observer: Send + Sync {
 
 struct Silent;
 impl Observer for Silent {}
+
+/// Several observers, each told everything in turn.
+pub struct Observers(pub Vec<Arc<dyn Observer>>);
+
+impl Observer for Observers {
+    fn challenge(&self, event: &ChallengeEvent) {
+        self.0.iter().for_each(|o| o.challenge(event));
+    }
+    fn opened(&self, answer: &ChallengeAnswer) {
+        self.0.iter().for_each(|o| o.opened(answer));
+    }
+    fn decided(&self, resolution: Resolution, seconds: f64) {
+        self.0.iter().for_each(|o| o.decided(resolution, seconds));
+    }
+    fn unanswered(&self, status: ChallengeStatus, count: usize) {
+        self.0.iter().for_each(|o| o.unanswered(status, count));
+    }
+    fn locked(&self, reason: LockReason) {
+        self.0.iter().for_each(|o| o.locked(reason));
+    }
+    fn refused(&self, cause: Refusal) {
+        self.0.iter().for_each(|o| o.refused(cause));
+    }
+}
 
 /// Records that never change once written, kept in memory so the hot path does not ask
 /// the database for them on every request: an app's id, name and key hash (apps have no
@@ -340,9 +394,24 @@ impl Guard {
                 prompts,
                 superseded,
             } => {
-                if superseded.is_some() {
+                let event = |challenge_id: String, step| ChallengeEvent {
+                    at: now,
+                    challenge_id,
+                    login: target.login.clone(),
+                    step,
+                    app: Some(app.name.clone()),
+                    ip: Some(req.context.ip.clone()),
+                    location: Some(req.context.location.clone()),
+                };
+                if let Some(old) = superseded {
                     self.observer.unanswered(ChallengeStatus::Superseded, 1);
+                    self.observer.challenge(&event(
+                        old,
+                        ChallengeStep::Unanswered(ChallengeStatus::Superseded),
+                    ));
                 }
+                self.observer
+                    .challenge(&event(new.id.clone(), ChallengeStep::Opened));
                 ChallengeAnswer::Pending {
                     auth_req_id: new.id,
                     user_code: issued.shown,
@@ -544,6 +613,16 @@ impl Guard {
             AnswerOutcome::Recorded { status, new_lock } => {
                 let seconds = (now.millis() - ch.created_at.millis()).max(0) as f64 / 1000.0;
                 self.observer.decided(resolution, seconds);
+                let shown = serde_json::from_str::<DisplayContext>(&ch.context_json).ok();
+                self.observer.challenge(&ChallengeEvent {
+                    at: now,
+                    challenge_id: ch.id.clone(),
+                    login: device.login.clone(),
+                    step: ChallengeStep::Decided(resolution),
+                    app: shown.as_ref().map(|c| c.app.clone()),
+                    ip: shown.as_ref().map(|c| c.ip.clone()),
+                    location: shown.map(|c| c.location),
+                });
                 if let Some(reason) = new_lock {
                     self.observer.locked(reason);
                 }
@@ -610,9 +689,22 @@ impl Guard {
             .store
             .expire_due(&self.settings.policy, now, 500)
             .await?;
-        if expired > 0 {
-            self.observer.unanswered(ChallengeStatus::Expired, expired);
+        if !expired.is_empty() {
+            self.observer
+                .unanswered(ChallengeStatus::Expired, expired.len());
         }
+        for c in &expired {
+            self.observer.challenge(&ChallengeEvent {
+                at: c.expires_at,
+                challenge_id: c.id.clone(),
+                login: c.login.clone(),
+                step: ChallengeStep::Unanswered(ChallengeStatus::Expired),
+                app: None,
+                ip: None,
+                location: None,
+            });
+        }
+        let expired = expired.len();
         let mut sealed = 0;
         while sealed < HOUSEKEEPING_MAX_ROWS {
             let batch = self.store.seal_audit(HOUSEKEEPING_BATCH as i64).await?;

@@ -142,12 +142,32 @@ pub enum AnswerOutcome {
     NotAnswerable,
 }
 
+/// A challenge that [`GuardStore::expire_due`] recorded as expired.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpiredChallenge {
+    pub id: String,
+    pub login: String,
+    pub expires_at: Timestamp,
+}
+
 #[async_trait]
 pub trait GuardStore: Send + Sync {
     // --- admin keys ---------------------------------------------------------------
     async fn admin_key_count(&self) -> StoreResult<i64>;
     async fn insert_admin_key(&self, id: &str, key_hash: &[u8], at: Timestamp) -> StoreResult<()>;
     async fn admin_key_hash(&self, id: &str) -> StoreResult<Option<Vec<u8>>>;
+
+    // --- ingest keys (log sources posting to the ingest API) ------------------------
+    /// Stores an ingest key's hash and audits its creation, in one transaction.
+    async fn insert_ingest_key(
+        &self,
+        id: &str,
+        name: &str,
+        key_hash: &[u8],
+        at: Timestamp,
+        actor: &str,
+    ) -> StoreResult<()>;
+    async fn ingest_key_hash(&self, id: &str) -> StoreResult<Option<Vec<u8>>>;
 
     // --- apps and users -------------------------------------------------------------
     async fn insert_app(&self, app: &AppRecord, actor: &str) -> StoreResult<()>;
@@ -223,13 +243,14 @@ pub trait GuardStore: Send + Sync {
     ) -> StoreResult<AnswerOutcome>;
 
     // --- housekeeping -------------------------------------------------------------------
-    /// Records up to `limit` lapsed challenges as expired, charging their users.
+    /// Records up to `limit` lapsed challenges as expired, charging their users; returns
+    /// the challenges it expired.
     async fn expire_due(
         &self,
         policy: &PolicySettings,
         at: Timestamp,
         limit: i64,
-    ) -> StoreResult<usize>;
+    ) -> StoreResult<Vec<ExpiredChallenge>>;
     /// Forgets up to `limit` nonces that expired before `before`; returns how many.
     async fn purge_nonces(&self, before: Timestamp, limit: i64) -> StoreResult<u64>;
 

@@ -196,3 +196,35 @@ pub async fn unlock(
     tracing::warn!(user = %login, "push unlocked by an admin");
     Ok(Json(StateView { login, state: s }))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewIngestKey {
+    /// What posts with it, e.g. "Okta event hook".
+    name: String,
+}
+
+#[derive(Serialize)]
+pub struct IngestKeyCreated {
+    id: String,
+    name: String,
+    /// Shown once; only its hash is stored. Send as `Authorization: Bearer <key>`.
+    ingest_key: String,
+}
+
+pub async fn create_ingest_key(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    StrictJson(b): StrictJson<NewIngestKey>,
+) -> Result<(StatusCode, Json<IngestKeyCreated>), ApiError> {
+    let (id, ingest_key) = state.guard.create_ingest_key(&admin, &b.name).await?;
+    tracing::info!(key = %id, name = %b.name, "ingest key created");
+    Ok((
+        StatusCode::CREATED,
+        Json(IngestKeyCreated {
+            id,
+            name: b.name,
+            ingest_key,
+        }),
+    ))
+}

@@ -1,4 +1,4 @@
-//! Extractors: a strict JSON body, and the credentials of apps and admins.
+//! Extractors: a strict JSON body, and the credentials of apps, admins and log sources.
 
 use axum::body::Bytes;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use pushback_guard::store::AppRecord;
-use pushback_guard::{AdminPrincipal, GuardError};
+use pushback_guard::{AdminPrincipal, GuardError, IngestPrincipal};
 
 use crate::AppState;
 use crate::problem::ApiError;
@@ -73,5 +73,22 @@ where
         let state = AppState::from_ref(state);
         let key = bearer(parts).ok_or(GuardError::Unauthorized)?;
         Ok(Admin(state.guard.authenticate_admin(key).await?))
+    }
+}
+
+/// An authenticated log source (an ingest key).
+pub struct Ingest(pub IngestPrincipal);
+
+impl<S> FromRequestParts<S> for Ingest
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let key = bearer(parts).ok_or(GuardError::Unauthorized)?;
+        Ok(Ingest(state.guard.authenticate_ingest(key).await?))
     }
 }

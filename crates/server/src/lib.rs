@@ -1,5 +1,7 @@
 //! pushback's HTTP service: the app API (CIBA-shaped), the device API (signed requests),
-//! the admin API, `/metrics` and a health check, over one [`pushback_guard::Guard`].
+//! the admin API, `/metrics` and a health check, over one [`pushback_guard::Guard`]; and,
+//! when [`AppState::watch`] is set, watch live ([`live`]): the ingest API for
+//! identity-provider logs (`/v1/ingest/{okta|entra|duo}`) and `GET /v1/findings`.
 //!
 //! Handlers are thin: an extractor authenticates ([`extract`]), the guard decides, a DTO
 //! goes back; every error becomes `application/problem+json` in [`problem`]. Only this
@@ -17,6 +19,9 @@ mod admin_api;
 mod app_api;
 pub mod device_api;
 mod extract;
+mod findings_api;
+mod ingest_api;
+pub mod live;
 pub mod metrics;
 mod problem;
 
@@ -32,7 +37,9 @@ use axum::routing::{get, patch, post};
 use serde::{Deserialize, Serialize};
 
 use pushback_guard::Guard;
+use pushback_watch::FindingStore;
 
+pub use live::{Live, WatchSettings};
 pub use metrics::{Metrics, MetricsObserver};
 
 /// The `[server]` table of `pushback.toml`.
@@ -68,8 +75,18 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub public_url: String,
     pub max_body_bytes: usize,
+    /// watch, live: without it, the ingest and findings routes answer 404.
+    pub watch: Option<WatchState>,
 }
 
+/// What the ingest and findings routes need.
+#[derive(Clone)]
+pub struct WatchState {
+    pub live: Live,
+    pub findings: Arc<dyn FindingStore>,
+    /// Largest accepted ingest request body, in bytes.
+    pub max_ingest_bytes: usize,
+}
 impl AppState {
     /// State with fresh metrics. Build the guard with [`MetricsObserver`] over
     /// [`AppState::metrics`] to count decisions; see [`AppState::with_metrics`].
@@ -83,14 +100,31 @@ impl AppState {
             metrics,
             public_url,
             max_body_bytes: ServerSettings::default().max_body_bytes,
+            watch: None,
         }
+    }
+
+    /// Serves watch live (ingest and findings) too.
+    #[must_use]
+    pub fn with_watch(mut self, watch: WatchState) -> Self {
+        self.watch = Some(watch);
+        self
     }
 }
 
 /// All routes.
 pub fn router(state: AppState) -> Router {
     let limit = state.max_body_bytes;
+    let ingest_limit = state.watch.as_ref().map_or(limit, |w| w.max_ingest_bytes);
     Router::new()
+        .route(
+            "/v1/ingest/{source}",
+            post(ingest_api::ingest)
+                .get(ingest_api::verify)
+                .layer(DefaultBodyLimit::max(ingest_limit)),
+        )
+        .route("/v1/findings", get(findings_api::list))
+        .route("/v1/admin/ingest-keys", post(admin_api::create_ingest_key))
         .route("/v1/challenges", post(app_api::create))
         .route("/v1/challenges/{auth_req_id}", get(app_api::status))
         .route("/v1/enroll", post(device_api::enrol))

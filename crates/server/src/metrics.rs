@@ -7,6 +7,7 @@ use std::sync::Arc;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -14,6 +15,8 @@ use pushback_guard::policy::LockReason;
 use pushback_guard::{ChallengeAnswer, ChallengeStatus, Observer, Refusal, Resolution};
 
 type Labels = Vec<(&'static str, &'static str)>;
+/// Labels whose value comes from configuration (a rule's name), never from a request.
+type NamedLabels = Vec<(&'static str, String)>;
 
 pub struct Metrics {
     registry: Registry,
@@ -23,6 +26,30 @@ pub struct Metrics {
     decision_seconds: Histogram,
     lockouts: Family<Labels, Counter>,
     refusals: Family<Labels, Counter>,
+    pub(crate) watch: WatchMetrics,
+}
+
+/// watch's counters: ingestion, the live engine, sinks.
+#[derive(Default)]
+pub(crate) struct WatchMetrics {
+    /// Findings stored for the first time, by rule.
+    pub(crate) findings: Family<NamedLabels, Counter>,
+    /// Ingested records by source and result (accepted, rejected).
+    pub(crate) ingest_records: Family<Labels, Counter>,
+    /// Events that never reached the engine because its queue was full, by source.
+    pub(crate) events_dropped: Family<Labels, Counter>,
+    /// Events the engine dropped for arriving behind its watermark.
+    pub(crate) late_events: Counter,
+    /// Groups (users, sessions, addresses) evicted while their window held events.
+    pub(crate) evicted_groups: Counter,
+    /// Groups held now, over all rules.
+    pub(crate) groups: Gauge,
+    /// Events waiting in the reorder buffer now.
+    pub(crate) buffered_events: Gauge,
+    /// Findings by sink and result: delivered, failed (after retries), dropped (queue full).
+    pub(crate) sink_deliveries: Family<Labels, Counter>,
+    /// Findings that could not be stored (they still go to the sinks).
+    pub(crate) store_failures: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -78,7 +105,54 @@ impl Metrics {
             "Refused device requests by cause",
             refusals.clone(),
         );
+        let watch = WatchMetrics::default();
+        registry.register(
+            "watch_findings",
+            "Findings stored for the first time, by rule",
+            watch.findings.clone(),
+        );
+        registry.register(
+            "ingest_records",
+            "Records posted to the ingest API, by source and result (accepted, rejected)",
+            watch.ingest_records.clone(),
+        );
+        registry.register(
+            "watch_events_dropped",
+            "Events not handed to the engine because its queue was full, by source",
+            watch.events_dropped.clone(),
+        );
+        registry.register(
+            "watch_late_events",
+            "Events dropped for arriving behind the engine's watermark",
+            watch.late_events.clone(),
+        );
+        registry.register(
+            "watch_evicted_groups",
+            "Per-user (or per-group) windows evicted while they held events (raise max_groups_per_rule if this grows)",
+            watch.evicted_groups.clone(),
+        );
+        registry.register(
+            "watch_groups",
+            "Groups the engine holds state for, over all rules",
+            watch.groups.clone(),
+        );
+        registry.register(
+            "watch_buffered_events",
+            "Events waiting in the engine's reorder buffer",
+            watch.buffered_events.clone(),
+        );
+        registry.register(
+            "sink_deliveries",
+            "Findings by sink and result: delivered, failed (after retries), dropped (queue full)",
+            watch.sink_deliveries.clone(),
+        );
+        registry.register(
+            "watch_store_failures",
+            "Findings that could not be stored",
+            watch.store_failures.clone(),
+        );
         Self {
+            watch,
             registry,
             requests,
             outcomes,

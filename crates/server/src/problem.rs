@@ -18,6 +18,10 @@ pub enum ApiError {
     TooLarge,
     /// Missing or malformed signature headers.
     BadHeaders,
+    /// A part of the service (the detection engine) has stopped.
+    Unavailable,
+    /// A failure the client must not see the details of; they go to the log.
+    Internal(String),
 }
 
 impl From<GuardError> for ApiError {
@@ -112,6 +116,21 @@ impl IntoResponse for ApiError {
                 "Request body too large",
                 None,
             ),
+            Self::Unavailable => problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "https://pushback.dev/problems/unavailable",
+                "Service unavailable",
+                None,
+            ),
+            Self::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                problem(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "https://pushback.dev/problems/internal",
+                    "Internal error",
+                    None,
+                )
+            }
             Self::Guard(other) => {
                 tracing::error!(error = %other, "internal error");
                 problem(

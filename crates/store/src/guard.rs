@@ -275,6 +275,19 @@ macro_rules! impl_guard_store {
                     Ok(self.reader().await?.opt("SELECT key_hash FROM admin_keys WHERE id = $1", args![id], sql::blob).await?)
                 }
 
+                async fn insert_ingest_key(&self, id: &str, name: &str, key_hash: &[u8], at: Timestamp, actor: &str) -> StoreResult<()> {
+                    let mut tx = self.begin().await?;
+                    tx.exec("INSERT INTO ingest_keys (id, name, key_hash, created_at) VALUES ($1, $2, $3, $4)", args![id, name, key_hash, at.millis()])
+                        .await
+                        .map_err(conflict("ingest key"))?;
+                    audit(&mut tx, at, "ingest.key_created", Severity::High, id, actor, json!({ "name": name })).await?;
+                    Ok(tx.commit().await?)
+                }
+
+                async fn ingest_key_hash(&self, id: &str) -> StoreResult<Option<Vec<u8>>> {
+                    Ok(self.reader().await?.opt("SELECT key_hash FROM ingest_keys WHERE id = $1", args![id], sql::blob).await?)
+                }
+
                 async fn insert_app(&self, app: &AppRecord, actor: &str) -> StoreResult<()> {
                     let mode = app.mode.map(|m| m.as_str());
                     let mut tx = self.begin().await?;
@@ -573,7 +586,7 @@ macro_rules! impl_guard_store {
                     Ok(AnswerOutcome::Recorded { status, new_lock })
                 }
 
-                async fn expire_due(&self, p: &PolicySettings, at: Timestamp, limit: i64) -> StoreResult<usize> {
+                async fn expire_due(&self, p: &PolicySettings, at: Timestamp, limit: i64) -> StoreResult<Vec<ExpiredChallenge>> {
                     let due = self
                         .reader()
                         .await?
@@ -583,7 +596,7 @@ macro_rules! impl_guard_store {
                             |r| Ok((r.text(0)?, r.int(1)?, r.text(2)?, r.int(3)?)),
                         )
                         .await?;
-                    let mut expired = 0;
+                    let mut expired = Vec::new();
                     for (id, user_id, login, expires_at) in due {
                         let expires_at = Timestamp::from_millis(expires_at);
                         let mut tx = self.begin().await?;
@@ -594,7 +607,7 @@ macro_rules! impl_guard_store {
                             audit(&mut tx, expires_at, "challenge.expired", Severity::Low, &login, "system", json!({ "challenge": id })).await?;
                             audit_new_lock(&mut tx, &before, &state, at, &login, "system").await?;
                             save_state(&mut tx, user_id, &state).await?;
-                            expired += 1;
+                            expired.push(ExpiredChallenge { id, login, expires_at });
                         }
                         tx.commit().await?;
                     }

@@ -9,6 +9,9 @@
 //! [`sql`] surface that each backend implements, and both pass the same conformance
 //! suite (`tests/it`). Migrations live in `migrations/<backend>/`.
 //!
+//! The same goes for watch's [`FindingStore`](pushback_watch::FindingStore), written
+//! once in [`findings`].
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), pushback_guard::store::StoreError> {
 //! use pushback_guard::store::GuardStore;
@@ -17,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+mod findings;
 mod guard;
 mod postgres;
 mod sql;

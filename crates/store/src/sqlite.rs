@@ -31,7 +31,11 @@ const STATEMENT_CACHE: usize = 128;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The migrations, in order; `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_guard.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_guard.sql"),
+    include_str!("../migrations/sqlite/0002_findings.sql"),
+    include_str!("../migrations/sqlite/0003_ingest_keys.sql"),
+];
 
 /// pushback's store on one SQLite file.
 #[derive(Clone)]
@@ -327,8 +331,8 @@ mod tests {
              INSERT INTO _sqlx_migrations VALUES (1, TRUE);",
         )?;
         migrate(&mut conn)?;
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        assert_eq!(version, 1);
+        let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        assert_eq!(version, MIGRATIONS.len(), "only the later migrations ran");
         migrate(&mut conn)?;
         Ok(())
     }
@@ -344,3 +348,4 @@ mod tests {
 }
 
 crate::guard::impl_guard_store!(SqliteStore);
+crate::findings::impl_finding_store!(SqliteStore);

@@ -16,6 +16,9 @@
 //! - [`Engine`] runs them over events in event time, reordering bounded disorder, and
 //!   returns [`Finding`](pushback_model::Finding)s (see [`engine`]).
 //!
+//! - [`store`] is the port findings are stored through ([`FindingStore`]), implemented
+//!   by `pushback-store` on SQLite and PostgreSQL.
+//!
 //! A bad record is an error for that record only; the stream goes on, so a caller can
 //! count errors, show the first few and carry on, or stop at the first.
 //!
@@ -44,8 +47,10 @@ mod field;
 pub mod input;
 pub mod rule;
 pub mod source;
+pub mod store;
 mod timestamp;
 
 pub use engine::{Engine, EngineSettings, EngineStats};
 pub use input::{EventReader, ReaderSettings, Record, RecordError};
 pub use source::{Format, Normalised, Normaliser, Skip};
+pub use store::{FindingStore, FindingStoreError, finding_key};

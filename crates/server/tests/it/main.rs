@@ -7,3 +7,5 @@ mod concurrency;
 mod input;
 mod refusals;
 mod support;
+mod watch;
+mod webhook;

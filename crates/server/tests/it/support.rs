@@ -10,8 +10,12 @@ use pushback_guard::store::GuardStore;
 use pushback_guard::{
     AnswerPayload, CodeKey, Decision, DeviceKey, Guard, GuardSettings, KeyType, PendingItem,
 };
+use pushback_guard::{Observer, Observers};
 use pushback_model::{Clock, ManualClock, SystemEntropy, Timestamp, random_token};
-use pushback_server::{AppState, Metrics, MetricsObserver};
+use pushback_server::live::{GuardEvents, JsonlSink, Sink};
+use pushback_server::{AppState, Live, Metrics, MetricsObserver, WatchSettings, WatchState};
+use pushback_watch::FindingStore;
+use pushback_watch::rule::RuleSet;
 
 pub const T0: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 
@@ -74,6 +78,10 @@ pub struct TestServer {
     pub guard: Arc<Guard>,
     pub admin_key: String,
     pub app_key: String,
+    /// The live detection engine; [`Live::sync`] makes it catch up with the clock.
+    pub live: Live,
+    /// The jsonl sink's file.
+    pub jsonl: std::path::PathBuf,
     _dir: tempfile::TempDir,
     _schema: Option<DropSchema>,
 }
@@ -101,18 +109,26 @@ impl Drop for DropSchema {
 
 impl TestServer {
     pub async fn start(db: &Db) -> Self {
+        Self::start_with(db, GuardSettings::default(), Vec::new()).await
+    }
+
+    /// A server with these guard settings and these sinks besides the jsonl file.
+    pub async fn start_with(db: &Db, settings: GuardSettings, sinks: Vec<Box<dyn Sink>>) -> Self {
         captured_logs();
         let dir = tempfile::tempdir().unwrap();
         let mut drop_schema = None;
-        let store: Arc<dyn GuardStore> = match db {
-            Db::Sqlite => Arc::new(
-                pushback_store::SqliteStore::connect(&format!(
-                    "sqlite://{}",
-                    dir.path().join("t.db").display()
-                ))
-                .await
-                .unwrap(),
-            ),
+        let (store, findings): (Arc<dyn GuardStore>, Arc<dyn FindingStore>) = match db {
+            Db::Sqlite => {
+                let s = Arc::new(
+                    pushback_store::SqliteStore::connect(&format!(
+                        "sqlite://{}",
+                        dir.path().join("t.db").display()
+                    ))
+                    .await
+                    .unwrap(),
+                );
+                (s.clone(), s)
+            }
             Db::Postgres(url) => {
                 let schema = format!(
                     "srv_{}",
@@ -128,25 +144,51 @@ impl TestServer {
                     url: url.clone(),
                     schema,
                 });
-                Arc::new(store)
+                let s = Arc::new(store);
+                (s.clone(), s)
             }
         };
         let clock = Arc::new(ManualClock::new(T0));
         let metrics = Arc::new(Metrics::new());
+        let jsonl = dir.path().join("findings.jsonl");
+        let mut all_sinks: Vec<Box<dyn Sink>> = vec![Box::new(JsonlSink::new(&jsonl))];
+        all_sinks.extend(sinks);
+        let watch = WatchSettings {
+            // Only `Live::sync` moves the watermark with the clock: tests are exact.
+            tick_interval_ms: 3_600_000,
+            ..WatchSettings::default()
+        };
+        let (live, _engine) = Live::start(
+            RuleSet::builtin().unwrap(),
+            &watch,
+            findings.clone(),
+            all_sinks,
+            clock.clone(),
+            metrics.clone(),
+        );
+        let observers: Vec<Arc<dyn Observer>> = vec![
+            Arc::new(MetricsObserver(metrics.clone())),
+            Arc::new(GuardEvents(live.clone())),
+        ];
         let guard = Guard::new(
             store,
             clock.clone(),
             Arc::new(SystemEntropy::new()),
             CodeKey::new(b"server test secret"),
-            GuardSettings::default(),
+            settings,
         )
         .unwrap()
-        .with_observer(Arc::new(MetricsObserver(metrics.clone())));
+        .with_observer(Arc::new(Observers(observers)));
         let guard = Arc::new(guard);
         let admin_key = guard.bootstrap_admin_key().await.unwrap().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let state = AppState::with_metrics(guard.clone(), metrics, base.clone());
+        let state =
+            AppState::with_metrics(guard.clone(), metrics, base.clone()).with_watch(WatchState {
+                live: live.clone(),
+                findings,
+                max_ingest_bytes: watch.max_ingest_bytes,
+            });
         tokio::spawn(pushback_server::serve(
             listener,
             state,
@@ -160,6 +202,8 @@ impl TestServer {
             guard,
             admin_key,
             app_key: String::new(),
+            live,
+            jsonl,
             _dir: dir,
             _schema: drop_schema,
         };

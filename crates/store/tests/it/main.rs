@@ -6,6 +6,8 @@
 
 mod audit;
 mod concurrency;
+mod findings;
+mod ingest_keys;
 mod lifecycle;
 mod policy;
 mod refusals;

@@ -23,6 +23,7 @@ use pushback_model::{
     Clock as _, Entropy as _, ManualClock, SystemEntropy, Timestamp, random_token,
 };
 use pushback_store::{PostgresStore, SqliteStore};
+use pushback_watch::FindingStore;
 
 /// Where every world's manual clock starts (2027-01-15).
 pub const T0: i64 = 1_800_000_000_000;
@@ -104,6 +105,7 @@ enum Cleanup {
 pub struct Backend {
     pub name: &'static str,
     pub store: Arc<dyn GuardStore>,
+    pub findings: Arc<dyn FindingStore>,
     pub raw: Raw,
     cleanup: Cleanup,
 }
@@ -127,16 +129,19 @@ fn announce_postgres_skipped() {
 async fn sqlite() -> Backend {
     let dir = tempfile::tempdir().expect("a temporary directory for the SQLite file");
     let url = format!("sqlite://{}", dir.path().join("pushback.db").display());
-    let store = SqliteStore::connect(&url)
-        .await
-        .expect("open a fresh SQLite store");
+    let store = Arc::new(
+        SqliteStore::connect(&url)
+            .await
+            .expect("open a fresh SQLite store"),
+    );
     let raw =
         rusqlite::Connection::open(dir.path().join("pushback.db")).expect("raw SQLite connection");
     raw.busy_timeout(Duration::from_secs(10))
         .expect("a busy timeout");
     Backend {
         name: "sqlite",
-        store: Arc::new(store),
+        findings: store.clone(),
+        store,
         raw: Raw::Sqlite(std::sync::Mutex::new(raw)),
         cleanup: Cleanup::Dir(dir),
     }
@@ -150,9 +155,11 @@ async fn postgres(url: &str) -> Backend {
         url: url.to_owned(),
         schema: schema.clone(),
     };
-    let store = PostgresStore::connect_in_schema(url, Some(&schema))
-        .await
-        .expect("open a fresh PostgreSQL store in its own schema");
+    let store = Arc::new(
+        PostgresStore::connect_in_schema(url, Some(&schema))
+            .await
+            .expect("open a fresh PostgreSQL store in its own schema"),
+    );
     let options = PgConnectOptions::from_str(url)
         .expect("PostgreSQL URL")
         .options([("search_path", schema.as_str())]);
@@ -163,7 +170,8 @@ async fn postgres(url: &str) -> Backend {
         .expect("raw PostgreSQL connection");
     Backend {
         name: "postgres",
-        store: Arc::new(store),
+        findings: store.clone(),
+        store,
         raw: Raw::Postgres(raw),
         cleanup: Cleanup::Schema(cleanup),
     }
@@ -346,6 +354,7 @@ impl World {
         let Backend {
             name,
             store,
+            findings: _,
             raw,
             cleanup,
         } = backend;

@@ -1,0 +1,288 @@
+//! watch, live: one task owns the detection [`Engine`]; ingested batches and the
+//! guard's own events reach it over a bounded queue, a timer moves its watermark with
+//! the clock, and the findings it reports are stored (once per episode, through
+//! [`FindingStore`]) and handed to the [`sink`]s.
+//!
+//! ```text
+//! POST /v1/ingest/{okta|entra|duo} ─┐
+//!                                    ├─► queue ─► engine task ─► FindingStore
+//! guard (GuardEvents observer) ─────┘   (bounded)   │ tick(now)     │ new findings only
+//!                                                    timer          ▼
+//!                                                        per-sink queue ─► jsonl, stdout, webhook
+//! ```
+//!
+//! Nothing upstream waits on a sink: each sink drains a queue of its own, and a full
+//! queue drops the finding and counts it (`pushback_sink_deliveries{result="dropped"}`).
+//! An ingest request waits only for room in the engine's queue (backpressure); the
+//! guard, which must never wait, drops its event and counts it instead.
+
+mod guard_events;
+pub mod sink;
+mod webhook;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use pushback_model::{AuthEvent, Clock, EventSource, Finding};
+use pushback_watch::rule::RuleSet;
+use pushback_watch::{Engine, EngineSettings, EngineStats, FindingStore};
+
+use crate::metrics::Metrics;
+
+pub use guard_events::{GuardEvents, auth_event};
+pub use sink::{JsonlSink, Sink, SinkError, SinkSettings};
+pub use webhook::{WebhookSecret, WebhookSettings, WebhookSink};
+
+/// The `[watch]` table of `pushback.toml`: the live engine and its sinks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WatchSettings {
+    /// A directory of Sigma rules (`*.yml`) that add to or override the built-in ones.
+    pub rules_dir: Option<String>,
+    /// How late (event time, milliseconds) an event may arrive and still be judged in
+    /// order. Findings are reported this long after their last event at the latest.
+    pub disorder_tolerance_ms: i64,
+    /// The most groups (users, sessions, addresses) one correlation rule keeps state
+    /// for; the least recently seen is evicted first and counted
+    /// (`pushback_watch_evicted_groups`).
+    pub max_groups_per_rule: usize,
+    /// How often the engine's watermark follows the clock, in milliseconds.
+    pub tick_interval_ms: u64,
+    /// Batches (an ingest request, or one guard event) waiting for the engine.
+    pub event_queue: usize,
+    /// Largest accepted ingest request body, in bytes.
+    pub max_ingest_bytes: usize,
+    pub sinks: SinkSettings,
+}
+
+impl Default for WatchSettings {
+    fn default() -> Self {
+        let engine = EngineSettings::default();
+        Self {
+            rules_dir: None,
+            disorder_tolerance_ms: engine.disorder_tolerance_ms,
+            max_groups_per_rule: engine.max_groups_per_rule,
+            tick_interval_ms: 1000,
+            event_queue: 1024,
+            max_ingest_bytes: 5 << 20,
+            sinks: SinkSettings::default(),
+        }
+    }
+}
+
+impl WatchSettings {
+    pub fn engine(&self) -> EngineSettings {
+        EngineSettings {
+            disorder_tolerance_ms: self.disorder_tolerance_ms,
+            max_groups_per_rule: self.max_groups_per_rule,
+        }
+    }
+}
+
+enum Msg {
+    Events(Vec<AuthEvent>),
+    /// Tick now, store and dispatch what that finds, then answer.
+    Sync(oneshot::Sender<()>),
+    /// Judge everything held, store and dispatch, answer and stop.
+    Finish(oneshot::Sender<()>),
+}
+
+/// The engine task has stopped.
+#[derive(Debug, thiserror::Error)]
+#[error("the detection engine has stopped")]
+pub struct EngineStopped;
+
+/// A handle on the live engine task; cheap to clone.
+#[derive(Clone)]
+pub struct Live {
+    tx: mpsc::Sender<Msg>,
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live").finish_non_exhaustive()
+    }
+}
+
+impl Live {
+    /// Starts the engine task over `rules`, storing findings in `store` and handing new
+    /// ones to `sinks` (each gets a task and a queue of `settings.sinks.queue`).
+    pub fn start(
+        rules: RuleSet,
+        settings: &WatchSettings,
+        store: Arc<dyn FindingStore>,
+        sinks: Vec<Box<dyn Sink>>,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(settings.event_queue.max(1));
+        let outlets = sink::start_all(sinks, settings.sinks.queue.max(1), metrics.clone());
+        let task = EngineTask {
+            engine: Engine::new(rules, settings.engine()),
+            store,
+            outlets,
+            clock,
+            metrics: metrics.clone(),
+            last: EngineStats::default(),
+        };
+        let every = Duration::from_millis(settings.tick_interval_ms.max(10));
+        let handle = tokio::spawn(task.run(rx, every));
+        (Self { tx, metrics }, handle)
+    }
+
+    /// Hands a batch to the engine, waiting for room in its queue.
+    pub async fn submit(&self, events: Vec<AuthEvent>) -> Result<(), EngineStopped> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.tx
+            .send(Msg::Events(events))
+            .await
+            .map_err(|_| EngineStopped)
+    }
+
+    /// Hands one event to the engine if its queue has room; otherwise drops it and
+    /// counts the drop. Never waits.
+    pub fn offer(&self, event: AuthEvent) -> bool {
+        let source = event.source.as_str();
+        let sent = self.tx.try_send(Msg::Events(vec![event])).is_ok();
+        if !sent {
+            self.metrics
+                .watch
+                .events_dropped
+                .get_or_create(&vec![("source", source)])
+                .inc();
+        }
+        sent
+    }
+
+    /// Moves the watermark to the clock's now and returns once what that released is
+    /// stored and queued for the sinks (every event submitted before is in).
+    pub async fn sync(&self) -> Result<(), EngineStopped> {
+        let (reply, done) = oneshot::channel();
+        self.tx
+            .send(Msg::Sync(reply))
+            .await
+            .map_err(|_| EngineStopped)?;
+        done.await.map_err(|_| EngineStopped)
+    }
+
+    /// End of service: judges every held event and open window, stores and queues the
+    /// findings, and stops the engine.
+    pub async fn finish(&self) -> Result<(), EngineStopped> {
+        let (reply, done) = oneshot::channel();
+        self.tx
+            .send(Msg::Finish(reply))
+            .await
+            .map_err(|_| EngineStopped)?;
+        done.await.map_err(|_| EngineStopped)
+    }
+}
+
+struct EngineTask {
+    engine: Engine,
+    store: Arc<dyn FindingStore>,
+    outlets: Vec<sink::Outlet>,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    last: EngineStats,
+}
+
+impl EngineTask {
+    async fn run(mut self, mut rx: mpsc::Receiver<Msg>, every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut found = Vec::new();
+        loop {
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(Msg::Events(events)) => {
+                        for e in events {
+                            self.engine.observe_into(e, &mut found);
+                        }
+                        self.report(&mut found).await;
+                    }
+                    Some(Msg::Sync(reply)) => {
+                        found.extend(self.engine.tick(self.clock.now()));
+                        self.report(&mut found).await;
+                        let _ = reply.send(());
+                    }
+                    Some(Msg::Finish(reply)) => {
+                        found.extend(self.engine.finish());
+                        self.report(&mut found).await;
+                        let _ = reply.send(());
+                        return;
+                    }
+                    None => {
+                        found.extend(self.engine.finish());
+                        self.report(&mut found).await;
+                        return;
+                    }
+                },
+                _ = tick.tick() => {
+                    found.extend(self.engine.tick(self.clock.now()));
+                    self.report(&mut found).await;
+                }
+            }
+        }
+    }
+
+    /// Stores `found`, hands the new ones to the sinks, and updates the metrics.
+    async fn report(&mut self, found: &mut Vec<Finding>) {
+        self.count_stats();
+        if found.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(found);
+        let fresh = match self.store.insert_findings(&batch, self.clock.now()).await {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                // Alerting matters more than the record: the sinks still get them.
+                tracing::error!(error = %e, findings = batch.len(), "storing findings failed; sending them to the sinks anyway");
+                self.metrics.watch.store_failures.inc_by(batch.len() as u64);
+                vec![true; batch.len()]
+            }
+        };
+        for (finding, new) in batch.into_iter().zip(fresh) {
+            if !new {
+                continue;
+            }
+            self.metrics
+                .watch
+                .findings
+                .get_or_create(&vec![("rule", finding.rule_id.clone())])
+                .inc();
+            tracing::info!(rule = %finding.rule_id, severity = %finding.severity, events = finding.event_count, "finding");
+            let finding = Arc::new(finding);
+            for outlet in &self.outlets {
+                outlet.offer(&finding);
+            }
+        }
+    }
+
+    fn count_stats(&mut self) {
+        let now = self.engine.stats();
+        let w = &self.metrics.watch;
+        w.late_events
+            .inc_by(now.late.saturating_sub(self.last.late));
+        w.evicted_groups
+            .inc_by(now.evicted_groups.saturating_sub(self.last.evicted_groups));
+        w.groups.set(i64::try_from(now.groups).unwrap_or(i64::MAX));
+        w.buffered_events
+            .set(i64::try_from(now.buffered).unwrap_or(i64::MAX));
+        self.last = now;
+    }
+}
+
+/// Counts an ingest request's records.
+pub(crate) fn count_ingest(metrics: &Metrics, source: EventSource, accepted: u64, rejected: u64) {
+    let f = &metrics.watch.ingest_records;
+    f.get_or_create(&vec![("source", source.as_str()), ("result", "accepted")])
+        .inc_by(accepted);
+    f.get_or_create(&vec![("source", source.as_str()), ("result", "rejected")])
+        .inc_by(rejected);
+}

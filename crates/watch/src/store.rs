@@ -1,0 +1,172 @@
+//! The storage watch needs: [`FindingStore`], a port that `pushback-store` implements on
+//! SQLite and PostgreSQL.
+//!
+//! Findings are stored idempotently by [`finding_key`]: the same episode reported again
+//! (a replay of the same log after a restart, a batch re-ingested) is recognised and not
+//! stored, nor sent to sinks, twice.
+
+use async_trait::async_trait;
+
+use pushback_model::{Finding, Timestamp, sha256};
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FindingStoreError {
+    /// The database failed; the text is for logs, never for clients.
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+/// One stored finding: the finding, where it sits in the list, and when it was stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredFinding {
+    /// Increases with every finding stored; ties in `window_end` are broken by it.
+    pub seq: i64,
+    pub stored_at: Timestamp,
+    pub finding: Finding,
+}
+
+/// What to list. Findings come newest first (by `window_end`, then by `seq`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FindingQuery {
+    /// Only this rule's findings.
+    pub rule_id: Option<String>,
+    /// Only findings about this user.
+    pub user: Option<String>,
+    /// Only findings whose episode ended at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only findings strictly after this position of an earlier page (see
+    /// [`FindingPage::next`]).
+    pub after: Option<FindingCursor>,
+    /// The most to return.
+    pub limit: u32,
+}
+
+/// A position in the newest-first list: the last finding of a page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FindingCursor {
+    pub window_end: Timestamp,
+    pub seq: i64,
+}
+
+impl FindingCursor {
+    /// The opaque text form handed to clients: `<window_end ms>.<seq>`.
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.window_end.millis(), self.seq)
+    }
+
+    /// Parses [`FindingCursor::encode`]'s form.
+    pub fn decode(text: &str) -> Option<Self> {
+        let (end, seq) = text.split_once('.')?;
+        Some(Self {
+            window_end: Timestamp::from_millis(end.parse().ok()?),
+            seq: seq.parse().ok()?,
+        })
+    }
+}
+
+/// One page of findings and where the next one starts, if there may be more.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FindingPage {
+    pub findings: Vec<StoredFinding>,
+    pub next: Option<FindingCursor>,
+}
+
+#[async_trait]
+pub trait FindingStore: Send + Sync {
+    /// Stores the findings not stored before (by [`finding_key`]), in one transaction;
+    /// returns, for each finding in order, whether it was new.
+    async fn insert_findings(
+        &self,
+        findings: &[Finding],
+        at: Timestamp,
+    ) -> Result<Vec<bool>, FindingStoreError>;
+
+    /// A page of findings, newest first.
+    async fn findings(&self, query: &FindingQuery) -> Result<FindingPage, FindingStoreError>;
+}
+
+/// The identity of a finding's episode, stable across runs: the rule, what it grouped
+/// by (or the user when it did not group), when the episode began, and for a rule that
+/// reports single events the event's id. SHA-256, hex.
+pub fn finding_key(f: &Finding) -> String {
+    let mut text = String::with_capacity(128);
+    text.push_str(&f.rule_id);
+    text.push('\u{1f}');
+    if f.group.is_empty() {
+        text.push_str(f.user.as_deref().unwrap_or(""));
+        text.push('\u{1f}');
+        if !f.event_ids_truncated {
+            text.push_str(f.event_ids.first().map_or("", String::as_str));
+        }
+    } else {
+        for (field, value) in &f.group {
+            text.push_str(field);
+            text.push('=');
+            text.push_str(value);
+            text.push('\u{1e}');
+        }
+    }
+    text.push('\u{1f}');
+    text.push_str(&f.window_start.millis().to_string());
+    let digest = sha256(text.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use pushback_model::{EventSource, Severity};
+
+    use super::*;
+
+    fn flood(user: &str, start: i64) -> Finding {
+        Finding {
+            rule_id: "push_flood".into(),
+            title: "Push flood".into(),
+            severity: Severity::High,
+            user: Some(user.into()),
+            source: Some(EventSource::Okta),
+            window_start: Timestamp::from_millis(start),
+            window_end: Timestamp::from_millis(start + 240_000),
+            event_count: 5,
+            event_ids: vec!["a".into(), "b".into()],
+            event_ids_truncated: false,
+            group: vec![("user".into(), user.into())],
+            distinct: None,
+            tags: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_key_names_the_episode_not_the_report() {
+        let a = flood("alice", 1_000);
+        let mut later_report = a.clone();
+        later_report.window_end = Timestamp::from_millis(9_999_999);
+        later_report.event_count = 7;
+        assert_eq!(finding_key(&a), finding_key(&later_report));
+        assert_ne!(finding_key(&a), finding_key(&flood("bob", 1_000)));
+        assert_ne!(finding_key(&a), finding_key(&flood("alice", 1_001)));
+        assert_eq!(finding_key(&a).len(), 64);
+    }
+
+    #[test]
+    fn single_event_findings_are_told_apart_by_event() {
+        let mut a = flood("alice", 1_000);
+        a.group.clear();
+        let mut b = a.clone();
+        b.event_ids = vec!["other".into()];
+        assert_ne!(finding_key(&a), finding_key(&b));
+    }
+
+    #[test]
+    fn cursors_round_trip_and_refuse_junk() {
+        let c = FindingCursor {
+            window_end: Timestamp::from_millis(1_800_000_000_000),
+            seq: 42,
+        };
+        assert_eq!(FindingCursor::decode(&c.encode()), Some(c));
+        assert_eq!(FindingCursor::decode("x.1"), None);
+        assert_eq!(FindingCursor::decode("12"), None);
+    }
+}
