@@ -23,6 +23,26 @@ pub enum AdminCommand {
     /// Admin keys (works on the database directly, for recovery).
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Keys for POST /v1/ingest/{okta|entra|duo} (log forwarders, Okta event hooks).
+    #[command(subcommand)]
+    IngestKey(IngestKeyCommand),
+    /// Findings of live detection, newest first.
+    Findings {
+        /// Only this rule (e.g. push_flood).
+        #[arg(long)]
+        rule: Option<String>,
+        /// Only this user.
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IngestKeyCommand {
+    /// Create an ingest key; prints it once.
+    Create { name: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -85,18 +105,24 @@ pub async fn run(url: &str, key: Option<&str>, command: AdminCommand) -> anyhow:
             }
             let created =
                 http::send(auth(client.post(format!("{base}/v1/admin/apps"))).json(&body)).await?;
-            output::line(&format!(
-                "App {} created. Its API key (shown once):",
-                created["id"].as_str().unwrap_or("?")
-            ));
-            output::line("");
-            output::line(&format!(
-                "    {}",
-                created["api_key"]
-                    .as_str()
-                    .context("no api_key in the answer")?
-            ));
-            return Ok(());
+            return print_secret_once(&created, "App", "API key", "api_key");
+        }
+        AdminCommand::IngestKey(IngestKeyCommand::Create { name }) => {
+            let created = http::send(
+                auth(client.post(format!("{base}/v1/admin/ingest-keys")))
+                    .json(&json!({ "name": name })),
+            )
+            .await?;
+            return print_secret_once(&created, "Ingest key", "secret", "ingest_key");
+        }
+        AdminCommand::Findings { rule, user, limit } => {
+            let mut query = vec![("limit", limit.to_string())];
+            query.extend(rule.map(|r| ("rule_id", r)));
+            query.extend(user.map(|u| ("user", u)));
+            http::send(auth(
+                client.get(format!("{base}/v1/findings")).query(&query),
+            ))
+            .await?
         }
         AdminCommand::User(UserCommand::Create {
             login,
@@ -189,4 +215,25 @@ fn urlencode(s: &str) -> String {
         }
     }
     out
+}
+
+/// Prints a just-created credential, which the server shows only this once.
+fn print_secret_once(
+    created: &serde_json::Value,
+    what: &str,
+    secret_name: &str,
+    field: &str,
+) -> anyhow::Result<()> {
+    output::line(&format!(
+        "{what} {} created. Its {secret_name} (shown once):",
+        created["id"].as_str().unwrap_or("?")
+    ));
+    output::line("");
+    output::line(&format!(
+        "    {}",
+        created[field]
+            .as_str()
+            .with_context(|| format!("no {field} in the answer"))?
+    ));
+    Ok(())
 }

@@ -103,6 +103,35 @@ fn the_readme_walkthrough_works_and_leaks_nothing() {
         .success();
     let app_key = word_starting(&created, "pbk.");
     server.cli(&["admin", "user", "create", "alice"]).success();
+
+    // An ingest key for a log forwarder: it posts a batch, the wrong key posts nothing.
+    let created = server
+        .cli_printing_a_secret(&["admin", "ingest-key", "create", "okta-hook"])
+        .success();
+    let ingest_key = word_starting(&created, "pbi.");
+    let batch = serde_json::json!({ "data": { "events": [{
+        "uuid": "evt-1", "published": "2026-03-18T12:00:00.000Z",
+        "eventType": "user.mfa.okta_verify.deny_push", "outcome": { "result": "FAILURE" },
+        "actor": { "id": "00u1", "type": "User", "alternateId": "carol@example.com" }
+    }] } });
+    let ingest = format!("{}/v1/ingest/okta", server.url);
+    let accepted = api.json(
+        reqwest::Method::POST,
+        &ingest,
+        Some(&ingest_key),
+        Some(&batch),
+        202,
+    );
+    assert_eq!(accepted["accepted"], 1, "{accepted}");
+    api.json(
+        reqwest::Method::POST,
+        &ingest,
+        Some(&app_key),
+        Some(&batch),
+        401,
+    );
+    let findings = server.cli(&["admin", "findings", "--limit", "5"]).success();
+    assert!(findings.json().is_object(), "{}", findings.stdout);
     let enrol = server
         .cli_printing_a_secret(&["admin", "enrol", "alice"])
         .success();
@@ -257,6 +286,7 @@ fn the_readme_walkthrough_works_and_leaks_nothing() {
     let mut secrets = vec![
         Secret::text("the admin key's secret", [key_secret(&server.admin_key)]),
         Secret::text("the app key's secret", [key_secret(&app_key)]),
+        Secret::text("the ingest key's secret", [key_secret(&ingest_key)]),
         Secret::text("the enrolment token", [enrolment_token.to_owned()]),
         Secret::text("the device's private key", [private_key]),
         Secret::text(
