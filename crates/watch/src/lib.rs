@@ -47,5 +47,5 @@ pub mod source;
 mod timestamp;
 
 pub use engine::{Engine, EngineSettings, EngineStats};
-pub use input::{EventReader, ReaderSettings, Record, RecordError};
+pub use input::{EventReader, ParallelReader, Reader, ReaderSettings, Record, RecordError};
 pub use source::{Format, Normalised, Normaliser, Skip};
