@@ -406,10 +406,7 @@ fn work(
 ) {
     let mut normaliser: Option<Normaliser> = None;
     loop {
-        let received = chunks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .recv();
+        let received = chunks.lock().unwrap_or_else(PoisonError::into_inner).recv();
         let Ok(chunk) = received else { return };
         let mut outcomes = Vec::new();
         if let Some(format) = chunk.format.filter(|f| independent(*f)) {

@@ -18,7 +18,11 @@ fn okta_log(n: usize, users: usize) -> String {
         let user = i % users;
         let flood = user % 97 == 0 && (i / users) % 40 < 6;
         let (event_type, outcome, debug) = match (flood, i % 5) {
-            (true, 0 | 2 | 4) => ("user.mfa.okta_verify.deny_push", r#"{"result":"SUCCESS"}"#, "{}"),
+            (true, 0 | 2 | 4) => (
+                "user.mfa.okta_verify.deny_push",
+                r#"{"result":"SUCCESS"}"#,
+                "{}",
+            ),
             (true, _) => (
                 "user.authentication.auth_via_mfa",
                 r#"{"result":"FAILURE","reason":"INVALID_CREDENTIALS"}"#,
@@ -81,7 +85,11 @@ fn findings_and_records_are_the_same_on_one_thread_and_on_several() {
     let log = okta_log(30_000, 400);
     let sequential = findings(EventReader::new(log.as_bytes(), ReaderSettings::default()));
     assert!(
-        sequential.iter().filter(|f| f.rule_id == "push_flood").count() >= 3,
+        sequential
+            .iter()
+            .filter(|f| f.rule_id == "push_flood")
+            .count()
+            >= 3,
         "the input must hold floods: {sequential:?}"
     );
     for threads in [1, 2, 3] {
@@ -90,13 +98,23 @@ fn findings_and_records_are_the_same_on_one_thread_and_on_several() {
     }
     let want = items(EventReader::new(log.as_bytes(), ReaderSettings::default()));
     assert_eq!(want.len(), 30_000);
-    assert_eq!(want.iter().filter(|(_, _, s)| s.contains("EOF")).count(), 30);
+    assert_eq!(
+        want.iter().filter(|(_, _, s)| s.contains("EOF")).count(),
+        30
+    );
     let mut reader = ParallelReader::new(Cursor::new(log.clone()), ReaderSettings::default(), 2);
     assert_eq!(reader.format(), None, "not known before a record was read");
     let first = reader.next();
     assert!(matches!(first, Some(Ok(_))));
     assert_eq!(reader.format(), Some(Format::Okta));
-    assert_eq!(items(ParallelReader::new(Cursor::new(log), ReaderSettings::default(), 4)), want);
+    assert_eq!(
+        items(ParallelReader::new(
+            Cursor::new(log),
+            ReaderSettings::default(),
+            4
+        )),
+        want
+    );
 }
 
 #[test]
@@ -115,7 +133,11 @@ fn arrays_gzip_and_unrecognised_first_records_read_the_same() {
     let odd = format!("{{\"neither\":1}}\nnot json\n{log}");
     for input in [array.into_bytes(), gz, odd.into_bytes()] {
         let want = items(EventReader::new(&input[..], ReaderSettings::default()));
-        let got = items(ParallelReader::new(Cursor::new(input), ReaderSettings::default(), 2));
+        let got = items(ParallelReader::new(
+            Cursor::new(input),
+            ReaderSettings::default(),
+            2,
+        ));
         assert_eq!(got, want);
     }
 }
@@ -127,14 +149,33 @@ fn entra_flows_are_counted_in_order_across_chunks() {
     let mut rows = Vec::new();
     for i in 0..3_000 {
         let step = format!("2019-10-18T09:{:02}:{:02}Z", (i / 60) % 60, i % 60);
-        rows.push(crate::entra::mfa_row(500121, declined, &step, &format!("r{i}")));
+        rows.push(crate::entra::mfa_row(
+            500121,
+            declined,
+            &step,
+            &format!("r{i}"),
+        ));
         if i % 3 == 0 {
-            rows.push(crate::entra::mfa_row(500121, declined, &step, &format!("again{i}")));
+            rows.push(crate::entra::mfa_row(
+                500121,
+                declined,
+                &step,
+                &format!("again{i}"),
+            ));
         }
     }
     let log = rows.join("\n");
     let want = items(EventReader::new(log.as_bytes(), ReaderSettings::default()));
-    assert_eq!(want.iter().filter(|(_, _, s)| s.contains("RepeatedStep")).count(), 1_000);
-    let got = items(ParallelReader::new(Cursor::new(log), ReaderSettings::default(), 2));
+    assert_eq!(
+        want.iter()
+            .filter(|(_, _, s)| s.contains("RepeatedStep"))
+            .count(),
+        1_000
+    );
+    let got = items(ParallelReader::new(
+        Cursor::new(log),
+        ReaderSettings::default(),
+        2,
+    ));
     assert_eq!(got, want);
 }
