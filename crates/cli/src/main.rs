@@ -122,6 +122,9 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Detection throughput over a generated Okta log with known floods.
+    #[command(subcommand)]
+    Watch(bench::watch::Command),
 }
 
 fn init_logging(default: &str) {
@@ -169,6 +172,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_logging("warn");
             return watch::run(args);
         }
+        Command::Bench(BenchCommand::Watch(command)) => {
+            init_logging("warn");
+            if !bench::watch::run(command)? {
+                return Ok(ExitCode::from(1));
+            }
+        }
         Command::Bench(BenchCommand::Guard {
             users,
             concurrency,
@@ -177,7 +186,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         }) => {
             init_logging("warn");
-            bench::run(bench::GuardBench {
+            bench::guard::run(bench::guard::GuardBench {
                 users,
                 concurrency,
                 duration,

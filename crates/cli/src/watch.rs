@@ -20,7 +20,7 @@ use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use pushback_model::{Finding, Timestamp};
-use pushback_watch::input::{EventReader, ReaderSettings};
+use pushback_watch::input::{Reader, ReaderSettings};
 use pushback_watch::rule::RuleSet;
 use pushback_watch::{Engine, EngineSettings, Format};
 
@@ -64,6 +64,10 @@ pub struct WatchArgs {
     /// Longest record accepted, in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     pub max_record_bytes: usize,
+    /// Threads that split and normalise records (1: everything on one thread); default:
+    /// the available cores, at most 8. Findings are the same whatever the number.
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
@@ -97,6 +101,7 @@ pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
             .context("--disorder-tolerance is too long")?,
         ..EngineSettings::default()
     };
+    let threads = args.threads.unwrap_or_else(default_threads).max(1);
     let mut engines: BTreeMap<&'static str, Engine> = BTreeMap::new();
     let mut findings = Vec::new();
     let mut totals = Totals::default();
@@ -113,7 +118,7 @@ pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
             max_record_bytes: args.max_record_bytes,
             ..ReaderSettings::default()
         };
-        let mut reader = EventReader::new(counted, settings);
+        let mut reader = Reader::new(counted, settings, threads);
         while let Some(item) = reader.next() {
             match item {
                 Ok(record) => {
@@ -179,9 +184,19 @@ pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn open(path: &Path) -> anyhow::Result<(Box<dyn Read>, Option<u64>)> {
+/// The available cores, at most [`MAX_DEFAULT_THREADS`].
+fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(MAX_DEFAULT_THREADS)
+}
+
+/// More normalising threads than this rarely help: the engine runs on one.
+const MAX_DEFAULT_THREADS: usize = 8;
+
+fn open(path: &Path) -> anyhow::Result<(Box<dyn Read + Send>, Option<u64>)> {
     if path == Path::new("-") {
-        return Ok((Box::new(io::stdin().lock()), None));
+        return Ok((Box::new(io::stdin()), None));
     }
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let size = file.metadata().ok().map(|m| m.len());

@@ -51,6 +51,6 @@ pub mod store;
 mod timestamp;
 
 pub use engine::{Engine, EngineSettings, EngineStats};
-pub use input::{EventReader, ReaderSettings, Record, RecordError};
+pub use input::{EventReader, ParallelReader, Reader, ReaderSettings, Record, RecordError};
 pub use source::{Format, Normalised, Normaliser, Skip};
 pub use store::{FindingStore, FindingStoreError, finding_key};

@@ -217,3 +217,76 @@ fn bad_records_are_counted_and_skipped_or_fatal_under_strict() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("--strict"));
 }
+
+/// `pushback bench watch`: a small generated log, read on one thread and on two, finds
+/// exactly the injected floods; `pushback watch --threads` gives the same findings on
+/// the same log whatever the thread count.
+#[test]
+fn bench_watch_finds_the_injected_floods_on_one_thread_and_on_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "bench", "watch", "generate", "--events", "60000", "--users", "300",
+        ])
+        .args(["--array-events", "20000", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let truth: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("truth.json")).unwrap()).unwrap();
+    assert_eq!(truth["floods"].as_array().unwrap().len(), 3);
+    assert_eq!(truth["near_misses"].as_array().unwrap().len(), 3);
+
+    for input in ["jsonl", "json"] {
+        let out = Command::new(BIN)
+            .args([
+                "bench",
+                "watch",
+                "run",
+                "--threads",
+                "1,2",
+                "--json",
+                "--input",
+                input,
+            ])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let runs = report["runs"].as_array().unwrap();
+        assert_eq!(runs.len(), 2);
+        for run in runs {
+            assert_eq!(run["truth"]["ok"], true, "{run}");
+            assert_eq!(
+                run["truth"]["floods_found"], run["truth"]["floods"],
+                "{run}"
+            );
+            assert_eq!(run["bad_records"], 0, "{run}");
+            assert!(run["peak_rss_mib"].as_f64().unwrap() > 1.0, "{run}");
+        }
+        assert_eq!(runs[0]["findings"], runs[1]["findings"]);
+    }
+
+    let log = dir.path().join("okta.jsonl");
+    let log = log.to_str().unwrap();
+    let one = watch(&["--output", "jsonl", "--threads", "1", log], None);
+    let two = watch(&["--output", "jsonl", "--threads", "2", log], None);
+    assert_eq!(one.status.code(), Some(1));
+    assert_eq!(one.stdout, two.stdout);
+    let floods = String::from_utf8(one.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"rule_id\":\"push_flood\""))
+        .count();
+    assert_eq!(floods, 3);
+}

@@ -11,12 +11,14 @@
 //! reason; the next item carries on after it. Only a failure to read the input itself
 //! ([`SplitProblem::Io`], e.g. a corrupt gzip stream) ends the iteration.
 
+mod parallel;
 mod split;
 
 use std::io::{self, BufRead, BufReader, Chain, Cursor, Read};
 
 use flate2::read::MultiGzDecoder;
 
+pub use parallel::{CHUNK_BYTES, CHUNK_RECORDS, ParallelReader};
 pub use split::{MAX_NESTING, SplitProblem};
 
 use crate::source::{self, Format, NormaliseError, NormaliseSettings, Normalised, Normaliser};
@@ -180,6 +182,46 @@ impl<R: Read> Iterator for EventReader<R> {
             }),
             Err(e) => Err(fail(e)),
         })
+    }
+}
+
+/// An [`EventReader`] on the calling thread, or a [`ParallelReader`]: the same items
+/// in the same order either way.
+pub enum Reader<R> {
+    Sequential(EventReader<R>),
+    Parallel(ParallelReader),
+}
+
+impl<R: Read + Send + 'static> Reader<R> {
+    /// With `threads` ≤ 1 everything runs on the calling thread; with more, a splitting
+    /// thread and `threads` normalising threads feed the caller.
+    pub fn new(input: R, settings: ReaderSettings, threads: usize) -> Self {
+        if threads <= 1 {
+            Self::Sequential(EventReader::new(input, settings))
+        } else {
+            Self::Parallel(ParallelReader::new(input, settings, threads))
+        }
+    }
+}
+
+impl<R: Read> Reader<R> {
+    /// The format being read: as set, or as guessed once a record was recognised.
+    pub fn format(&self) -> Option<Format> {
+        match self {
+            Self::Sequential(r) => r.format(),
+            Self::Parallel(r) => r.format(),
+        }
+    }
+}
+
+impl<R: Read> Iterator for Reader<R> {
+    type Item = Result<Record, RecordError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Self::Sequential(r) => r.next(),
+            Self::Parallel(r) => r.next(),
+        }
     }
 }
 

@@ -123,6 +123,9 @@ pub(crate) struct Splitter<R> {
     input: R,
     st: State,
     finished: bool,
+    /// Bytes of the input's buffer still lent out as the last record, consumed at the
+    /// next call.
+    lent: usize,
 }
 
 /// Everything but the input, so that a chunk borrowed from the input can be scanned
@@ -153,7 +156,18 @@ struct State {
 const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
 
 enum Pending {
-    Record { number: u64, line: u64 },
+    Record {
+        number: u64,
+        line: u64,
+    },
+    /// A line lying whole in the input's buffer at `start..end`, lent out rather than
+    /// copied.
+    Lent {
+        start: usize,
+        end: usize,
+        number: u64,
+        line: u64,
+    },
     Error(SplitError),
 }
 
@@ -180,11 +194,13 @@ impl<R: BufRead> Splitter<R> {
                 bom: 0,
             },
             finished: false,
+            lent: 0,
         }
     }
 
     /// The next record or problem, or `None` at the end of the input.
     pub(crate) fn next_record(&mut self) -> Option<Result<Raw<'_>, SplitError>> {
+        self.input.consume(std::mem::take(&mut self.lent));
         if self.finished {
             return None;
         }
@@ -206,6 +222,29 @@ impl<R: BufRead> Splitter<R> {
                 number,
                 line,
             })),
+            Some(Pending::Lent {
+                start,
+                end,
+                number,
+                line,
+            }) => {
+                // The buffer still holds the line: nothing was consumed since.
+                let held = self.input.fill_buf().map(|buf| end <= buf.len());
+                match held {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        let e = io::Error::other("the read buffer changed under a record");
+                        return Some(Err(self.io_error(e)));
+                    }
+                    Err(e) => return Some(Err(self.io_error(e))),
+                }
+                let buf = self.input.fill_buf().ok()?;
+                Some(Ok(Raw {
+                    bytes: &buf[start..end],
+                    number,
+                    line,
+                }))
+            }
             Some(Pending::Error(e)) => Some(Err(e)),
             None => None,
         }
@@ -225,6 +264,32 @@ impl<R: BufRead> Splitter<R> {
         let st = &mut self.st;
         loop {
             st.buf.clear();
+            // The common case: the whole line is in the buffer. Lend it out.
+            let chunk = fill(&mut self.input)?;
+            if let Some(k) = memchr::memchr(b'\n', chunk)
+                && k <= st.max_record
+            {
+                let line = &chunk[..k];
+                let line_no = st.line;
+                st.line += 1;
+                let Some(start) = line.iter().position(|b| !b.is_ascii_whitespace()) else {
+                    self.input.consume(k + 1);
+                    continue;
+                };
+                let end = line
+                    .iter()
+                    .rposition(|b| !b.is_ascii_whitespace())
+                    .map_or(k, |e| e + 1);
+                st.records += 1;
+                st.pending = Some(Pending::Lent {
+                    start,
+                    end,
+                    number: st.records,
+                    line: line_no,
+                });
+                self.lent = k + 1;
+                return Ok(true);
+            }
             let mut overflow = false;
             let mut saw_any = false;
             loop {

@@ -12,10 +12,22 @@
 //! | session clears/ends, locks, factor suspends and resets, `deny_push_upgrade_needed`, `user.risk.change` | `other` |
 //! | anything else | skipped ([`Skip::NotRelevant`]) |
 //!
+//! **Skipping without parsing.** Most of the System Log is event types listed as
+//! skipped above, and parsing a 1.5 KB record costs far more than finding its type. So
+//! when a record holds the key `"eventType":` exactly once, written compactly (as Okta's
+//! API, Log Streaming and exports write it) with a plain string value, and that value is
+//! not one of the types above, the record is skipped as [`Skip::NotRelevant`] without
+//! being parsed. Everything else (pretty-printed records, escapes in the value, the key
+//! twice or not at all, Panther's `eventtype`) is parsed in full. One consequence: a
+//! malformed record of a skipped type is counted as not relevant rather than unreadable.
+//!
 //! The user is `target[type=User]` when there is one (admin actions and system-actor
 //! events name the affected user there), else the actor. Top-level keys are also read
 //! in the lower case Panther stores them in (`eventtype`, `debugcontext`, …).
 
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 use pushback_model::{AuthEvent, EventKind, EventSource};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
@@ -29,7 +41,15 @@ const PUSH_FACTOR: &str = "OKTA_VERIFY_PUSH";
 
 /// One Okta System Log record to its event.
 pub fn normalise(record: &[u8]) -> Result<Normalised, NormaliseError> {
-    let e: LogEvent<'_> = serde_json::from_slice(record)?;
+    if quick_event_type(record).is_some_and(|t| !relevant(t)) {
+        return Ok(Normalised::Skipped(Skip::NotRelevant));
+    }
+    // Checking UTF-8 once for the whole record is cheaper than once per string; serde
+    // says where the record is broken when it is not.
+    let e: LogEvent<'_> = match std::str::from_utf8(record) {
+        Ok(text) => serde_json::from_str(text)?,
+        Err(_) => serde_json::from_slice(record)?,
+    };
     let event_type = e
         .event_type
         .get()
@@ -94,6 +114,56 @@ pub fn normalise(record: &[u8]) -> Result<Normalised, NormaliseError> {
         .and_then(risk_level)
         .map(Box::from);
     Ok(Normalised::from_event(ev))
+}
+
+const EVENT_TYPE_KEY: &[u8] = br#""eventType":"#;
+
+/// The value of the record's only compact `"eventType":` key, if it is a string without
+/// escapes (see the module documentation). A key inside a JSON string cannot match: its
+/// quotes would be escaped.
+fn quick_event_type(record: &[u8]) -> Option<&[u8]> {
+    static FINDER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(EVENT_TYPE_KEY));
+    let finder = &*FINDER;
+    let at = finder.find(record)?;
+    let rest = &record[at + EVENT_TYPE_KEY.len()..];
+    if finder.find(rest).is_some() {
+        return None;
+    }
+    let value = rest.strip_prefix(b"\"")?;
+    let end = memchr::memchr2(b'"', b'\\', value)?;
+    (value[end] == b'"').then(|| &value[..end])
+}
+
+/// Whether an event type is one [`classify`] maps to an event (the rows of the table in
+/// the module documentation).
+fn relevant(event_type: &[u8]) -> bool {
+    matches!(
+        event_type,
+        b"system.push.send_factor_verify_push"
+            | b"system.sms.send_factor_verify_message"
+            | b"system.voice.send_mfa_challenge_call"
+            | b"user.mfa.okta_verify.deny_push"
+            | b"user.authentication.auth_via_mfa"
+            | b"user.authentication.sso"
+            | b"user.session.start"
+            | b"user.authentication.verify"
+            | b"user.account.report_suspicious_activity_by_enduser"
+            | b"security.threat.detected"
+            | b"user.risk.detect"
+            | b"user.mfa.okta_verify.deny_push_upgrade_needed"
+            | b"user.session.clear"
+            | b"user.session.end"
+            | b"user.session.expire"
+            | b"user.session.context.change"
+            | b"user.authentication.universal_logout"
+            | b"user.account.lock"
+            | b"user.account.lock.limit"
+            | b"user.lifecycle.suspend"
+            | b"user.mfa.factor.suspend"
+            | b"user.mfa.factor.reset_all"
+            | b"user.account.reset_password"
+            | b"user.risk.change"
+    )
 }
 
 fn classify(event_type: &str, e: &LogEvent<'_>) -> Option<EventKind> {
@@ -426,6 +496,59 @@ mod tests {
         assert_eq!(&*e.user, "bob@example.com");
         assert_eq!(e.user_id.as_deref(), Some("00u9"));
         assert_eq!(e.app.as_deref(), Some("Salesforce"));
+    }
+
+    #[test]
+    fn the_quick_skip_agrees_with_classify_for_every_documented_type() {
+        let doc: serde_json::Value = serde_json::from_slice(include_bytes!(
+            "../../tests/corpus/okta-developer-docs/mfa-relevant-event-types.json"
+        ))
+        .expect("corpus parses");
+        let mut types: Vec<String> = doc["eventTypes"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .filter_map(|t| t["id"].as_str().map(str::to_owned))
+            .collect();
+        assert!(types.len() > 20, "{} types", types.len());
+        types.extend(["user.lifecycle.create", "policy.evaluate_sign_on"].map(String::from));
+        let mut relevant_seen = 0;
+        for t in &types {
+            for outcome in ["SUCCESS", "FAILURE", "DENY"] {
+                let json = event(t, &format!(r#"{{"result":"{outcome}"}}"#), "{}");
+                let e: LogEvent<'_> = serde_json::from_str(&json).expect("parses");
+                assert_eq!(
+                    relevant(t.as_bytes()),
+                    classify(t, &e).is_some(),
+                    "{t} with {outcome}"
+                );
+                assert_eq!(quick_event_type(json.as_bytes()), Some(t.as_bytes()));
+            }
+            relevant_seen += usize::from(relevant(t.as_bytes()));
+        }
+        assert!(
+            relevant_seen >= 10,
+            "{relevant_seen} relevant types in the corpus"
+        );
+    }
+
+    #[test]
+    fn the_quick_skip_only_trusts_a_single_compact_plain_key() {
+        let skip = |json: &str| quick_event_type(json.as_bytes()).map(|t| t.to_vec());
+        assert_eq!(skip(r#"{"eventType":"a.b","x":1}"#), Some(b"a.b".to_vec()));
+        assert_eq!(skip(r#"{"eventType" : "a.b"}"#), None);
+        assert_eq!(skip(r#"{"eventType":"a\u002eb"}"#), None);
+        assert_eq!(skip(r#"{"eventType":"a","t":[{"eventType":"b"}]}"#), None);
+        assert_eq!(
+            skip(r#"{"m":"say \"eventType\":\"x\"","eventtype":"y"}"#),
+            None
+        );
+        // A relevant type behind a decoy is parsed in full and found.
+        let json = r#"{"uuid":"u","published":"2024-03-18T12:00:00Z","actor":{"alternateId":"a"},"eventType":"user.mfa.okta_verify.deny_push","d":{"eventType":"policy.evaluate_sign_on"}}"#;
+        assert!(matches!(
+            normalise(json.as_bytes()),
+            Ok(Normalised::Events(_))
+        ));
     }
 
     #[test]

@@ -86,7 +86,7 @@ fn a_records_batch_yields_the_same_events() {
 
 /// The fixture's first record turned into a strong-authentication failure or success:
 /// synthetic, built from the documented schema.
-fn mfa_row(code: u32, detail: &str, step_time: &str, id: &str) -> String {
+pub fn mfa_row(code: u32, detail: &str, step_time: &str, id: &str) -> String {
     let text = String::from_utf8(corpus(ELASTIC)).unwrap();
     let mut v: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     v["resultType"] = code.to_string().into();

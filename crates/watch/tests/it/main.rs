@@ -7,6 +7,7 @@
 mod duo;
 mod entra;
 mod okta;
+mod parallel;
 mod reader;
 mod rules;
 mod support;

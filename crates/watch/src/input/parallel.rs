@@ -1,0 +1,428 @@
+//! Reading on several threads: [`ParallelReader`] yields exactly what [`EventReader`]
+//! yields, in the same order, with splitting and normalising moved off the calling
+//! thread.
+//!
+//! ```text
+//!            chunks of raw records            normalised chunks
+//! splitter ──(seq 0, 1, 2, …)──► worker 1 ─┐
+//!  thread   bounded channel  └─► worker 2 ─┼─► caller: reorders by seq ─► items
+//!     ▲                          worker N ─┘             │
+//!     └──────────── emptied chunk buffers ◄──────────────┘
+//! ```
+//!
+//! - One thread unwraps gzip, splits the stream into records and packs them into
+//!   chunks (up to [`CHUNK_RECORDS`] records or [`CHUNK_BYTES`] bytes), each with a
+//!   sequence number. It also guesses the format from the first recognisable record,
+//!   as [`EventReader`] does.
+//! - Worker threads normalise whole chunks.
+//! - The calling thread (the iterator) takes chunks back in sequence order, so records
+//!   come out in input order and a detection engine fed from it sees the same events in
+//!   the same order as with [`EventReader`]: findings are identical.
+//! - **Memory is bounded**: a fixed number of chunk buffers circulates (twice the
+//!   workers plus two). The splitter must take an emptied buffer back before it packs
+//!   the next chunk, so it never runs more than that many chunks ahead of the caller,
+//!   and buffers are reused rather than reallocated.
+//! - **Entra ID** records are normalised on the calling thread, in order: counting each
+//!   MFA step once per sign-in flow ([`crate::source::flow`]) depends on the rows seen
+//!   before. Splitting still runs on its own thread. Okta and Duo normalise each
+//!   record on its own and use the workers.
+//!
+//! Dropping the reader early stops the threads: each notices its channel closed at its
+//! next send or receive. A worker that panics ends the stream with a fatal
+//! [`SplitProblem::Io`] error rather than with records silently missing.
+//!
+//! ```
+//! use pushback_watch::input::{EventReader, ParallelReader, ReaderSettings};
+//!
+//! let mut log = String::new();
+//! for i in 0..10_000 {
+//!     log.push_str(&format!(
+//!         r#"{{"txid":"t{i}","isotimestamp":"2021-07-23T07:19:34Z","event_type":"authentication","factor":"duo_push","result":"denied","reason":"user_mistake","user":{{"name":"u{}"}}}}"#,
+//!         i % 7
+//!     ));
+//!     log.push('\n');
+//! }
+//! let lines = |r: Result<pushback_watch::Record, _>| r.map(|r| r.line).ok();
+//! let parallel: Vec<_> = ParallelReader::new(std::io::Cursor::new(log.clone()), ReaderSettings::default(), 2)
+//!     .map(lines)
+//!     .collect();
+//! let sequential: Vec<_> = EventReader::new(log.as_bytes(), ReaderSettings::default())
+//!     .map(lines)
+//!     .collect();
+//! assert_eq!(parallel.len(), 10_000);
+//! assert_eq!(parallel, sequential);
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+
+use super::split::Splitter;
+use super::{Input, ReaderSettings, Record, RecordError, RecordProblem, SplitProblem};
+use crate::source::{self, Format, NormaliseError, Normalised, Normaliser};
+
+/// Most records packed into one chunk.
+pub const CHUNK_RECORDS: usize = 1024;
+/// A chunk is sent once it holds this many bytes of records (or [`CHUNK_RECORDS`]).
+pub const CHUNK_BYTES: usize = 1 << 20;
+
+/// Records from a byte stream, split and normalised on other threads (see the module
+/// documentation). Items and their order are those of [`EventReader`](super::EventReader).
+pub struct ParallelReader {
+    done: Receiver<Done>,
+    buffers: SyncSender<Vec<u8>>,
+    /// Chunks that arrived before their turn.
+    early: BTreeMap<u64, Done>,
+    next: u64,
+    current: Option<Current>,
+    format: Option<Format>,
+    settings: ReaderSettings,
+    /// For formats normalised in order on this thread (Entra).
+    in_order: Option<Normaliser>,
+    failed: bool,
+}
+
+/// Raw records on their way to a worker.
+struct Chunk {
+    seq: u64,
+    /// The format, once known; every `Raw` item of the chunk is of it.
+    format: Option<Format>,
+    bytes: Vec<u8>,
+    items: Vec<Item>,
+}
+
+enum Item {
+    Raw {
+        start: usize,
+        end: usize,
+        number: u64,
+        line: u64,
+    },
+    Failed(RecordError),
+}
+
+/// A chunk back from a worker: one outcome per `Raw` item, in order, unless the format
+/// is normalised on the calling thread (then `outcomes` is empty).
+struct Done {
+    chunk: Chunk,
+    outcomes: Vec<Result<Normalised, NormaliseError>>,
+}
+
+/// The chunk being handed out.
+struct Current {
+    format: Option<Format>,
+    bytes: Vec<u8>,
+    items: std::vec::IntoIter<Item>,
+    outcomes: std::vec::IntoIter<Result<Normalised, NormaliseError>>,
+}
+
+impl ParallelReader {
+    /// Starts a splitting thread and `workers` normalising threads (at least one) over
+    /// `input`.
+    pub fn new<R: Read + Send + 'static>(
+        input: R,
+        settings: ReaderSettings,
+        workers: usize,
+    ) -> Self {
+        let workers = workers.max(1);
+        let in_flight = 2 * workers + 2;
+        let (buffers_tx, buffers_rx) = sync_channel::<Vec<u8>>(in_flight);
+        for _ in 0..in_flight {
+            // The channel holds exactly `in_flight`; nothing else sends yet.
+            let _ = buffers_tx.try_send(Vec::new());
+        }
+        let (work_tx, work_rx) = sync_channel::<Chunk>(workers);
+        let (done_tx, done_rx) = sync_channel::<Done>(in_flight);
+
+        let split_settings = settings.clone();
+        thread::Builder::new()
+            .name("watch-split".into())
+            .spawn(move || split(input, &split_settings, &buffers_rx, &work_tx))
+            .map_err(|e| spawn_failed(&done_tx, e))
+            .ok();
+        let work_rx = Arc::new(Mutex::new(work_rx));
+        for i in 0..workers {
+            let work_rx = Arc::clone(&work_rx);
+            let done_tx_worker = done_tx.clone();
+            let normalise = settings.normalise.clone();
+            let spawned = thread::Builder::new()
+                .name(format!("watch-normalise-{i}"))
+                .spawn(move || work(&work_rx, &done_tx_worker, &normalise));
+            if let Err(e) = spawned {
+                spawn_failed(&done_tx, e);
+            }
+        }
+        drop(done_tx);
+        Self {
+            done: done_rx,
+            buffers: buffers_tx,
+            early: BTreeMap::new(),
+            next: 0,
+            current: None,
+            format: settings.format,
+            settings,
+            in_order: None,
+            failed: false,
+        }
+    }
+
+    /// The format being read: as set, or as guessed once a record was recognised.
+    pub fn format(&self) -> Option<Format> {
+        self.format
+    }
+
+    /// The next chunk in sequence, waiting for it if need be; `None` when every thread
+    /// has finished.
+    fn next_chunk(&mut self) -> Option<Done> {
+        loop {
+            if let Some(done) = self.early.remove(&self.next) {
+                self.next += 1;
+                return Some(done);
+            }
+            match self.done.recv() {
+                Ok(done) => {
+                    self.early.insert(done.chunk.seq, done);
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+impl Iterator for ParallelReader {
+    type Item = Result<Record, RecordError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.failed {
+                return None;
+            }
+            if let Some(cur) = &mut self.current {
+                match cur.items.next() {
+                    Some(Item::Failed(e)) => {
+                        self.failed = e.is_fatal();
+                        return Some(Err(e));
+                    }
+                    Some(Item::Raw {
+                        start,
+                        end,
+                        number,
+                        line,
+                    }) => {
+                        let outcome = match cur.outcomes.next() {
+                            Some(outcome) => outcome,
+                            None => {
+                                let format = cur.format?;
+                                let normaliser = self.in_order.get_or_insert_with(|| {
+                                    Normaliser::new(format, &self.settings.normalise)
+                                });
+                                normaliser.normalise(cur.bytes.get(start..end)?)
+                            }
+                        };
+                        return Some(match outcome {
+                            Ok(outcome) => Ok(Record {
+                                number,
+                                line,
+                                outcome,
+                            }),
+                            Err(problem) => Err(RecordError {
+                                number,
+                                line,
+                                problem: RecordProblem::Normalise(problem),
+                            }),
+                        });
+                    }
+                    None => {
+                        if let Some(cur) = self.current.take() {
+                            // The splitter may have stopped already; then nobody needs it.
+                            let _ = self.buffers.try_send(cur.bytes);
+                        }
+                    }
+                }
+            }
+            let Some(done) = self.next_chunk() else {
+                self.failed = true;
+                if self.early.is_empty() {
+                    return None;
+                }
+                // A thread ended without handing over its chunk.
+                return Some(Err(RecordError {
+                    number: 0,
+                    line: 0,
+                    problem: RecordProblem::Split(SplitProblem::Io(io::Error::other(
+                        "a reading thread stopped unexpectedly",
+                    ))),
+                }));
+            };
+            if done.chunk.format.is_some() {
+                self.format = done.chunk.format;
+            }
+            self.current = Some(Current {
+                format: done.chunk.format,
+                bytes: done.chunk.bytes,
+                items: done.chunk.items.into_iter(),
+                outcomes: done.outcomes.into_iter(),
+            });
+        }
+    }
+}
+
+/// Whether a format's records normalise independently of each other (so on any worker).
+fn independent(format: Format) -> bool {
+    match format {
+        Format::Okta | Format::Duo => true,
+        Format::Entra => false,
+    }
+}
+
+/// Reports a thread that could not be started as a fatal error at the start.
+fn spawn_failed(done: &SyncSender<Done>, e: io::Error) {
+    let chunk = Chunk {
+        seq: 0,
+        format: None,
+        bytes: Vec::new(),
+        items: vec![Item::Failed(RecordError {
+            number: 1,
+            line: 1,
+            problem: RecordProblem::Split(SplitProblem::Io(e)),
+        })],
+    };
+    let _ = done.try_send(Done {
+        chunk,
+        outcomes: Vec::new(),
+    });
+}
+
+/// The splitting thread: packs records into chunks until the input ends, fails, or the
+/// reader is dropped.
+fn split<R: Read>(
+    input: R,
+    settings: &ReaderSettings,
+    buffers: &Receiver<Vec<u8>>,
+    work: &SyncSender<Chunk>,
+) {
+    let mut format = settings.format;
+    let mut seq = 0u64;
+    let mut splitter = match Input::open(input) {
+        Ok(input) => Some(Splitter::new(input, settings.max_record_bytes)),
+        Err(e) => {
+            let failed = RecordError {
+                number: 1,
+                line: 1,
+                problem: RecordProblem::Split(SplitProblem::Io(e)),
+            };
+            let _ = work.send(Chunk {
+                seq,
+                format,
+                bytes: Vec::new(),
+                items: vec![Item::Failed(failed)],
+            });
+            None
+        }
+    };
+    while let Some(s) = splitter.as_mut() {
+        let Ok(mut bytes) = buffers.recv() else {
+            return;
+        };
+        bytes.clear();
+        let mut items = Vec::with_capacity(CHUNK_RECORDS);
+        let mut ended = false;
+        while items.len() < CHUNK_RECORDS && bytes.len() < CHUNK_BYTES {
+            match s.next_record() {
+                None => {
+                    ended = true;
+                    break;
+                }
+                Some(Ok(raw)) => {
+                    if format.is_none() {
+                        format = source::detect(raw.bytes);
+                        if format.is_none() {
+                            items.push(Item::Failed(unrecognised(raw.bytes, raw.number, raw.line)));
+                            continue;
+                        }
+                    }
+                    let start = bytes.len();
+                    bytes.extend_from_slice(raw.bytes);
+                    items.push(Item::Raw {
+                        start,
+                        end: bytes.len(),
+                        number: raw.number,
+                        line: raw.line,
+                    });
+                }
+                Some(Err(e)) => {
+                    let fatal = matches!(e.problem, SplitProblem::Io(_));
+                    items.push(Item::Failed(RecordError {
+                        number: e.number,
+                        line: e.line,
+                        problem: RecordProblem::Split(e.problem),
+                    }));
+                    if fatal {
+                        ended = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if !items.is_empty() {
+            let chunk = Chunk {
+                seq,
+                format,
+                bytes,
+                items,
+            };
+            if work.send(chunk).is_err() {
+                return;
+            }
+            seq += 1;
+        }
+        if ended {
+            splitter = None;
+        }
+    }
+}
+
+/// The error for a record seen before the format is known that names no format.
+fn unrecognised(bytes: &[u8], number: u64, line: u64) -> RecordError {
+    // Say why, when the record is not even JSON.
+    let problem = match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+        Err(e) => NormaliseError::Json(e),
+        Ok(_) => NormaliseError::UnknownFormat,
+    };
+    RecordError {
+        number,
+        line,
+        problem: RecordProblem::Normalise(problem),
+    }
+}
+
+/// A normalising thread: takes chunks until the splitter is done or the reader dropped.
+fn work(
+    chunks: &Mutex<Receiver<Chunk>>,
+    done: &SyncSender<Done>,
+    settings: &source::NormaliseSettings,
+) {
+    let mut normaliser: Option<Normaliser> = None;
+    loop {
+        let received = chunks.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        let Ok(chunk) = received else { return };
+        let mut outcomes = Vec::new();
+        if let Some(format) = chunk.format.filter(|f| independent(*f)) {
+            let n = match &mut normaliser {
+                Some(n) if n.format() == format => n,
+                slot => slot.insert(Normaliser::new(format, settings)),
+            };
+            outcomes.reserve(chunk.items.len());
+            for item in &chunk.items {
+                if let Item::Raw { start, end, .. } = *item {
+                    outcomes.push(n.normalise(&chunk.bytes[start..end]));
+                }
+            }
+        }
+        if done.send(Done { chunk, outcomes }).is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! The parallel reader against the sequential one: the same items in the same order,
+//! so the same findings, whatever the thread count, shape or compression.
+
+use std::io::{Cursor, Write as _};
+
+use pushback_model::Finding;
+use pushback_watch::input::{EventReader, ParallelReader, Reader, ReaderSettings};
+use pushback_watch::rule::RuleSet;
+use pushback_watch::{Engine, EngineSettings, Format, Record, RecordError};
+
+/// An Okta log of `n` records over `users` users, with a flood of denials (classic and
+/// OIE) for every 97th user and a broken line every 1,000 records.
+fn okta_log(n: usize, users: usize) -> String {
+    let mut out = String::new();
+    let mut t = 1_793_577_600_000i64;
+    for i in 0..n {
+        t += 250;
+        let user = i % users;
+        let flood = user % 97 == 0 && (i / users) % 40 < 6;
+        let (event_type, outcome, debug) = match (flood, i % 5) {
+            (true, 0 | 2 | 4) => (
+                "user.mfa.okta_verify.deny_push",
+                r#"{"result":"SUCCESS"}"#,
+                "{}",
+            ),
+            (true, _) => (
+                "user.authentication.auth_via_mfa",
+                r#"{"result":"FAILURE","reason":"INVALID_CREDENTIALS"}"#,
+                r#"{"factor":"OKTA_VERIFY_PUSH"}"#,
+            ),
+            (false, 0) => ("user.authentication.sso", r#"{"result":"SUCCESS"}"#, "{}"),
+            (false, 1) => (
+                "user.authentication.auth_via_mfa",
+                r#"{"result":"SUCCESS"}"#,
+                r#"{"factor":"OKTA_VERIFY_PUSH"}"#,
+            ),
+            _ => ("policy.evaluate_sign_on", r#"{"result":"ALLOW"}"#, "{}"),
+        };
+        let secs = t / 1000;
+        let published = format!(
+            "2026-11-02T{:02}:{:02}:{:02}.{:03}Z",
+            (secs / 3600) % 24,
+            (secs / 60) % 60,
+            secs % 60,
+            t % 1000
+        );
+        if i % 1000 == 999 {
+            out.push_str("{\"uuid\":\"broken\",\n");
+            continue;
+        }
+        out.push_str(&format!(
+            r#"{{"uuid":"e{i}","published":"{published}","eventType":"{event_type}","actor":{{"id":"00u{user}","type":"User","alternateId":"user{user}@example.com"}},"client":{{"ipAddress":"198.51.100.{}"}},"outcome":{outcome},"debugContext":{{"debugData":{debug}}},"padding":"{}"}}"#,
+            user % 250,
+            "x".repeat(i % 300)
+        ));
+        out.push('\n');
+    }
+    out
+}
+
+/// One reader's items, comparable: (number, line, events or the error text).
+fn items(reader: impl Iterator<Item = Result<Record, RecordError>>) -> Vec<(u64, u64, String)> {
+    reader
+        .map(|item| match item {
+            Ok(r) => (r.number, r.line, format!("{:?}", r.outcome)),
+            Err(e) => (e.number, e.line, e.to_string()),
+        })
+        .collect()
+}
+
+fn findings(reader: impl Iterator<Item = Result<Record, RecordError>>) -> Vec<Finding> {
+    let mut engine = Engine::new(RuleSet::builtin().unwrap(), EngineSettings::default());
+    let mut out = Vec::new();
+    for record in reader.flatten() {
+        for e in record.outcome.into_events() {
+            engine.observe_into(e, &mut out);
+        }
+    }
+    out.extend(engine.finish());
+    out
+}
+
+#[test]
+fn findings_and_records_are_the_same_on_one_thread_and_on_several() {
+    let log = okta_log(30_000, 400);
+    let sequential = findings(EventReader::new(log.as_bytes(), ReaderSettings::default()));
+    assert!(
+        sequential
+            .iter()
+            .filter(|f| f.rule_id == "push_flood")
+            .count()
+            >= 3,
+        "the input must hold floods: {sequential:?}"
+    );
+    for threads in [1, 2, 3] {
+        let reader = Reader::new(Cursor::new(log.clone()), ReaderSettings::default(), threads);
+        assert_eq!(findings(reader), sequential, "{threads} threads");
+    }
+    let want = items(EventReader::new(log.as_bytes(), ReaderSettings::default()));
+    assert_eq!(want.len(), 30_000);
+    assert_eq!(
+        want.iter().filter(|(_, _, s)| s.contains("EOF")).count(),
+        30
+    );
+    let mut reader = ParallelReader::new(Cursor::new(log.clone()), ReaderSettings::default(), 2);
+    assert_eq!(reader.format(), None, "not known before a record was read");
+    let first = reader.next();
+    assert!(matches!(first, Some(Ok(_))));
+    assert_eq!(reader.format(), Some(Format::Okta));
+    assert_eq!(
+        items(ParallelReader::new(
+            Cursor::new(log),
+            ReaderSettings::default(),
+            4
+        )),
+        want
+    );
+}
+
+#[test]
+fn arrays_gzip_and_unrecognised_first_records_read_the_same() {
+    let log = okta_log(5_000, 50);
+    let array = format!(
+        "[\n{}\n]\n",
+        log.lines()
+            .filter(|l| !l.contains("broken"))
+            .collect::<Vec<_>>()
+            .join(",\n")
+    );
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(log.as_bytes()).unwrap();
+    let gz = gz.finish().unwrap();
+    let odd = format!("{{\"neither\":1}}\nnot json\n{log}");
+    for input in [array.into_bytes(), gz, odd.into_bytes()] {
+        let want = items(EventReader::new(&input[..], ReaderSettings::default()));
+        let got = items(ParallelReader::new(
+            Cursor::new(input),
+            ReaderSettings::default(),
+            2,
+        ));
+        assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn entra_flows_are_counted_in_order_across_chunks() {
+    // More rows than a chunk holds, each flow repeating its step in a later row.
+    let declined = "MFA denied; user declined the authentication";
+    let mut rows = Vec::new();
+    for i in 0..3_000 {
+        let step = format!("2019-10-18T09:{:02}:{:02}Z", (i / 60) % 60, i % 60);
+        rows.push(crate::entra::mfa_row(
+            500121,
+            declined,
+            &step,
+            &format!("r{i}"),
+        ));
+        if i % 3 == 0 {
+            rows.push(crate::entra::mfa_row(
+                500121,
+                declined,
+                &step,
+                &format!("again{i}"),
+            ));
+        }
+    }
+    let log = rows.join("\n");
+    let want = items(EventReader::new(log.as_bytes(), ReaderSettings::default()));
+    assert_eq!(
+        want.iter()
+            .filter(|(_, _, s)| s.contains("RepeatedStep"))
+            .count(),
+        1_000
+    );
+    let got = items(ParallelReader::new(
+        Cursor::new(log),
+        ReaderSettings::default(),
+        2,
+    ));
+    assert_eq!(got, want);
+}
