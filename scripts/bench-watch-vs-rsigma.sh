@@ -83,7 +83,10 @@ $WRAP "$PUSHBACK" bench watch run "$DIR" --threads 1,2 --repeat "${REPEAT:-3}" -
 
 echo "rsigma engine eval over $events events" >&2
 start=$(date +%s.%N)
-$WRAP "$RSIGMA" engine eval -r "$rules" -e "@$DIR/okta.jsonl" --output-format ndjson \
+# Peak RSS through GNU time where it is installed.
+timer=()
+if [ -x /usr/bin/time ]; then timer=(/usr/bin/time -o "$DIR/rsigma.rss" -f %M); fi
+$WRAP "${timer[@]}" "$RSIGMA" engine eval -r "$rules" -e "@$DIR/okta.jsonl" --output-format ndjson \
     --timestamp-field published --suppress 10m --no-detections \
     > "$DIR/rsigma.ndjson" 2> "$DIR/rsigma.stderr"
 end=$(date +%s.%N)
@@ -103,7 +106,11 @@ print(f"| engine | threads | events/s (median) | peak RSS MiB | push floods repo
 print("| --- | ---: | ---: | ---: | ---: | ---: |")
 for r in rows:
     print(f"| pushback | {r['threads']} | {r['events_per_sec']:,.0f} | {r['peak_rss_mib']:.1f} | {'/'.join(map(str, sorted(pf)))} (truth {'ok' if truth_ok else 'MISSED'}) | {r['events_per_sec'] / rs:.1f}x |")
-print(f"| rsigma 0.23.0 | 1 | {rs:,.0f} | - | {len(flood_alerts)} | 1.0x |")
+try:
+    rss = f"{int(open(f'{d}/rsigma.rss').read().split()[-1]) / 1024:.1f}"
+except (OSError, ValueError, IndexError):
+    rss = "-"
+print(f"| rsigma 0.23.0 | 1 | {rs:,.0f} | {rss} | {len(flood_alerts)} | 1.0x |")
 print(f"rsigma: {secs:.2f} s wall for {events} events (process start and rule load included)")
 stats = [l.strip() for l in open(f"{d}/rsigma.stderr") if "Processed" in l]
 print("rsigma says:", stats[-1] if stats else "(no summary line)")

@@ -5,7 +5,8 @@
 //! - [`input`] splits a byte stream (JSON lines, a JSON array, an Event Hub
 //!   `{"records": [...]}` batch, a Duo `{"response": {"authlogs": [...]}}` page; gzip or
 //!   not) into records without loading it whole, bounds each record's size, and guesses
-//!   the format from the first record unless told.
+//!   the format from the first record unless told. [`ParallelReader`] yields the same
+//!   records in the same order with splitting and normalising on other threads.
 //! - [`source`] holds one normaliser per identity provider ([`source::okta`],
 //!   [`source::entra`], [`source::duo`]); each documents what maps to which
 //!   [`EventKind`](pushback_model::EventKind).

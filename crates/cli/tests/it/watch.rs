@@ -222,6 +222,7 @@ fn bad_records_are_counted_and_skipped_or_fatal_under_strict() {
 /// exactly the injected floods; `pushback watch --threads` gives the same findings on
 /// the same log whatever the thread count.
 #[test]
+#[allow(clippy::unwrap_used)] // a test: a panic is the failure
 fn bench_watch_finds_the_injected_floods_on_one_thread_and_on_two() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(BIN)

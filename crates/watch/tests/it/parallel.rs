@@ -16,7 +16,7 @@ fn okta_log(n: usize, users: usize) -> String {
     for i in 0..n {
         t += 250;
         let user = i % users;
-        let flood = user % 97 == 0 && (i / users) % 40 < 6;
+        let flood = user.is_multiple_of(97) && (i / users) % 40 < 6;
         let (event_type, outcome, debug) = match (flood, i % 5) {
             (true, 0 | 2 | 4) => (
                 "user.mfa.okta_verify.deny_push",
