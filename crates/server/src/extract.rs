@@ -42,53 +42,41 @@ fn bearer(parts: &Parts) -> Option<&str> {
         .strip_prefix("Bearer ")
 }
 
-/// An authenticated app client.
-pub struct App(pub AppRecord);
+/// Declares an extractor that authenticates the request's bearer key with one of the
+/// guard's `authenticate_*` methods; every failure is the same uniform 401.
+macro_rules! bearer_extractor {
+    ($(#[$doc:meta])* $name:ident($principal:ty) by $method:ident) => {
+        $(#[$doc])*
+        pub struct $name(pub $principal);
 
-impl<S> FromRequestParts<S> for App
-where
-    AppState: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
+        impl<S> FromRequestParts<S> for $name
+        where
+            AppState: FromRef<S>,
+            S: Send + Sync,
+        {
+            type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
-        let key = bearer(parts).ok_or(GuardError::Unauthorized)?;
-        Ok(App(state.guard.authenticate_app(key).await?))
-    }
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &S,
+            ) -> Result<Self, Self::Rejection> {
+                let state = AppState::from_ref(state);
+                let key = bearer(parts).ok_or(GuardError::Unauthorized)?;
+                Ok($name(state.guard.$method(key).await?))
+            }
+        }
+    };
 }
 
-/// An authenticated admin.
-pub struct Admin(pub AdminPrincipal);
-
-impl<S> FromRequestParts<S> for Admin
-where
-    AppState: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
-        let key = bearer(parts).ok_or(GuardError::Unauthorized)?;
-        Ok(Admin(state.guard.authenticate_admin(key).await?))
-    }
-}
-
-/// An authenticated log source (an ingest key).
-pub struct Ingest(pub IngestPrincipal);
-
-impl<S> FromRequestParts<S> for Ingest
-where
-    AppState: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
-        let key = bearer(parts).ok_or(GuardError::Unauthorized)?;
-        Ok(Ingest(state.guard.authenticate_ingest(key).await?))
-    }
-}
+bearer_extractor!(
+    /// An authenticated app client.
+    App(AppRecord) by authenticate_app
+);
+bearer_extractor!(
+    /// An authenticated admin.
+    Admin(AdminPrincipal) by authenticate_admin
+);
+bearer_extractor!(
+    /// An authenticated log source (an ingest key).
+    Ingest(IngestPrincipal) by authenticate_ingest
+);
