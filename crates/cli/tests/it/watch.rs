@@ -221,31 +221,49 @@ fn bad_records_are_counted_and_skipped_or_fatal_under_strict() {
 /// `pushback bench watch`: a small generated log, read on one thread and on two, finds
 /// exactly the injected floods; `pushback watch --threads` gives the same findings on
 /// the same log whatever the thread count.
-#[test]
-#[allow(clippy::unwrap_used)] // a test: a panic is the failure
-fn bench_watch_finds_the_injected_floods_on_one_thread_and_on_two() {
-    let dir = tempfile::tempdir().unwrap();
+/// Runs `pushback ARGS… DIR`, which must succeed; returns its stdout.
+fn pushback_in(args: &[&str], dir: &Path) -> Vec<u8> {
     let out = Command::new(BIN)
-        .args([
-            "bench", "watch", "generate", "--events", "60000", "--users", "300",
-        ])
-        .args(["--array-events", "20000", "--out"])
-        .arg(dir.path())
+        .args(args)
+        .arg(dir)
         .output()
-        .unwrap();
+        .expect("running pushback");
     assert!(
         out.status.success(),
-        "{}",
+        "pushback {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out.stdout
+}
+
+#[test]
+fn bench_watch_finds_the_injected_floods_on_one_thread_and_on_two() {
+    let dir = tempfile::tempdir().expect("scratch directory");
+    pushback_in(
+        &[
+            "bench",
+            "watch",
+            "generate",
+            "--events",
+            "60000",
+            "--users",
+            "300",
+            "--array-events",
+            "20000",
+            "--out",
+        ],
+        dir.path(),
+    );
     let truth: Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("truth.json")).unwrap()).unwrap();
-    assert_eq!(truth["floods"].as_array().unwrap().len(), 3);
-    assert_eq!(truth["near_misses"].as_array().unwrap().len(), 3);
+        serde_json::from_slice(&std::fs::read(dir.path().join("truth.json")).expect("truth.json"))
+            .expect("truth.json is JSON");
+    let count = |v: &Value| v.as_array().map(Vec::len);
+    assert_eq!(count(&truth["floods"]), Some(3));
+    assert_eq!(count(&truth["near_misses"]), Some(3));
 
     for input in ["jsonl", "json"] {
-        let out = Command::new(BIN)
-            .args([
+        let stdout = pushback_in(
+            &[
                 "bench",
                 "watch",
                 "run",
@@ -254,17 +272,11 @@ fn bench_watch_finds_the_injected_floods_on_one_thread_and_on_two() {
                 "--json",
                 "--input",
                 input,
-            ])
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+            ],
+            dir.path(),
         );
-        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-        let runs = report["runs"].as_array().unwrap();
+        let report: Value = serde_json::from_slice(&stdout).expect("a JSON report");
+        let runs = report["runs"].as_array().expect("runs");
         assert_eq!(runs.len(), 2);
         for run in runs {
             assert_eq!(run["truth"]["ok"], true, "{run}");
@@ -273,19 +285,21 @@ fn bench_watch_finds_the_injected_floods_on_one_thread_and_on_two() {
                 "{run}"
             );
             assert_eq!(run["bad_records"], 0, "{run}");
-            assert!(run["peak_rss_mib"].as_f64().unwrap() > 1.0, "{run}");
+            assert!(
+                run["peak_rss_mib"].as_f64().is_some_and(|m| m > 1.0),
+                "{run}"
+            );
         }
         assert_eq!(runs[0]["findings"], runs[1]["findings"]);
     }
 
     let log = dir.path().join("okta.jsonl");
-    let log = log.to_str().unwrap();
+    let log = log.to_str().expect("a UTF-8 temporary path");
     let one = watch(&["--output", "jsonl", "--threads", "1", log], None);
     let two = watch(&["--output", "jsonl", "--threads", "2", log], None);
     assert_eq!(one.status.code(), Some(1));
     assert_eq!(one.stdout, two.stdout);
-    let floods = String::from_utf8(one.stdout)
-        .unwrap()
+    let floods = String::from_utf8_lossy(&one.stdout)
         .lines()
         .filter(|l| l.contains("\"rule_id\":\"push_flood\""))
         .count();

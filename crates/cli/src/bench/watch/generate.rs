@@ -286,6 +286,24 @@ struct Injected {
     session: String,
 }
 
+impl Injected {
+    /// Who the event is about, and from where: the attacker's address and place when
+    /// there is one, else the user's own.
+    fn who<'a>(&'a self, users: &'a [User]) -> Who<'a> {
+        let user = &users[self.user];
+        let (ip, place) = match &self.attacker {
+            Some((ip, place)) => (ip.as_str(), *place),
+            None => (user.ip.as_str(), user.place),
+        };
+        Who {
+            user,
+            ip,
+            place,
+            session: &self.session,
+        }
+    }
+}
+
 /// The settings of one generated log.
 pub struct Spec {
     pub events: u64,
@@ -346,19 +364,8 @@ pub fn write(spec: &Spec, out: &mut impl Write, array: bool) -> io::Result<Truth
     for _ in 0..background {
         t += rng.between(0, 2 * gap);
         while let Some(e) = next_injected.next_if(|e| e.time <= t) {
-            let u = &users[e.user];
-            let (ip, place) = match &e.attacker {
-                Some((ip, place)) => (ip.as_str(), *place),
-                None => (u.ip.as_str(), u.place),
-            };
-            let who = Who {
-                user: u,
-                ip,
-                place,
-                session: &e.session,
-            };
             line.clear();
-            record(&mut line, &mut rng, e.time, e.shape, &who)?;
+            record(&mut line, &mut rng, e.time, e.shape, &e.who(&users))?;
             emit(&line, out)?;
         }
         let ui = usize::try_from(rng.below(users.len() as u64)).unwrap_or(0);
@@ -385,19 +392,8 @@ pub fn write(spec: &Spec, out: &mut impl Write, array: bool) -> io::Result<Truth
     }
     // Injections after the last background event (only in tiny logs).
     for e in next_injected {
-        let u = &users[e.user];
-        let (ip, place) = match &e.attacker {
-            Some((ip, place)) => (ip.as_str(), *place),
-            None => (u.ip.as_str(), u.place),
-        };
-        let who = Who {
-            user: u,
-            ip,
-            place,
-            session: &e.session,
-        };
         line.clear();
-        record(&mut line, &mut rng, e.time, e.shape, &who)?;
+        record(&mut line, &mut rng, e.time, e.shape, &e.who(&users))?;
         emit(&line, out)?;
     }
     if array {
