@@ -72,6 +72,33 @@ impl Finding {
     }
 }
 
+/// The identity of a finding's episode, stable across runs: the rule, what it grouped
+/// by (or the user when it did not group), when the episode began, and for a rule that
+/// reports single events the event's id. SHA-256, hex.
+pub fn episode_key(f: &Finding) -> String {
+    let mut text = String::with_capacity(128);
+    text.push_str(&f.rule_id);
+    text.push('\u{1f}');
+    if f.group.is_empty() {
+        text.push_str(f.user.as_deref().unwrap_or(""));
+        text.push('\u{1f}');
+        if !f.event_ids_truncated {
+            text.push_str(f.event_ids.first().map_or("", String::as_str));
+        }
+    } else {
+        for (field, value) in &f.group {
+            text.push_str(field);
+            text.push('=');
+            text.push_str(value);
+            text.push('\u{1e}');
+        }
+    }
+    text.push('\u{1f}');
+    text.push_str(&f.window_start.millis().to_string());
+    let digest = crate::sha256(text.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,7 @@
 
 pub mod audit;
 mod clock;
+pub mod duration;
 mod entropy;
 pub mod event;
 pub mod finding;

@@ -10,7 +10,8 @@
 //! suite (`tests/it`). Migrations live in `migrations/<backend>/`.
 //!
 //! The same goes for watch's [`FindingStore`](pushback_watch::FindingStore), written
-//! once in [`findings`].
+//! once in [`findings`], and respond's [`IncidentStore`](pushback_respond::IncidentStore),
+//! written once in [`incidents`].
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), pushback_guard::store::StoreError> {
@@ -22,6 +23,7 @@
 
 mod findings;
 mod guard;
+mod incidents;
 mod postgres;
 mod sql;
 mod sqlite;

@@ -176,3 +176,4 @@ impl Database for PostgresStore {
 
 crate::guard::impl_guard_store!(PostgresStore);
 crate::findings::impl_finding_store!(PostgresStore);
+crate::incidents::impl_incident_store!(PostgresStore);

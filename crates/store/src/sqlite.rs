@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_guard.sql"),
     include_str!("../migrations/sqlite/0002_findings.sql"),
     include_str!("../migrations/sqlite/0003_ingest_keys.sql"),
+    include_str!("../migrations/sqlite/0004_respond.sql"),
 ];
 
 /// pushback's store on one SQLite file.
@@ -349,3 +350,4 @@ mod tests {
 
 crate::guard::impl_guard_store!(SqliteStore);
 crate::findings::impl_finding_store!(SqliteStore);
+crate::incidents::impl_incident_store!(SqliteStore);

@@ -7,7 +7,7 @@
 
 use async_trait::async_trait;
 
-use pushback_model::{Finding, Timestamp, sha256};
+use pushback_model::{Finding, Timestamp};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -87,32 +87,7 @@ pub trait FindingStore: Send + Sync {
     async fn findings(&self, query: &FindingQuery) -> Result<FindingPage, FindingStoreError>;
 }
 
-/// The identity of a finding's episode, stable across runs: the rule, what it grouped
-/// by (or the user when it did not group), when the episode began, and for a rule that
-/// reports single events the event's id. SHA-256, hex.
-pub fn finding_key(f: &Finding) -> String {
-    let mut text = String::with_capacity(128);
-    text.push_str(&f.rule_id);
-    text.push('\u{1f}');
-    if f.group.is_empty() {
-        text.push_str(f.user.as_deref().unwrap_or(""));
-        text.push('\u{1f}');
-        if !f.event_ids_truncated {
-            text.push_str(f.event_ids.first().map_or("", String::as_str));
-        }
-    } else {
-        for (field, value) in &f.group {
-            text.push_str(field);
-            text.push('=');
-            text.push_str(value);
-            text.push('\u{1e}');
-        }
-    }
-    text.push('\u{1f}');
-    text.push_str(&f.window_start.millis().to_string());
-    let digest = sha256(text.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use pushback_model::finding::episode_key as finding_key;
 
 #[cfg(test)]
 mod tests {

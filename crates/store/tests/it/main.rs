@@ -7,6 +7,7 @@
 mod audit;
 mod concurrency;
 mod findings;
+mod incidents;
 mod ingest_keys;
 mod lifecycle;
 mod policy;

@@ -106,6 +106,7 @@ pub struct Backend {
     pub name: &'static str,
     pub store: Arc<dyn GuardStore>,
     pub findings: Arc<dyn FindingStore>,
+    pub incidents: Arc<dyn pushback_respond::IncidentStore>,
     pub raw: Raw,
     cleanup: Cleanup,
 }
@@ -141,6 +142,7 @@ async fn sqlite() -> Backend {
     Backend {
         name: "sqlite",
         findings: store.clone(),
+        incidents: store.clone(),
         store,
         raw: Raw::Sqlite(std::sync::Mutex::new(raw)),
         cleanup: Cleanup::Dir(dir),
@@ -171,6 +173,7 @@ async fn postgres(url: &str) -> Backend {
     Backend {
         name: "postgres",
         findings: store.clone(),
+        incidents: store.clone(),
         store,
         raw: Raw::Postgres(raw),
         cleanup: Cleanup::Schema(cleanup),
@@ -340,6 +343,7 @@ pub struct World {
     pub clock: Arc<ManualClock>,
     pub guard: Arc<Guard>,
     pub store: Arc<dyn GuardStore>,
+    pub incidents: Arc<dyn pushback_respond::IncidentStore>,
     pub admin_key: String,
     pub admin: AdminPrincipal,
     pub app: AppRecord,
@@ -355,6 +359,7 @@ impl World {
             name,
             store,
             findings: _,
+            incidents,
             raw,
             cleanup,
         } = backend;
@@ -385,6 +390,7 @@ impl World {
             clock,
             guard: Arc::new(guard),
             store,
+            incidents,
             admin_key,
             admin,
             app,
