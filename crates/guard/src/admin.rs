@@ -179,7 +179,7 @@ impl Guard {
             .await?)
     }
 
-    async fn user(&self, login: &str) -> GuardResult<UserRecord> {
+    pub(crate) async fn user(&self, login: &str) -> GuardResult<UserRecord> {
         self.store
             .user_by_login(login)
             .await?
@@ -255,6 +255,37 @@ impl Guard {
     pub async fn user_state(&self, _admin: &AdminPrincipal, login: &str) -> GuardResult<UserState> {
         let user = self.user(login).await?;
         Ok(self.store.user_state(user.id).await?)
+    }
+
+    /// Lifts a step-up requirement the response playbook set; `NotFound` when the user
+    /// is unknown or none is in force.
+    pub async fn lift_step_up(
+        &self,
+        admin: &AdminPrincipal,
+        login: &str,
+    ) -> GuardResult<UserState> {
+        let user = self.user(login).await?;
+        if !self
+            .store
+            .set_step_up(&user, false, self.now(), &admin.actor())
+            .await?
+        {
+            return Err(GuardError::NotFound);
+        }
+        Ok(self.store.user_state(user.id).await?)
+    }
+
+    /// Unfreezes a device the response playbook froze; `NotFound` when it is unknown
+    /// or not frozen.
+    pub async fn unfreeze_device(&self, admin: &AdminPrincipal, id: &str) -> GuardResult<()> {
+        match self
+            .store
+            .unfreeze_device(id, self.now(), &admin.actor())
+            .await?
+        {
+            true => Ok(()),
+            false => Err(GuardError::NotFound),
+        }
     }
 
     pub async fn unlock(&self, admin: &AdminPrincipal, login: &str) -> GuardResult<UserState> {

@@ -30,6 +30,7 @@ pub mod context;
 mod error;
 pub mod policy;
 pub mod proof;
+mod response;
 mod service;
 mod settings;
 pub mod store;

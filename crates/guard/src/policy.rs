@@ -21,6 +21,8 @@ pub enum LockReason {
     NotMe,
     /// The consecutive-failure cap was reached; only an admin unlocks.
     FailureCap,
+    /// The response playbook locked it (after a "not me" or a detected flood).
+    Response,
 }
 
 impl LockReason {
@@ -29,6 +31,7 @@ impl LockReason {
             Self::Denies => "denies",
             Self::NotMe => "not_me",
             Self::FailureCap => "failure_cap",
+            Self::Response => "response",
         }
     }
 
@@ -37,6 +40,7 @@ impl LockReason {
             "denies" => Some(Self::Denies),
             "not_me" => Some(Self::NotMe),
             "failure_cap" => Some(Self::FailureCap),
+            "response" => Some(Self::Response),
             _ => None,
         }
     }
@@ -58,6 +62,9 @@ pub struct UserState {
     pub lock_reason: Option<LockReason>,
     /// When an admin last unlocked: prompts and denies before it no longer count.
     pub reset_at: Option<Timestamp>,
+    /// Since when the response playbook requires a stronger factor than push; until an
+    /// admin lifts it, every challenge request is answered `step_up_required`.
+    pub step_up_since: Option<Timestamp>,
 }
 
 /// What the policy says about sending a push now.
@@ -86,6 +93,9 @@ pub enum StepUpReason {
     BudgetSpent,
     /// There is no device to push to (or no such user: the two look the same).
     PushUnavailable,
+    /// The response playbook requires a stronger factor for this user until an admin
+    /// lifts it.
+    Required,
 }
 
 impl StepUpReason {
@@ -93,6 +103,7 @@ impl StepUpReason {
         match self {
             Self::BudgetSpent => "budget_spent",
             Self::PushUnavailable => "push_unavailable",
+            Self::Required => "required",
         }
     }
 }
@@ -150,9 +161,12 @@ impl UserState {
 
     /// An admin lifted the lock: counters start afresh.
     pub fn on_unlocked(&mut self, at: Timestamp) {
+        // Unlocking lifts locks and counters, not a step-up requirement: that one is
+        // lifted on its own, by an admin who has looked at the incident.
         *self = Self {
             last_approval_at: self.last_approval_at,
             reset_at: Some(at),
+            step_up_since: self.step_up_since,
             ..Self::default()
         };
     }
@@ -164,6 +178,12 @@ impl UserState {
         if self.failures >= p.failure_cap {
             self.lock(LockReason::FailureCap, INDEFINITE);
         }
+    }
+
+    /// The response playbook locks push until `until` (a longer lock already in force
+    /// stays).
+    pub fn on_response_lock(&mut self, until: Timestamp) {
+        self.lock(LockReason::Response, until);
     }
 
     fn lock(&mut self, reason: LockReason, until: Timestamp) {
@@ -195,6 +215,11 @@ pub fn admit(
 ) -> Admission {
     if let Some((until, reason)) = state.locked_at(now) {
         return Admission::Locked { until, reason };
+    }
+    if state.step_up_since.is_some() {
+        return Admission::StepUp {
+            reason: StepUpReason::Required,
+        };
     }
     if let Some(until) = state.backoff_until.filter(|u| *u > now) {
         return Admission::Wait { until };

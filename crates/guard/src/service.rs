@@ -161,6 +161,8 @@ pub struct ChallengeEvent {
     pub ip: Option<String>,
     /// Its location as the app reported it (absent for an expiry).
     pub location: Option<String>,
+    /// The device that decided it (only for `Decided`).
+    pub device_id: Option<String>,
 }
 
 /// The step a [`ChallengeEvent`] reports.
@@ -185,8 +187,8 @@ pub trait Observer: Send + Sync {
     fn decided(&self, _resolution: Resolution, _seconds: f64) {}
     /// `count` challenges ended unanswered: `Expired` or `Superseded`.
     fn unanswered(&self, _status: ChallengeStatus, _count: usize) {}
-    /// Push was locked for a user.
-    fn locked(&self, _reason: LockReason) {}
+    /// Push was locked for `login` by the fatigue policy.
+    fn locked(&self, _login: &str, _reason: LockReason) {}
     /// A device request was refused; the client was told only that it was.
     fn refused(&self, _cause: Refusal) {}
 }
@@ -210,8 +212,8 @@ impl Observer for Observers {
     fn unanswered(&self, status: ChallengeStatus, count: usize) {
         self.0.iter().for_each(|o| o.unanswered(status, count));
     }
-    fn locked(&self, reason: LockReason) {
-        self.0.iter().for_each(|o| o.locked(reason));
+    fn locked(&self, login: &str, reason: LockReason) {
+        self.0.iter().for_each(|o| o.locked(login, reason));
     }
     fn refused(&self, cause: Refusal) {
         self.0.iter().for_each(|o| o.refused(cause));
@@ -402,6 +404,7 @@ impl Guard {
                     app: Some(app.name.clone()),
                     ip: Some(req.context.ip.clone()),
                     location: Some(req.context.location.clone()),
+                    device_id: None,
                 };
                 if let Some(old) = superseded {
                     self.observer.unanswered(ChallengeStatus::Superseded, 1);
@@ -622,9 +625,10 @@ impl Guard {
                     app: shown.as_ref().map(|c| c.app.clone()),
                     ip: shown.as_ref().map(|c| c.ip.clone()),
                     location: shown.map(|c| c.location),
+                    device_id: Some(device.id.clone()),
                 });
                 if let Some(reason) = new_lock {
-                    self.observer.locked(reason);
+                    self.observer.locked(&device.login, reason);
                 }
                 if resolution == (Resolution::Denied { wrong_code: true }) {
                     return Err(GuardError::Refused(Refusal::WrongCode));
@@ -702,6 +706,7 @@ impl Guard {
                 app: None,
                 ip: None,
                 location: None,
+                device_id: None,
             });
         }
         let expired = expired.len();

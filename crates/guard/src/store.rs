@@ -68,6 +68,9 @@ pub struct DeviceRecord {
     pub public_key: Vec<u8>,
     pub created_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
+    /// Frozen by the response playbook: its requests are refused until an admin
+    /// unfreezes it.
+    pub frozen_at: Option<Timestamp>,
 }
 
 /// A device about to be registered.
@@ -183,6 +186,23 @@ pub trait GuardStore: Send + Sync {
     async fn user_state(&self, user_id: i64) -> StoreResult<UserState>;
     /// Lifts any lock and restarts the counters.
     async fn unlock_user(&self, user: &UserRecord, at: Timestamp, actor: &str) -> StoreResult<()>;
+    /// Locks push until `until` for the response playbook (a longer lock stays).
+    async fn response_lock(
+        &self,
+        user: &UserRecord,
+        until: Timestamp,
+        at: Timestamp,
+        actor: &str,
+    ) -> StoreResult<UserState>;
+    /// Requires a stronger factor (`required`) or lifts that requirement; false when
+    /// there was nothing to change.
+    async fn set_step_up(
+        &self,
+        user: &UserRecord,
+        required: bool,
+        at: Timestamp,
+        actor: &str,
+    ) -> StoreResult<bool>;
 
     // --- devices --------------------------------------------------------------------
     async fn insert_enrolment(
@@ -211,6 +231,16 @@ pub trait GuardStore: Send + Sync {
         actor: &str,
     ) -> StoreResult<bool>;
     async fn revoke_device(&self, id: &str, at: Timestamp, actor: &str) -> StoreResult<bool>;
+    /// Freezes the user's live devices (or only `device`); how many were frozen now.
+    async fn freeze_devices(
+        &self,
+        user: &UserRecord,
+        device: Option<&str>,
+        at: Timestamp,
+        actor: &str,
+    ) -> StoreResult<u64>;
+    /// false when the device is unknown or not frozen.
+    async fn unfreeze_device(&self, id: &str, at: Timestamp, actor: &str) -> StoreResult<bool>;
 
     // --- challenges -------------------------------------------------------------------
     async fn push_target(&self, login: &str) -> StoreResult<Option<PushTarget>>;

@@ -116,6 +116,7 @@ pub struct DeviceView {
     key_type: &'static str,
     created_at: String,
     revoked_at: Option<String>,
+    frozen_at: Option<String>,
 }
 
 impl From<DeviceRecord> for DeviceView {
@@ -126,6 +127,7 @@ impl From<DeviceRecord> for DeviceView {
             key_type: d.key_type.as_str(),
             created_at: d.created_at.to_rfc3339(),
             revoked_at: d.revoked_at.map(|t| t.to_rfc3339()),
+            frozen_at: d.frozen_at.map(|t| t.to_rfc3339()),
         }
     }
 }

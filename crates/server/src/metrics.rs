@@ -215,7 +215,7 @@ impl Observer for MetricsObserver {
             .inc();
     }
 
-    fn locked(&self, reason: LockReason) {
+    fn locked(&self, _login: &str, reason: LockReason) {
         self.0
             .lockouts
             .get_or_create(&vec![("reason", reason.as_str())])

@@ -15,8 +15,7 @@ use pushback_model::{Severity, Timestamp};
 
 use crate::sql::{Row, Session, SqlError, SqlResult, args};
 
-pub(crate) const STATE_COLUMNS: &str =
-    "last_approval_at, backoff_level, backoff_until, failures, locked_until, lock_reason, reset_at";
+pub(crate) const STATE_COLUMNS: &str = "last_approval_at, backoff_level, backoff_until, failures, locked_until, lock_reason, reset_at, step_up_since";
 
 pub(crate) fn state_row(r: &dyn Row) -> SqlResult<UserState> {
     Ok(UserState {
@@ -27,6 +26,7 @@ pub(crate) fn state_row(r: &dyn Row) -> SqlResult<UserState> {
         locked_until: r.opt_int(4)?.map(Timestamp::from_millis),
         lock_reason: r.opt_text(5)?.as_deref().and_then(LockReason::parse),
         reset_at: r.opt_int(6)?.map(Timestamp::from_millis),
+        step_up_since: r.opt_int(7)?.map(Timestamp::from_millis),
     })
 }
 
@@ -41,7 +41,7 @@ pub(crate) fn app_row(r: &dyn Row) -> SqlResult<AppRecord> {
 }
 
 pub(crate) const DEVICE_COLUMNS: &str =
-    "id, user_id, login, name, key_type, public_key, created_at, revoked_at";
+    "id, user_id, login, name, key_type, public_key, created_at, revoked_at, frozen_at";
 
 pub(crate) fn device_row(r: &dyn Row) -> SqlResult<DeviceRecord> {
     let key_type = r.text(4)?;
@@ -55,6 +55,7 @@ pub(crate) fn device_row(r: &dyn Row) -> SqlResult<DeviceRecord> {
         public_key: r.blob(5)?,
         created_at: Timestamp::from_millis(r.int(6)?),
         revoked_at: r.opt_int(7)?.map(Timestamp::from_millis),
+        frozen_at: r.opt_int(8)?.map(Timestamp::from_millis),
     })
 }
 
@@ -145,10 +146,10 @@ pub(crate) async fn save_state(
     st: &UserState,
 ) -> StoreResult<()> {
     s.exec(
-        "INSERT INTO user_state (user_id, last_approval_at, backoff_level, backoff_until, failures, locked_until, lock_reason, reset_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+        "INSERT INTO user_state (user_id, last_approval_at, backoff_level, backoff_until, failures, locked_until, lock_reason, reset_at, step_up_since) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
          ON CONFLICT (user_id) DO UPDATE SET last_approval_at = $2, backoff_level = $3, backoff_until = $4, \
-         failures = $5, locked_until = $6, lock_reason = $7, reset_at = $8",
+         failures = $5, locked_until = $6, lock_reason = $7, reset_at = $8, step_up_since = $9",
         args![
             user_id,
             ms(st.last_approval_at),
@@ -158,6 +159,7 @@ pub(crate) async fn save_state(
             ms(st.locked_until),
             st.lock_reason.map(|r| r.as_str()),
             ms(st.reset_at),
+            ms(st.step_up_since),
         ],
     )
     .await?;
@@ -201,7 +203,7 @@ pub(crate) async fn consume_nonce(s: &mut impl Session, nonce: &Nonce) -> StoreR
     let done = s
         .exec(
             "INSERT INTO device_nonces (device_id, nonce, expires_at) \
-             SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM devices WHERE id = $1 AND revoked_at IS NULL) \
+             SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM devices WHERE id = $1 AND revoked_at IS NULL AND frozen_at IS NULL) \
              ON CONFLICT DO NOTHING",
             args![&nonce.device_id, &nonce.nonce, nonce.expires_at.millis()],
         )
@@ -341,6 +343,35 @@ macro_rules! impl_guard_store {
                     Ok(tx.commit().await?)
                 }
 
+                async fn response_lock(&self, user: &UserRecord, until: Timestamp, at: Timestamp, actor: &str) -> StoreResult<UserState> {
+                    let mut tx = self.begin().await?;
+                    let mut state = lock_state(&mut tx, LOCK, user.id).await?;
+                    let before = state.clone();
+                    state.on_response_lock(until);
+                    if state != before {
+                        save_state(&mut tx, user.id, &state).await?;
+                        audit(&mut tx, at, "user.locked", Severity::High, &user.login, actor,
+                            json!({ "reason": "response", "until": until.millis() })).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(state)
+                }
+
+                async fn set_step_up(&self, user: &UserRecord, required: bool, at: Timestamp, actor: &str) -> StoreResult<bool> {
+                    let mut tx = self.begin().await?;
+                    let mut state = lock_state(&mut tx, LOCK, user.id).await?;
+                    if state.step_up_since.is_some() == required {
+                        tx.rollback().await?;
+                        return Ok(false);
+                    }
+                    state.step_up_since = required.then_some(at);
+                    save_state(&mut tx, user.id, &state).await?;
+                    let (kind, severity) = if required { ("user.step_up_required", Severity::High) } else { ("user.step_up_lifted", Severity::High) };
+                    audit(&mut tx, at, kind, severity, &user.login, actor, json!({})).await?;
+                    tx.commit().await?;
+                    Ok(true)
+                }
+
                 async fn insert_enrolment(&self, user: &UserRecord, token_hash: &[u8], expires_at: Timestamp, at: Timestamp, actor: &str) -> StoreResult<()> {
                     let mut tx = self.begin().await?;
                     tx.exec(
@@ -386,6 +417,7 @@ macro_rules! impl_guard_store {
                         public_key: device.public_key.clone(),
                         created_at: at,
                         revoked_at: None,
+                        frozen_at: None,
                     }))
                 }
 
@@ -417,12 +449,37 @@ macro_rules! impl_guard_store {
                     .await
                 }
 
+                async fn freeze_devices(&self, user: &UserRecord, device: Option<&str>, at: Timestamp, actor: &str) -> StoreResult<u64> {
+                    let mut tx = self.begin().await?;
+                    let ids = tx
+                        .rows(
+                            "UPDATE devices SET frozen_at = $3 WHERE user_id = $1 AND ($2 IS NULL OR id = $2) \
+                             AND revoked_at IS NULL AND frozen_at IS NULL RETURNING id",
+                            args![user.id, device, at.millis()],
+                            sql::text,
+                        )
+                        .await?;
+                    if !ids.is_empty() {
+                        audit(&mut tx, at, "device.frozen", Severity::High, &user.login, actor, json!({ "devices": ids })).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(ids.len() as u64)
+                }
+
+                async fn unfreeze_device(&self, id: &str, at: Timestamp, actor: &str) -> StoreResult<bool> {
+                    self.change_device(
+                        "UPDATE devices SET frozen_at = NULL WHERE id = $1 AND frozen_at IS NOT NULL RETURNING login",
+                        args![id], at, actor, ("device.unfrozen", Severity::High), json!({ "device": id }),
+                    )
+                    .await
+                }
+
                 async fn push_target(&self, login: &str) -> StoreResult<Option<PushTarget>> {
                     Ok(self
                         .reader()
                         .await?
                         .opt(
-                            "SELECT u.id, u.login, (SELECT COUNT(*) FROM devices d WHERE d.user_id = u.id AND d.revoked_at IS NULL) \
+                            "SELECT u.id, u.login, (SELECT COUNT(*) FROM devices d WHERE d.user_id = u.id AND d.revoked_at IS NULL AND d.frozen_at IS NULL) \
                              FROM users u WHERE u.login = $1",
                             args![login],
                             |r| Ok(PushTarget { user_id: r.int(0)?, login: r.text(1)?, active_devices: r.int(2)? }),

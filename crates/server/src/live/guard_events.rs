@@ -81,6 +81,7 @@ mod tests {
             app: Some("Payroll".into()),
             ip: Some("203.0.113.5".into()),
             location: Some("Berlin, DE".into()),
+            device_id: None,
         }
     }
 

@@ -12,4 +12,5 @@ mod ingest_keys;
 mod lifecycle;
 mod policy;
 mod refusals;
+mod response;
 mod support;
