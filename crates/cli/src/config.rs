@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 use pushback_guard::{ChallengeSettings, GuardSettings, PolicySettings};
+use pushback_respond::RespondSettings;
 use pushback_server::{ServerSettings, WatchSettings};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,6 +19,7 @@ pub struct Config {
     pub challenge: ChallengeSettings,
     pub policy: PolicySettings,
     pub watch: WatchSettings,
+    pub respond: RespondSettings,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +57,10 @@ impl Config {
             .with_context(|| format!("checking {}", path.display()))?;
         config
             .check_watch()
+            .with_context(|| format!("checking {}", path.display()))?;
+        config
+            .respond
+            .playbook()
             .with_context(|| format!("checking {}", path.display()))?;
         Ok(config)
     }
@@ -181,6 +187,57 @@ queue = 1000
 # max_attempts = 6
 # initial_backoff_ms = 500
 # max_backoff_ms = 30000
+
+[respond]
+# Run the playbook on guard's "not me" reports and lockouts and on watch's new
+# findings. Each response opens (or joins) the subject's incident: GET /v1/incidents,
+# pushback incidents list|show|ack|resolve.
+enabled = true
+
+[respond.retry]
+# Attempts per action in all, the first included; the wait between two doubles from
+# first_delay up to max_delay. Every attempt, its result and its latency go on the
+# incident's timeline; an action that fails after the last is shown as failed.
+attempts = 4
+first_delay = "500ms"
+max_delay = "30s"
+
+# The playbook. `when` matches guard events (guard = "not_me" or "lockout"), findings
+# of named rules (rules = [...]) and findings of at least a severity (min_severity);
+# every key given must match. Actions:
+#   { lock_push = "1d" }        lock the user's push in guard for a while
+#   "require_step_up"           guard answers step_up_required until an admin lifts it
+#   "freeze_device"             the reporting device (or all the user's) until unfrozen
+#   "revoke_sessions"           at every configured identity provider
+#   "suspend_user"              suspend (Okta), disable (Entra ID), lock (Duo)
+#   "confirm_compromised"       Entra ID Identity Protection
+#   "alert"                     post the incident to the configured webhooks
+#   { open_incident = "high" }  open the incident at (or raise it to) a severity
+# Entries written in your own file replace all of these defaults.
+[[respond.playbook]]
+name = "not-me"
+when = { guard = "not_me" }
+actions = [{ lock_push = "1d" }, "revoke_sessions", { open_incident = "critical" }]
+
+[[respond.playbook]]
+name = "flood-then-success"
+when = { rules = ["push_flood_then_success", "user_reported_fraud"] }
+actions = [{ lock_push = "1d" }, "revoke_sessions", { open_incident = "critical" }]
+
+[[respond.playbook]]
+name = "flood"
+when = { rules = ["push_flood", "push_flood_unanswered", "session_push_volume"] }
+actions = ["require_step_up", { open_incident = "high" }]
+
+[[respond.playbook]]
+name = "spray"
+when = { rules = ["push_spray", "push_spray_net24"] }
+actions = [{ open_incident = "high" }, "alert"]
+
+[[respond.playbook]]
+name = "lockout"
+when = { guard = "lockout" }
+actions = [{ open_incident = "medium" }]
 "#;
 
 #[cfg(test)]

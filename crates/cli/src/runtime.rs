@@ -19,6 +19,7 @@ use pushback_watch::FindingStore;
 pub struct Stores {
     pub guard: Arc<dyn GuardStore>,
     pub findings: Arc<dyn FindingStore>,
+    pub incidents: Arc<dyn pushback_respond::IncidentStore>,
 }
 
 /// Opens the store a database URL names, running migrations.
@@ -45,7 +46,8 @@ pub async fn open_stores(url: &str, schema: Option<&str>) -> anyhow::Result<Stor
             );
             Stores {
                 guard: store.clone(),
-                findings: store,
+                findings: store.clone(),
+                incidents: store,
             }
         }
         Some(Backend::Postgres) => {
@@ -56,7 +58,8 @@ pub async fn open_stores(url: &str, schema: Option<&str>) -> anyhow::Result<Stor
             );
             Stores {
                 guard: store.clone(),
-                findings: store,
+                findings: store.clone(),
+                incidents: store,
             }
         }
         None => bail!("unsupported database URL {url:?}: use sqlite://file.db or postgres://…"),

@@ -5,8 +5,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use pushback_model::SystemClock;
+use pushback_guard::Observer;
+use pushback_model::{SystemClock, SystemEntropy};
+use pushback_respond::Responder;
 use pushback_server::live::GuardEvents;
+use pushback_server::respond::{self, GuardActuator, RespondObserver};
 use pushback_server::{AppState, Live, Metrics, WatchState};
 use pushback_watch::rule::RuleSet;
 
@@ -29,21 +32,42 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let clock = Arc::new(SystemClock);
     let sinks = runtime::sinks(&watch.sinks, clock.clone())?;
+    let playbook = config.respond.playbook().context("checking [respond]")?;
+    let (triggers, trigger_queue) = respond::channel();
+    let respond_on = config.respond.enabled.then(|| triggers.clone());
     let (live, engine) = Live::start(
         rules,
         watch,
         stores.findings.clone(),
         sinks,
-        clock,
+        clock.clone(),
         metrics.clone(),
+        respond_on.clone(),
     );
+    let mut observers: Vec<Arc<dyn Observer>> = vec![Arc::new(GuardEvents(live.clone()))];
+    if let Some(triggers) = respond_on {
+        observers.push(Arc::new(RespondObserver {
+            triggers,
+            clock: clock.clone(),
+        }));
+    }
     let guard = Arc::new(runtime::guard_observed(
         stores.guard,
         &secret,
         config.guard(),
         &metrics,
-        vec![Arc::new(GuardEvents(live.clone()))],
+        observers,
     )?);
+    let responder = Arc::new(Responder::new(
+        playbook,
+        stores.incidents.clone(),
+        vec![Arc::new(GuardActuator(guard.clone()))],
+        config.respond.retry.clone(),
+        clock,
+        Arc::new(SystemEntropy::new()),
+    ));
+    drop(triggers);
+    let responding = respond::start(responder, trigger_queue);
 
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
@@ -73,11 +97,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         guard.clone(),
         Duration::from_millis(config.server.housekeeping_interval_ms.max(50)),
     );
-    let mut state = AppState::with_metrics(guard, metrics, public_url).with_watch(WatchState {
-        live: live.clone(),
-        findings: stores.findings,
-        max_ingest_bytes: watch.max_ingest_bytes,
-    });
+    let mut state = AppState::with_metrics(guard, metrics, public_url)
+        .with_watch(WatchState {
+            live: live.clone(),
+            findings: stores.findings,
+            max_ingest_bytes: watch.max_ingest_bytes,
+        })
+        .with_incidents(stores.incidents);
     state.max_body_bytes = config.server.max_body_bytes;
     pushback_server::serve(listener, state, shutdown_signal())
         .await
@@ -87,6 +113,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::warn!("the detection engine had already stopped");
     }
     let _ = engine.await;
+    // Responses in flight end (after their last retry at the latest) before we go.
+    responding.finish().await;
     tracing::info!("pushback stopped");
     Ok(())
 }

@@ -180,10 +180,12 @@ impl UserState {
         }
     }
 
-    /// The response playbook locks push until `until` (a longer lock already in force
-    /// stays).
+    /// The response playbook locks push until `until`. A lock already in force that
+    /// lasts as long or longer stays, with its own reason.
     pub fn on_response_lock(&mut self, until: Timestamp) {
-        self.lock(LockReason::Response, until);
+        if self.locked_until.is_none_or(|current| until > current) {
+            self.lock(LockReason::Response, until);
+        }
     }
 
     fn lock(&mut self, reason: LockReason, until: Timestamp) {

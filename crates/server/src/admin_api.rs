@@ -199,6 +199,26 @@ pub async fn unlock(
     Ok(Json(StateView { login, state: s }))
 }
 
+pub async fn lift_step_up(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(login): Path<String>,
+) -> Result<Json<StateView>, ApiError> {
+    let s = state.guard.lift_step_up(&admin, &login).await?;
+    tracing::warn!(user = %login, "step-up requirement lifted by an admin");
+    Ok(Json(StateView { login, state: s }))
+}
+
+pub async fn unfreeze_device(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.guard.unfreeze_device(&admin, &id).await?;
+    tracing::warn!(device = %id, "device unfrozen by an admin");
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewIngestKey {

@@ -16,20 +16,41 @@ use crate::problem::ApiError;
 /// failure is a problem+json 400, and an oversized body a 413.
 pub struct StrictJson<T>(pub T);
 
+/// Like [`StrictJson`], but an empty body means `T::default()`.
+pub struct OptionalJson<T>(pub T);
+
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge
+        } else {
+            ApiError::BadJson("could not read the request body".into())
+        }
+    })
+}
+
+fn strict<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::BadJson(format!("body is not the expected JSON: {e}")))
+}
+
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for StrictJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::TooLarge
-            } else {
-                ApiError::BadJson("could not read the request body".into())
-            }
-        })?;
-        serde_json::from_slice(&bytes)
-            .map(StrictJson)
-            .map_err(|e| ApiError::BadJson(format!("body is not the expected JSON: {e}")))
+        strict(&body_bytes(req, state).await?).map(StrictJson)
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = body_bytes(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        strict(&bytes).map(OptionalJson)
     }
 }
 

@@ -20,10 +20,12 @@ mod app_api;
 pub mod device_api;
 mod extract;
 mod findings_api;
+mod incidents_api;
 mod ingest_api;
 pub mod live;
 pub mod metrics;
 mod problem;
+pub mod respond;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -77,6 +79,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// watch, live: without it, the ingest and findings routes answer 404.
     pub watch: Option<WatchState>,
+    /// respond's incidents: without them, the incident routes answer 404.
+    pub incidents: Option<Arc<dyn pushback_respond::IncidentStore>>,
 }
 
 /// What the ingest and findings routes need.
@@ -101,7 +105,15 @@ impl AppState {
             public_url,
             max_body_bytes: ServerSettings::default().max_body_bytes,
             watch: None,
+            incidents: None,
         }
+    }
+
+    /// Serves respond's incidents too.
+    #[must_use]
+    pub fn with_incidents(mut self, incidents: Arc<dyn pushback_respond::IncidentStore>) -> Self {
+        self.incidents = Some(incidents);
+        self
     }
 
     /// Serves watch live (ingest and findings) too.
@@ -142,6 +154,18 @@ pub fn router(state: AppState) -> Router {
             get(admin_api::list_devices),
         )
         .route("/v1/admin/users/{login}/unlock", post(admin_api::unlock))
+        .route(
+            "/v1/admin/users/{login}/lift-step-up",
+            post(admin_api::lift_step_up),
+        )
+        .route(
+            "/v1/admin/devices/{id}/unfreeze",
+            post(admin_api::unfreeze_device),
+        )
+        .route("/v1/incidents", get(incidents_api::list))
+        .route("/v1/incidents/{id}", get(incidents_api::show))
+        .route("/v1/incidents/{id}/ack", post(incidents_api::ack))
+        .route("/v1/incidents/{id}/resolve", post(incidents_api::resolve))
         .route(
             "/v1/admin/devices/{id}",
             patch(admin_api::rename_device).delete(admin_api::revoke_device),

@@ -133,14 +133,14 @@ pub(crate) async fn detail(
             crate::sql::text,
         )
         .await?;
-    let mut timeline = s
+    let recorded = s
         .rows(
             "SELECT at, kind, summary, detail FROM incident_timeline WHERE incident_id = $1 ORDER BY at, seq",
             args![id],
             entry_row,
         )
         .await?;
-    let guard = s
+    let mut timeline = s
         .rows(
             "SELECT at, kind, actor, detail FROM audit_log WHERE subject = $1 AND at >= $2 AND ($3 IS NULL OR at <= $3) \
              ORDER BY at, id LIMIT 1000",
@@ -152,8 +152,9 @@ pub(crate) async fn detail(
             audit_entry_row,
         )
         .await?;
-    timeline.extend(guard);
-    // Stable: entries at the same instant keep their recorded order.
+    timeline.extend(recorded);
+    // Stable: at the same instant guard's entries (the causes) come first, and each
+    // source keeps its own order.
     timeline.sort_by_key(|e| e.at);
     Ok(Some(IncidentDetail {
         incident,

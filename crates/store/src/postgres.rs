@@ -53,7 +53,11 @@ impl PostgresStore {
                 .await
                 .map_err(backend)?;
             conn.close().await.map_err(backend)?;
-            options = options.options([("search_path", schema)]);
+            options = options
+                .options([("search_path", schema)])
+                .application_name(&format!("pushback:{schema}"));
+        } else {
+            options = options.application_name("pushback");
         }
         let pool = PgPoolOptions::new()
             .max_connections(16)
@@ -68,6 +72,10 @@ impl PostgresStore {
     }
 
     /// Drops `schema` and everything in it (for scratch schemas such as the benchmark's).
+    ///
+    /// Sessions still connected to it (their `application_name` is `pushback:<schema>`)
+    /// are ended first, so a transaction left open by a task that will never run again
+    /// (a test's runtime that is going away) cannot hold the drop up.
     pub async fn drop_schema(url: &str, schema: &str) -> Result<(), StoreError> {
         if !valid_schema(schema) {
             return Err(StoreError::Backend(
@@ -78,6 +86,14 @@ impl PostgresStore {
         let mut conn = sqlx::PgConnection::connect_with(&options)
             .await
             .map_err(backend)?;
+        sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind(format!("pushback:{schema}"))
+        .execute(&mut conn)
+        .await
+        .map_err(backend)?;
         sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
             .execute(&mut conn)
             .await

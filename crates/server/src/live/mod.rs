@@ -31,6 +31,7 @@ use pushback_watch::rule::RuleSet;
 use pushback_watch::{Engine, EngineSettings, EngineStats, FindingStore};
 
 use crate::metrics::Metrics;
+use crate::respond::Triggers;
 
 pub use guard_events::{GuardEvents, auth_event};
 pub use sink::{JsonlSink, Sink, SinkError, SinkSettings};
@@ -118,6 +119,7 @@ impl Live {
         sinks: Vec<Box<dyn Sink>>,
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
+        respond: Option<Triggers>,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(settings.event_queue.max(1));
         let outlets = sink::start_all(sinks, settings.sinks.queue.max(1), metrics.clone());
@@ -128,6 +130,7 @@ impl Live {
             clock,
             metrics: metrics.clone(),
             last: EngineStats::default(),
+            respond,
         };
         let every = Duration::from_millis(settings.tick_interval_ms.max(10));
         let handle = tokio::spawn(task.run(rx, every));
@@ -190,6 +193,8 @@ struct EngineTask {
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
     last: EngineStats,
+    /// The responder's queue: every new finding is a trigger.
+    respond: Option<Triggers>,
 }
 
 impl EngineTask {
@@ -257,6 +262,9 @@ impl EngineTask {
                 .get_or_create(&vec![("rule", finding.rule_id.clone())])
                 .inc();
             tracing::info!(rule = %finding.rule_id, severity = %finding.severity, events = finding.event_count, "finding");
+            if let Some(respond) = &self.respond {
+                respond.finding(&finding, self.clock.as_ref());
+            }
             let finding = Arc::new(finding);
             for outlet in &self.outlets {
                 outlet.offer(&finding);

@@ -6,6 +6,7 @@ mod canary;
 mod concurrency;
 mod input;
 mod refusals;
+mod respond;
 mod support;
 mod watch;
 mod webhook;

@@ -12,7 +12,11 @@ use pushback_guard::{
 };
 use pushback_guard::{Observer, Observers};
 use pushback_model::{Clock, ManualClock, SystemEntropy, Timestamp, random_token};
+use pushback_respond::{
+    Actuator, IncidentStore, Playbook, Responder, RetryPolicy, default_entries,
+};
 use pushback_server::live::{GuardEvents, JsonlSink, Sink};
+use pushback_server::respond::{self, GuardActuator, RespondObserver};
 use pushback_server::{AppState, Live, Metrics, MetricsObserver, WatchSettings, WatchState};
 use pushback_watch::FindingStore;
 use pushback_watch::rule::RuleSet;
@@ -82,6 +86,7 @@ pub struct TestServer {
     pub live: Live,
     /// The jsonl sink's file.
     pub jsonl: std::path::PathBuf,
+    _responding: Arc<respond::Responding>,
     _dir: tempfile::TempDir,
     _schema: Option<DropSchema>,
 }
@@ -114,10 +119,25 @@ impl TestServer {
 
     /// A server with these guard settings and these sinks besides the jsonl file.
     pub async fn start_with(db: &Db, settings: GuardSettings, sinks: Vec<Box<dyn Sink>>) -> Self {
+        Self::start_full(db, settings, sinks, Vec::new()).await
+    }
+
+    /// …and these response actuators besides the guard.
+    pub async fn start_full(
+        db: &Db,
+        settings: GuardSettings,
+        sinks: Vec<Box<dyn Sink>>,
+        actuators: Vec<Arc<dyn Actuator>>,
+    ) -> Self {
         captured_logs();
         let dir = tempfile::tempdir().unwrap();
         let mut drop_schema = None;
-        let (store, findings): (Arc<dyn GuardStore>, Arc<dyn FindingStore>) = match db {
+        #[allow(clippy::type_complexity)]
+        let (store, findings, incidents): (
+            Arc<dyn GuardStore>,
+            Arc<dyn FindingStore>,
+            Arc<dyn IncidentStore>,
+        ) = match db {
             Db::Sqlite => {
                 let s = Arc::new(
                     pushback_store::SqliteStore::connect(&format!(
@@ -127,7 +147,7 @@ impl TestServer {
                     .await
                     .unwrap(),
                 );
-                (s.clone(), s)
+                (s.clone(), s.clone(), s)
             }
             Db::Postgres(url) => {
                 let schema = format!(
@@ -145,7 +165,7 @@ impl TestServer {
                     schema,
                 });
                 let s = Arc::new(store);
-                (s.clone(), s)
+                (s.clone(), s.clone(), s)
             }
         };
         let clock = Arc::new(ManualClock::new(T0));
@@ -158,6 +178,7 @@ impl TestServer {
             tick_interval_ms: 3_600_000,
             ..WatchSettings::default()
         };
+        let (triggers, trigger_queue) = respond::channel();
         let (live, _engine) = Live::start(
             RuleSet::builtin().unwrap(),
             &watch,
@@ -165,10 +186,15 @@ impl TestServer {
             all_sinks,
             clock.clone(),
             metrics.clone(),
+            Some(triggers.clone()),
         );
         let observers: Vec<Arc<dyn Observer>> = vec![
             Arc::new(MetricsObserver(metrics.clone())),
             Arc::new(GuardEvents(live.clone())),
+            Arc::new(RespondObserver {
+                triggers,
+                clock: clock.clone(),
+            }),
         ];
         let guard = Guard::new(
             store,
@@ -180,15 +206,32 @@ impl TestServer {
         .unwrap()
         .with_observer(Arc::new(Observers(observers)));
         let guard = Arc::new(guard);
+        let mut all_actuators: Vec<Arc<dyn Actuator>> =
+            vec![Arc::new(GuardActuator(guard.clone()))];
+        all_actuators.extend(actuators);
+        let responder = Arc::new(Responder::new(
+            Playbook::new(default_entries()).unwrap(),
+            incidents.clone(),
+            all_actuators,
+            RetryPolicy {
+                attempts: 3,
+                first_delay: std::time::Duration::from_millis(5),
+                max_delay: std::time::Duration::from_millis(20),
+            },
+            clock.clone(),
+            Arc::new(SystemEntropy::new()),
+        ));
+        let responding = Arc::new(respond::start(responder, trigger_queue));
         let admin_key = guard.bootstrap_admin_key().await.unwrap().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let state =
-            AppState::with_metrics(guard.clone(), metrics, base.clone()).with_watch(WatchState {
+        let state = AppState::with_metrics(guard.clone(), metrics, base.clone())
+            .with_watch(WatchState {
                 live: live.clone(),
                 findings,
                 max_ingest_bytes: watch.max_ingest_bytes,
-            });
+            })
+            .with_incidents(incidents);
         tokio::spawn(pushback_server::serve(
             listener,
             state,
@@ -204,6 +247,7 @@ impl TestServer {
             app_key: String::new(),
             live,
             jsonl,
+            _responding: responding,
             _dir: dir,
             _schema: drop_schema,
         };

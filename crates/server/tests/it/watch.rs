@@ -16,7 +16,7 @@ use pushback_watch::{Engine, EngineSettings, Format};
 use crate::support::{TestServer, databases};
 
 /// An Okta System Log event as Okta writes it (the fields the normaliser reads).
-fn okta(uuid: &str, at: Timestamp, event_type: &str, result: &str, user: &str) -> Value {
+pub(crate) fn okta(uuid: &str, at: Timestamp, event_type: &str, result: &str, user: &str) -> Value {
     json!({
         "uuid": uuid,
         "published": at.to_rfc3339(),
@@ -30,7 +30,7 @@ fn okta(uuid: &str, at: Timestamp, event_type: &str, result: &str, user: &str) -
 }
 
 /// Five denied pushes for `user` in the four minutes before `end`, then an approval.
-fn flood(user: &str, end: Timestamp) -> Vec<Value> {
+pub(crate) fn flood(user: &str, end: Timestamp) -> Vec<Value> {
     let mut events: Vec<Value> = (0..5)
         .map(|i| {
             okta(
@@ -52,7 +52,7 @@ fn flood(user: &str, end: Timestamp) -> Vec<Value> {
     events
 }
 
-async fn ingest_key(s: &TestServer) -> String {
+pub(crate) async fn ingest_key(s: &TestServer) -> String {
     let r = s
         .admin_post(
             "/v1/admin/ingest-keys",
@@ -62,7 +62,12 @@ async fn ingest_key(s: &TestServer) -> String {
     r["ingest_key"].as_str().unwrap().to_owned()
 }
 
-async fn post_ingest(s: &TestServer, source: &str, key: &str, body: Vec<u8>) -> (u16, Value) {
+pub(crate) async fn post_ingest(
+    s: &TestServer,
+    source: &str,
+    key: &str,
+    body: Vec<u8>,
+) -> (u16, Value) {
     let r = s
         .http
         .post(s.url(&format!("/v1/ingest/{source}")))
@@ -75,7 +80,7 @@ async fn post_ingest(s: &TestServer, source: &str, key: &str, body: Vec<u8>) -> 
 }
 
 /// Lets the clock pass everything held and waits until the engine has stored it.
-async fn catch_up(s: &TestServer) {
+pub(crate) async fn catch_up(s: &TestServer) {
     s.clock.advance_secs(3600);
     s.live.sync().await.unwrap();
 }
