@@ -84,9 +84,11 @@ impl Http {
                     let status = response.status();
                     let headers = response.headers().clone();
                     let hints = RateHints::read(&headers, self.clock.now());
-                    self.note_window(&hints);
                     let retryable = status.is_server_error() || status.as_u16() == 429;
                     if !retryable {
+                        // A retry below waits on its own; a final answer that spent
+                        // the window holds the next call.
+                        self.note_window(&hints);
                         let body = read_body(op, response).await?;
                         tracing::debug!(op, status = status.as_u16(), attempt, "connector call answered");
                         return Ok(Answer {
