@@ -3,5 +3,6 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod graph;
 mod okta;
 mod support;
