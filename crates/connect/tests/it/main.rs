@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod duo;
 mod graph;
 mod okta;
 mod support;
