@@ -3,7 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod canary;
 mod duo;
 mod graph;
 mod okta;
 mod support;
+mod webhook;

@@ -116,11 +116,6 @@ impl Vendor {
     pub fn count(&self, method: &str, path: &str) -> usize {
         self.requests().iter().filter(|r| r.is(method, path)).count()
     }
-
-    /// `host:port` as the client's `Host` header names it.
-    pub fn host(&self) -> String {
-        self.url.trim_start_matches("http://").to_owned()
-    }
 }
 
 /// Starts a vendor that answers every request with `script`.
