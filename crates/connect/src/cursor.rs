@@ -132,7 +132,8 @@ mod tests {
             next_link(okta).as_deref(),
             Some("https://x.okta.com/api/v1/logs?after=1700000000000_1")
         );
-        let combined = r#"<https://a/x?a=1,2>; rel="prev", <https://a/y>; title="a, b"; rel="last next""#;
+        let combined =
+            r#"<https://a/x?a=1,2>; rel="prev", <https://a/y>; title="a, b"; rel="last next""#;
         assert_eq!(next_link([combined]).as_deref(), Some("https://a/y"));
         assert_eq!(next_link([r#"<https://a/y>; rel="self""#]), None);
         assert_eq!(next_link(["garbage", "<unterminated; rel=next"]), None);

@@ -90,7 +90,12 @@ impl Http {
                         // the window holds the next call.
                         self.note_window(&hints);
                         let body = read_body(op, response).await?;
-                        tracing::debug!(op, status = status.as_u16(), attempt, "connector call answered");
+                        tracing::debug!(
+                            op,
+                            status = status.as_u16(),
+                            attempt,
+                            "connector call answered"
+                        );
                         return Ok(Answer {
                             status,
                             headers,
@@ -133,7 +138,11 @@ impl Http {
             }
             let wait = match retry_wait {
                 Some(w) if w > self.policy.max_retry_after() => {
-                    tracing::warn!(op, wait_secs = w.as_secs(), "server asks for a longer wait than the policy allows");
+                    tracing::warn!(
+                        op,
+                        wait_secs = w.as_secs(),
+                        "server asks for a longer wait than the policy allows"
+                    );
                     return Err(ConnectorError::RateLimited {
                         op: op.to_owned(),
                         retry_after: Some(w),
@@ -166,7 +175,11 @@ impl Http {
                 retry_after: Some(wait),
             });
         }
-        tracing::info!(op, wait_ms = wait.as_millis() as u64, "rate-limit window spent; waiting for its reset");
+        tracing::info!(
+            op,
+            wait_ms = wait.as_millis() as u64,
+            "rate-limit window spent; waiting for its reset"
+        );
         self.pause.pause(wait).await;
         Ok(())
     }
@@ -243,7 +256,11 @@ pub fn error_summary(body: &[u8]) -> String {
                 .get("errorCauses")
                 .and_then(|c| c.get(0))
                 .and_then(|c| text(c.get("errorSummary")));
-            let mut out = if code.is_empty() { s } else { format!("{code} {s}") };
+            let mut out = if code.is_empty() {
+                s
+            } else {
+                format!("{code} {s}")
+            };
             if let Some(cause) = cause {
                 out = format!("{out} ({cause})");
             }
@@ -305,9 +322,16 @@ mod tests {
             error_summary(oauth),
             "invalid_client: AADSTS7000215: Invalid client secret provided."
         );
-        let duo = br#"{"stat":"FAIL","code":40103,"message":"Invalid signature in request credentials"}"#;
-        assert_eq!(error_summary(duo), "Invalid signature in request credentials");
-        assert_eq!(error_summary(b"<html>\n oops</html>"), "<html>  oops</html>");
+        let duo =
+            br#"{"stat":"FAIL","code":40103,"message":"Invalid signature in request credentials"}"#;
+        assert_eq!(
+            error_summary(duo),
+            "Invalid signature in request credentials"
+        );
+        assert_eq!(
+            error_summary(b"<html>\n oops</html>"),
+            "<html>  oops</html>"
+        );
         assert_eq!(error_summary(b""), "(no body)");
         assert_eq!(error_summary(&[b'x'; 1000]).len(), 300);
     }

@@ -122,8 +122,8 @@ pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    let at = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822)
-        .ok()?;
+    let at =
+        time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
     let at_ms = i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()?;
     let ms = at_ms.saturating_sub(now.millis()).max(0);
     Some(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
@@ -165,7 +165,10 @@ mod tests {
         h.insert("x-rate-limit-remaining", "0".parse().expect("header"));
         h.insert("x-rate-limit-reset", "1003".parse().expect("header"));
         let hints = RateHints::read(&h, now);
-        assert_eq!(hints.exhausted_until(), Some(Timestamp::from_millis(1_003_000)));
+        assert_eq!(
+            hints.exhausted_until(),
+            Some(Timestamp::from_millis(1_003_000))
+        );
         assert_eq!(hints.wait(now), Some(Duration::from_secs(3)));
     }
 }

@@ -176,7 +176,9 @@ impl Webhook {
     pub async fn send<T: Serialize + ?Sized>(&self, body: &T) -> Result<(), Box<DeadLetter>> {
         match serde_json::to_vec(body) {
             Ok(bytes) => self.send_json(bytes).await,
-            Err(e) => Err(self.bury(String::new(), 0, format!("serialising the body: {e}")).await),
+            Err(e) => Err(self
+                .bury(String::new(), 0, format!("serialising the body: {e}"))
+                .await),
         }
     }
 

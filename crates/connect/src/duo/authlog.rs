@@ -81,7 +81,11 @@ pub fn parse_page(body: &[u8]) -> Result<(Vec<serde_json::Value>, Option<String>
                     _ => None,
                 })
                 .collect();
-            Some(parts.ok_or("next_offset holds something other than text")?.join(","))
+            Some(
+                parts
+                    .ok_or("next_offset holds something other than text")?
+                    .join(","),
+            )
         }
         Some(serde_json::Value::String(s)) => Some(s),
         Some(_) => return Err("next_offset is neither a list nor text".into()),
@@ -118,7 +122,12 @@ impl LogSource for DuoAuthLogs {
         };
         let oldest = now.saturating_sub(RETENTION_MS);
         if state.to.is_none() && state.from < oldest {
-            tracing::warn!(connector = "duo", from = state.from, oldest, "checkpoint older than Duo's retention; records before it are gone");
+            tracing::warn!(
+                connector = "duo",
+                from = state.from,
+                oldest,
+                "checkpoint older than Duo's retention; records before it are gone"
+            );
             state.from = oldest;
         }
         let to = match state.to {
@@ -138,7 +147,10 @@ impl LogSource for DuoAuthLogs {
         let mut params = vec![
             ("mintime", state.from.to_string()),
             ("maxtime", to.to_string()),
-            ("limit", self.duo.config.page_size.clamp(1, 1000).to_string()),
+            (
+                "limit",
+                self.duo.config.page_size.clamp(1, 1000).to_string(),
+            ),
             ("sort", "ts:asc".to_owned()),
         ];
         if let Some(offset) = &state.next_offset {

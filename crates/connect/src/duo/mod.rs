@@ -233,7 +233,12 @@ impl Duo {
     async fn user(&self, user: &UserRef) -> Result<DuoUser, ConnectorError> {
         let op = "duo GET /admin/v1/users";
         let answer = self
-            .call(op, Method::GET, "/admin/v1/users", &[("username", user.to_string())])
+            .call(
+                op,
+                Method::GET,
+                "/admin/v1/users",
+                &[("username", user.to_string())],
+            )
             .await?;
         let users: Vec<DuoUser> = Self::response(op, answer)?;
         users
@@ -254,9 +259,8 @@ impl Duo {
     ) -> Result<ActionReceipt, ConnectorError> {
         let op = "duo POST /admin/v1/users/{user_id}";
         let found = self.user(user).await?;
-        let receipt = |outcome| {
-            ActionReceipt::new("duo", action, user, Some(found.user_id.clone()), outcome)
-        };
+        let receipt =
+            |outcome| ActionReceipt::new("duo", action, user, Some(found.user_id.clone()), outcome);
         if found.status.eq_ignore_ascii_case(status) {
             tracing::info!(connector = "duo", user = %user, status, "user already in that status");
             return Ok(receipt(Outcome::AlreadyDone));

@@ -199,7 +199,11 @@ impl Graph {
                 })
                 .await?;
             if answer.status == StatusCode::UNAUTHORIZED && !fresh {
-                tracing::info!(connector = "graph", op, "token refused; fetching a fresh one");
+                tracing::info!(
+                    connector = "graph",
+                    op,
+                    "token refused; fetching a fresh one"
+                );
                 self.tokens.forget().await;
                 fresh = true;
                 continue;

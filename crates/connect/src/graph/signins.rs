@@ -150,8 +150,7 @@ impl LogSource for GraphSignIns {
             .call(OP, Method::GET, &url, None)
             .await?
             .success(OP)?;
-        let (raw, next) =
-            parse_page(&answer.body).map_err(|e| ConnectorError::malformed(OP, e))?;
+        let (raw, next) = parse_page(&answer.body).map_err(|e| ConnectorError::malformed(OP, e))?;
         let next = match next {
             Some(link) => {
                 let link = same_origin(&self.graph.base, &link)
@@ -160,7 +159,10 @@ impl LogSource for GraphSignIns {
                     .follow(url.as_str())
                     .map_err(|e| ConnectorError::cursor(OP, e))?;
                 if link == url {
-                    return Err(ConnectorError::cursor(OP, "the next link is the page itself"));
+                    return Err(ConnectorError::cursor(
+                        OP,
+                        "the next link is the page itself",
+                    ));
                 }
                 Some(link)
             }

@@ -39,7 +39,8 @@ struct Wire {
 /// Reads a token endpoint's answer: `access_token`, a `Bearer` `token_type` (if
 /// given) and `expires_in` seconds (a number or a numeric string).
 pub fn parse(body: &[u8]) -> Result<Token, String> {
-    let wire: Wire = serde_json::from_slice(body).map_err(|e| format!("not a token answer: {e}"))?;
+    let wire: Wire =
+        serde_json::from_slice(body).map_err(|e| format!("not a token answer: {e}"))?;
     if let Some(t) = &wire.token_type
         && !t.eq_ignore_ascii_case("bearer")
     {
@@ -120,9 +121,12 @@ impl TokenCache {
             .success(OP)?;
         let token = parse(&answer.body).map_err(|e| ConnectorError::malformed(OP, e))?;
         let lifetime = Duration::from_secs(token.expires_in).saturating_sub(EARLY);
-        let renew_at =
-            now.plus_millis(i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX));
-        tracing::debug!(connector = "graph", expires_in = token.expires_in, "new access token");
+        let renew_at = now.plus_millis(i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX));
+        tracing::debug!(
+            connector = "graph",
+            expires_in = token.expires_in,
+            "new access token"
+        );
         *current = Some(Cached {
             token: token.access_token.clone(),
             renew_at,

@@ -63,7 +63,10 @@ impl OktaLogs {
         let mut url = self.okta.endpoint(&["api", "v1", "logs"]);
         url.query_pairs_mut()
             .append_pair("since", since)
-            .append_pair("limit", &self.okta.config.page_size.clamp(1, 1000).to_string())
+            .append_pair(
+                "limit",
+                &self.okta.config.page_size.clamp(1, 1000).to_string(),
+            )
             .append_pair("sortOrder", "ASCENDING");
         url
     }
@@ -89,8 +92,8 @@ impl LogSource for OktaLogs {
             }
             (None, Some(since)) => self.first_url(since),
             (None, None) => {
-                let lookback = i64::try_from(self.okta.config.initial_lookback_secs)
-                    .unwrap_or(i64::MAX);
+                let lookback =
+                    i64::try_from(self.okta.config.initial_lookback_secs).unwrap_or(i64::MAX);
                 let since = self.okta.http.clock.now().minus_secs(lookback);
                 self.first_url(&since.to_rfc3339())
             }
@@ -151,7 +154,11 @@ impl LogSource for OktaLogs {
         }
         let dropped = raw.len() - records.len();
         if dropped > 0 {
-            tracing::debug!(connector = "okta", dropped, "records already delivered were dropped");
+            tracing::debug!(
+                connector = "okta",
+                dropped,
+                "records already delivered were dropped"
+            );
         }
         for id in ids {
             if state.recent.len() == RECENT {

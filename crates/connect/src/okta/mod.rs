@@ -201,7 +201,13 @@ impl IdentityProvider for Okta {
         let op = "okta POST /api/v1/users/{id}/lifecycle/suspend";
         let found = self.user(user).await?;
         let receipt = |outcome| {
-            ActionReceipt::new("okta", Action::Suspend, user, Some(found.id.clone()), outcome)
+            ActionReceipt::new(
+                "okta",
+                Action::Suspend,
+                user,
+                Some(found.id.clone()),
+                outcome,
+            )
         };
         if cannot_sign_in(&found.status) {
             tracing::info!(connector = "okta", user = %user, status = %found.status, "user already suspended");

@@ -18,7 +18,13 @@ const GRAPH_SECRET: &str = "CANARY-graph-secret-91be";
 const GRAPH_ACCESS: &str = "CANARY-graph-access-token-c0de";
 const DUO_SKEY: &str = "CANARY-duo-skey-5511";
 const HOOK_SECRET: &str = "CANARY-webhook-secret-8d2e";
-const CANARIES: [&str; 5] = [OKTA_TOKEN, GRAPH_SECRET, GRAPH_ACCESS, DUO_SKEY, HOOK_SECRET];
+const CANARIES: [&str; 5] = [
+    OKTA_TOKEN,
+    GRAPH_SECRET,
+    GRAPH_ACCESS,
+    DUO_SKEY,
+    HOOK_SECRET,
+];
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
@@ -58,8 +64,12 @@ async fn no_credential_appears_in_logs_errors_or_debug() {
     let v = vendor(|r| match r.path.as_str() {
         "/api/v1/users/ok" => Resp::json(200, json!({ "id": "00u1", "status": "ACTIVE" })),
         "/api/v1/users/down" => Resp::text(500, "down"),
-        "/api/v1/logs" => Resp::json(200, json!([{ "uuid": "e1" }])).header("link", "<https://evil.example/x>; rel=\"next\""),
-        _ => Resp::json(403, json!({ "errorCode": "E0000006", "errorSummary": "no" })),
+        "/api/v1/logs" => Resp::json(200, json!([{ "uuid": "e1" }]))
+            .header("link", "<https://evil.example/x>; rel=\"next\""),
+        _ => Resp::json(
+            403,
+            json!({ "errorCode": "E0000006", "errorSummary": "no" }),
+        ),
     })
     .await;
     let okta_config = OktaConfig {
@@ -78,9 +88,15 @@ async fn no_credential_appears_in_logs_errors_or_debug() {
     // Graph: a token, a 401 and a refresh, a refused secret.
     let v = vendor(|r| {
         if r.path.ends_with("/token") {
-            return Resp::json(200, json!({ "token_type": "Bearer", "expires_in": 3599, "access_token": GRAPH_ACCESS }));
+            return Resp::json(
+                200,
+                json!({ "token_type": "Bearer", "expires_in": 3599, "access_token": GRAPH_ACCESS }),
+            );
         }
-        Resp::json(401, json!({ "error": { "code": "InvalidAuthenticationToken", "message": "expired" } }))
+        Resp::json(
+            401,
+            json!({ "error": { "code": "InvalidAuthenticationToken", "message": "expired" } }),
+        )
     })
     .await;
     let graph_config = GraphConfig {
@@ -93,12 +109,18 @@ async fn no_credential_appears_in_logs_errors_or_debug() {
     };
     let graph = Graph::with_secret(&graph_config, Secret::new(GRAPH_SECRET), clock()).unwrap();
     texts.push(format!("{graph:?}"));
-    texts.push(format!("{:?}", graph.revoke_sessions(&UserRef::new("a@b")).await));
+    texts.push(format!(
+        "{:?}",
+        graph.revoke_sessions(&UserRef::new("a@b")).await
+    ));
     texts.push(format!("{:?}", graph.sign_ins().poll(None).await));
 
     // Duo: a signed failure and a malformed page.
     let v = vendor(|r| match r.path.as_str() {
-        "/admin/v1/users" => Resp::json(401, json!({ "stat": "FAIL", "code": 40103, "message": "Invalid signature" })),
+        "/admin/v1/users" => Resp::json(
+            401,
+            json!({ "stat": "FAIL", "code": 40103, "message": "Invalid signature" }),
+        ),
         _ => Resp::text(200, "{"),
     })
     .await;
@@ -125,7 +147,10 @@ async fn no_credential_appears_in_logs_errors_or_debug() {
     texts.push(format!("{:?}", hook.send(&json!({ "x": 1 })).await));
 
     let logged = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-    assert!(logged.contains("connector call failed; retrying"), "the capture works: {logged}");
+    assert!(
+        logged.contains("connector call failed; retrying"),
+        "the capture works: {logged}"
+    );
     assert!(logged.contains("dead letter"), "{logged}");
     assert_clean("the log", &logged);
     for t in &texts {

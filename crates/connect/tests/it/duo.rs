@@ -51,8 +51,13 @@ fn enc(s: &str) -> String {
 /// Recomputes the v5 signature from the request as received.
 fn signed(r: &Req, clock: &ManualClock) -> bool {
     let date = r.header("x-duo-date");
-    let at = time::OffsetDateTime::parse(date, &time::format_description::well_known::Rfc2822).unwrap();
-    assert_eq!(at.unix_timestamp() * 1000, clock.now().millis() / 1000 * 1000, "the date is the clock's");
+    let at =
+        time::OffsetDateTime::parse(date, &time::format_description::well_known::Rfc2822).unwrap();
+    assert_eq!(
+        at.unix_timestamp() * 1000,
+        clock.now().millis() / 1000 * 1000,
+        "the date is the clock's"
+    );
     let params: BTreeMap<String, String> = r.query();
     let canon_params = params
         .iter()
@@ -69,9 +74,18 @@ fn signed(r: &Req, clock: &ManualClock) -> bool {
         hex::encode(digest::digest(&digest::SHA512, b"")),
     ]
     .join("\n");
-    let Some(basic) = r.header("authorization").strip_prefix("Basic ") else { return false };
-    let decoded = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(basic).unwrap()).unwrap();
-    let Some((ikey, sig)) = decoded.split_once(':') else { return false };
+    let Some(basic) = r.header("authorization").strip_prefix("Basic ") else {
+        return false;
+    };
+    let decoded = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(basic)
+            .unwrap(),
+    )
+    .unwrap();
+    let Some((ikey, sig)) = decoded.split_once(':') else {
+        return false;
+    };
     let key = hmac::Key::new(hmac::HMAC_SHA512, SKEY.as_bytes());
     ikey == IKEY && hmac::verify(&key, canon.as_bytes(), &hex::decode(sig).unwrap()).is_ok()
 }
@@ -88,8 +102,12 @@ async fn status_changes_are_signed_and_idempotent() {
         assert!(signed(r, &c), "bad signature: {r:?}");
         match (r.method.as_str(), r.path.as_str()) {
             ("GET", "/admin/v1/users") => match r.query()["username"].as_str() {
-                "alice" => ok(json!([{ "user_id": "DU1", "username": "alice", "status": "active" }])),
-                "bob smith" => ok(json!([{ "user_id": "DU2", "username": "bob smith", "status": "disabled" }])),
+                "alice" => {
+                    ok(json!([{ "user_id": "DU1", "username": "alice", "status": "active" }]))
+                }
+                "bob smith" => {
+                    ok(json!([{ "user_id": "DU2", "username": "bob smith", "status": "disabled" }]))
+                }
                 _ => ok(json!([])),
             },
             ("POST", "/admin/v1/users/DU1") => {
@@ -107,7 +125,10 @@ async fn status_changes_are_signed_and_idempotent() {
     c.set(c0.now());
     let alice = UserRef::new("alice");
     let r = duo.suspend(&alice).await.unwrap();
-    assert_eq!((r.outcome, r.vendor_id.as_deref()), (Outcome::Done, Some("DU1")));
+    assert_eq!(
+        (r.outcome, r.vendor_id.as_deref()),
+        (Outcome::Done, Some("DU1"))
+    );
     assert_eq!(duo.lock(&alice).await.unwrap().outcome, Outcome::Done);
     let bob = duo.suspend(&UserRef::new("bob smith")).await.unwrap();
     assert_eq!(bob.outcome, Outcome::AlreadyDone);
@@ -129,15 +150,34 @@ async fn refusals_carry_duos_message_and_rate_limits_back_off() {
     })
     .await;
     let (duo, waits, _) = client(&v);
-    assert_eq!(duo.suspend(&UserRef::new("alice")).await.unwrap().outcome, Outcome::AlreadyDone);
-    assert_eq!(waits.all(), vec![Duration::from_millis(10)], "backoff, no Retry-After");
+    assert_eq!(
+        duo.suspend(&UserRef::new("alice")).await.unwrap().outcome,
+        Outcome::AlreadyDone
+    );
+    assert_eq!(
+        waits.all(),
+        vec![Duration::from_millis(10)],
+        "backoff, no Retry-After"
+    );
     let err = duo.suspend(&UserRef::new("x")).await.unwrap_err();
-    assert!(err.to_string().contains("401") && err.to_string().contains("Invalid signature"), "{err}");
+    assert!(
+        err.to_string().contains("401") && err.to_string().contains("Invalid signature"),
+        "{err}"
+    );
 
-    let v = vendor(|_| Resp::json(200, json!({ "stat": "FAIL", "code": 40002, "message": "Invalid request parameters" }))).await;
+    let v = vendor(|_| {
+        Resp::json(
+            200,
+            json!({ "stat": "FAIL", "code": 40002, "message": "Invalid request parameters" }),
+        )
+    })
+    .await;
     let (duo, _, _) = client(&v);
     let err = duo.suspend(&UserRef::new("x")).await.unwrap_err();
-    assert!(err.to_string().contains("Invalid request parameters"), "{err}");
+    assert!(
+        err.to_string().contains("Invalid request parameters"),
+        "{err}"
+    );
 }
 
 /// An authentication log: `records` (`txid`, `timestamp` in seconds), filtered by
@@ -154,7 +194,10 @@ fn auth_log(
         let q = r.query();
         assert_eq!(q["sort"], "ts:asc");
         let (min, max): (i64, i64) = (q["mintime"].parse().unwrap(), q["maxtime"].parse().unwrap());
-        assert!(max <= c.now().millis() - 120_000, "maxtime respects Duo's two-minute delay");
+        assert!(
+            max <= c.now().millis() - 120_000,
+            "maxtime respects Duo's two-minute delay"
+        );
         let limit: usize = q["limit"].parse().unwrap();
         let hits: Vec<_> = records
             .lock()
@@ -172,14 +215,22 @@ fn auth_log(
         };
         let page: Vec<_> = hits.iter().skip(start).take(limit).cloned().collect();
         let next = if loop_offset && start > 0 {
-            json!([q["next_offset"].split_once(',').unwrap().0, q["next_offset"].split_once(',').unwrap().1])
+            json!([
+                q["next_offset"].split_once(',').unwrap().0,
+                q["next_offset"].split_once(',').unwrap().1
+            ])
         } else if start + page.len() < hits.len() {
             let last = page.last().unwrap();
-            json!([(last["timestamp"].as_i64().unwrap() * 1000).to_string(), last["txid"]])
+            json!([
+                (last["timestamp"].as_i64().unwrap() * 1000).to_string(),
+                last["txid"]
+            ])
         } else {
             serde_json::Value::Null
         };
-        ok(json!({ "authlogs": page, "metadata": { "next_offset": next, "total_objects": hits.len() } }))
+        ok(
+            json!({ "authlogs": page, "metadata": { "next_offset": next, "total_objects": hits.len() } }),
+        )
     }
 }
 
@@ -191,7 +242,8 @@ fn authlog(txid: &str, secs: i64) -> serde_json::Value {
 }
 
 #[tokio::test]
-async fn the_authentication_log_is_read_in_lagged_windows_without_gap_or_duplicate_across_a_restart() {
+async fn the_authentication_log_is_read_in_lagged_windows_without_gap_or_duplicate_across_a_restart()
+ {
     let records = Arc::new(Mutex::new(Vec::new()));
     let c0 = clock();
     let v = vendor(auth_log(c0.clone(), records.clone(), false)).await;
@@ -236,7 +288,11 @@ async fn the_authentication_log_is_read_in_lagged_windows_without_gap_or_duplica
 
 #[tokio::test]
 async fn a_looping_offset_and_a_malformed_page_are_refused() {
-    let records = Arc::new(Mutex::new((0..5).map(|i| authlog(&format!("t{i}"), 1_700_000_000 - 1000 + i)).collect::<Vec<_>>()));
+    let records = Arc::new(Mutex::new(
+        (0..5)
+            .map(|i| authlog(&format!("t{i}"), 1_700_000_000 - 1000 + i))
+            .collect::<Vec<_>>(),
+    ));
     let c0 = clock();
     let v = vendor(auth_log(c0.clone(), records, true)).await;
     let (duo, _, c) = client(&v);

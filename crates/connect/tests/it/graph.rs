@@ -42,14 +42,20 @@ struct Tokens(Arc<AtomicUsize>);
 
 impl Tokens {
     fn issue(&self, r: &Req) -> Resp {
-        assert_eq!(r.header("content-type"), "application/x-www-form-urlencoded");
+        assert_eq!(
+            r.header("content-type"),
+            "application/x-www-form-urlencoded"
+        );
         let form = r.form();
         assert_eq!(form["grant_type"], "client_credentials");
         assert_eq!(form["client_id"], "11111111-2222-3333-4444-555555555555");
         assert_eq!(form["client_secret"], CLIENT_SECRET);
         assert_eq!(form["scope"], "https://graph.microsoft.com/.default");
         let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
-        Resp::json(200, json!({ "token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": format!("tok-{n}") }))
+        Resp::json(
+            200,
+            json!({ "token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": format!("tok-{n}") }),
+        )
     }
 
     fn issued(&self) -> usize {
@@ -100,14 +106,30 @@ async fn actions_use_a_cached_client_credentials_token_and_the_documented_calls(
     .await;
     let (graph, _, c) = client(&v);
     let alice = UserRef::new("alice@contoso.com");
-    assert_eq!(graph.revoke_sessions(&alice).await.unwrap().outcome, Outcome::Done);
+    assert_eq!(
+        graph.revoke_sessions(&alice).await.unwrap().outcome,
+        Outcome::Done
+    );
     let disabled = graph.suspend(&alice).await.unwrap();
-    assert_eq!((disabled.outcome, disabled.vendor_id.as_deref()), (Outcome::Done, Some("aaaa-1")));
-    let bob = graph.suspend(&UserRef::new("bob@contoso.com")).await.unwrap();
+    assert_eq!(
+        (disabled.outcome, disabled.vendor_id.as_deref()),
+        (Outcome::Done, Some("aaaa-1"))
+    );
+    let bob = graph
+        .suspend(&UserRef::new("bob@contoso.com"))
+        .await
+        .unwrap();
     assert_eq!(bob.outcome, Outcome::AlreadyDone);
-    assert_eq!(v.count("PATCH", "/v1.0/users/bbbb-2"), 0, "no call for an account already disabled");
+    assert_eq!(
+        v.count("PATCH", "/v1.0/users/bbbb-2"),
+        0,
+        "no call for an account already disabled"
+    );
     graph.confirm_compromised(&alice).await.unwrap();
-    let err = graph.suspend(&UserRef::new("nobody@contoso.com")).await.unwrap_err();
+    let err = graph
+        .suspend(&UserRef::new("nobody@contoso.com"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, ConnectorError::UnknownUser { .. }), "{err}");
     assert_eq!(tokens.issued(), 1, "one token for all of it");
 
@@ -133,7 +155,10 @@ async fn a_refused_token_is_replaced_once_and_a_bad_secret_is_a_clear_error() {
     })
     .await;
     let (graph, _, _) = client(&v);
-    graph.revoke_sessions(&UserRef::new("a@contoso.com")).await.unwrap();
+    graph
+        .revoke_sessions(&UserRef::new("a@contoso.com"))
+        .await
+        .unwrap();
     assert_eq!(tokens.issued(), 2);
 
     let v = vendor(|r| {
@@ -142,13 +167,20 @@ async fn a_refused_token_is_replaced_once_and_a_bad_secret_is_a_clear_error() {
     })
     .await;
     let (graph, _, _) = client(&v);
-    let err = graph.revoke_sessions(&UserRef::new("a@contoso.com")).await.unwrap_err();
+    let err = graph
+        .revoke_sessions(&UserRef::new("a@contoso.com"))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("AADSTS7000215"), "{err}");
     assert_eq!(v.requests().len(), 1, "a refused secret is not retried");
 
-    let v = vendor(|_| Resp::json(200, json!({ "token_type": "Bearer", "access_token": "x" }))).await;
+    let v =
+        vendor(|_| Resp::json(200, json!({ "token_type": "Bearer", "access_token": "x" }))).await;
     let (graph, _, _) = client(&v);
-    let err = graph.revoke_sessions(&UserRef::new("a@contoso.com")).await.unwrap_err();
+    let err = graph
+        .revoke_sessions(&UserRef::new("a@contoso.com"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, ConnectorError::Malformed { .. }), "{err}");
     assert!(err.to_string().contains("expires_in"), "{err}");
 }
@@ -163,17 +195,29 @@ async fn throttling_honours_retry_after() {
             return t.issue(r);
         }
         match c.fetch_add(1, Ordering::SeqCst) {
-            0 => Resp::json(429, json!({ "error": { "code": "TooManyRequests", "message": "Too many requests" } }))
-                .header("retry-after", "7"),
-            1 => Resp::json(503, json!({ "error": { "code": "serviceNotAvailable", "message": "busy" } }))
-                .header("retry-after", "2"),
+            0 => Resp::json(
+                429,
+                json!({ "error": { "code": "TooManyRequests", "message": "Too many requests" } }),
+            )
+            .header("retry-after", "7"),
+            1 => Resp::json(
+                503,
+                json!({ "error": { "code": "serviceNotAvailable", "message": "busy" } }),
+            )
+            .header("retry-after", "2"),
             _ => Resp::json(200, json!({ "value": true })),
         }
     })
     .await;
     let (graph, waits, _) = client(&v);
-    graph.revoke_sessions(&UserRef::new("a@contoso.com")).await.unwrap();
-    assert_eq!(waits.all(), vec![Duration::from_secs(7), Duration::from_secs(2)]);
+    graph
+        .revoke_sessions(&UserRef::new("a@contoso.com"))
+        .await
+        .unwrap();
+    assert_eq!(
+        waits.all(),
+        vec![Duration::from_secs(7), Duration::from_secs(2)]
+    );
 }
 
 /// A sign-in log: `signins` (newest first, as Graph lists them), filtered by the
@@ -197,7 +241,14 @@ fn sign_in_log(
         let parts: Vec<&str> = filter.split(' ').collect();
         assert_eq!(
             (parts[0], parts[1], parts[3], parts[4], parts[5], parts[6]),
-            ("createdDateTime", "ge", "and", "createdDateTime", "le", parts[6])
+            (
+                "createdDateTime",
+                "ge",
+                "and",
+                "createdDateTime",
+                "le",
+                parts[6]
+            )
         );
         let (from, to) = (instant(parts[2]), instant(parts[6]));
         let top: usize = q["$top"].parse().unwrap();
@@ -212,14 +263,22 @@ fn sign_in_log(
             })
             .cloned()
             .collect();
-        hits.sort_by(|a, b| b["createdDateTime"].as_str().cmp(&a["createdDateTime"].as_str()));
+        hits.sort_by(|a, b| {
+            b["createdDateTime"]
+                .as_str()
+                .cmp(&a["createdDateTime"].as_str())
+        });
         let page: Vec<_> = hits.iter().skip(skip).take(top).cloned().collect();
         let mut body = json!({ "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#auditLogs/signIns", "value": page });
         if skip + top < hits.len() {
             let base = base.lock().unwrap().clone();
             let link = match bad_next {
                 Some(l) => l.replace("{base}", &base),
-                None => format!("{base}/v1.0/auditLogs/signIns?$filter={}&$top={top}&$skiptoken={}", urlencode(filter), skip + top),
+                None => format!(
+                    "{base}/v1.0/auditLogs/signIns?$filter={}&$top={top}&$skiptoken={}",
+                    urlencode(filter),
+                    skip + top
+                ),
             };
             body["@odata.nextLink"] = json!(link);
         }
@@ -246,10 +305,18 @@ fn sign_in(id: &str, at: Timestamp) -> serde_json::Value {
     })
 }
 
-async fn log_vendor(bad_next: Option<&'static str>) -> (Vendor, Arc<Mutex<Vec<serde_json::Value>>>) {
+async fn log_vendor(
+    bad_next: Option<&'static str>,
+) -> (Vendor, Arc<Mutex<Vec<serde_json::Value>>>) {
     let signins = Arc::new(Mutex::new(Vec::new()));
     let base = Arc::new(Mutex::new(String::new()));
-    let v = vendor(sign_in_log(Tokens::default(), signins.clone(), base.clone(), bad_next)).await;
+    let v = vendor(sign_in_log(
+        Tokens::default(),
+        signins.clone(),
+        base.clone(),
+        bad_next,
+    ))
+    .await;
     *base.lock().unwrap() = v.url.clone();
     (v, signins)
 }
@@ -291,16 +358,27 @@ async fn sign_ins_are_read_in_settled_windows_without_gap_or_duplicate_across_a_
     let (next, _) = drain(&mut again, stored, None).await;
     assert_eq!(ids_once(&next, "id"), vec!["fresh"]);
     let last_filter = v.requests().last().unwrap().query()["$filter"].clone();
-    let from = Timestamp::from_millis((instant(last_filter.split(' ').nth(2).unwrap()) / 1_000_000) as i64);
-    assert_eq!(from, end, "the window starts where the last one ended: {last_filter}");
+    let from = Timestamp::from_millis(
+        (instant(last_filter.split(' ').nth(2).unwrap()) / 1_000_000) as i64,
+    );
+    assert_eq!(
+        from, end,
+        "the window starts where the last one ended: {last_filter}"
+    );
 }
 
 #[tokio::test]
 async fn a_next_link_to_another_host_is_refused() {
-    let (v, signins) = log_vendor(Some("https://graph.evil.example/v1.0/auditLogs/signIns?$skiptoken=2")).await;
+    let (v, signins) = log_vendor(Some(
+        "https://graph.evil.example/v1.0/auditLogs/signIns?$skiptoken=2",
+    ))
+    .await;
     let (graph, _, c) = client(&v);
     for i in 0..3 {
-        signins.lock().unwrap().push(sign_in(&format!("s{i}"), c.now().minus_secs(1000 + i)));
+        signins
+            .lock()
+            .unwrap()
+            .push(sign_in(&format!("s{i}"), c.now().minus_secs(1000 + i)));
     }
     let mut log = graph.sign_ins();
     let err = log.poll(None).await.unwrap_err();

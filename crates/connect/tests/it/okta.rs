@@ -37,11 +37,17 @@ fn authorised(r: &Req) -> bool {
 }
 
 fn user(status: &str) -> Resp {
-    Resp::json(200, json!({ "id": "00u1", "status": status, "profile": { "login": "alice@example.com" } }))
+    Resp::json(
+        200,
+        json!({ "id": "00u1", "status": status, "profile": { "login": "alice@example.com" } }),
+    )
 }
 
 fn not_found() -> Resp {
-    Resp::json(404, json!({ "errorCode": "E0000007", "errorSummary": "Not found: Resource not found: bob@example.com (User)" }))
+    Resp::json(
+        404,
+        json!({ "errorCode": "E0000007", "errorSummary": "Not found: Resource not found: bob@example.com (User)" }),
+    )
 }
 
 #[tokio::test]
@@ -52,7 +58,10 @@ async fn revoke_sessions_looks_the_login_up_and_clears_sessions_with_oauth_token
             ("GET", "/api/v1/users/alice@example.com") => user("ACTIVE"),
             ("GET", "/api/v1/users/bob@example.com") => not_found(),
             ("DELETE", "/api/v1/users/00u1/sessions") => {
-                assert_eq!(r.query().get("oauthTokens").map(String::as_str), Some("true"));
+                assert_eq!(
+                    r.query().get("oauthTokens").map(String::as_str),
+                    Some("true")
+                );
                 Resp::empty(204)
             }
             _ => panic!("unexpected {r:?}"),
@@ -83,18 +92,27 @@ async fn suspend_is_idempotent() {
     let v = vendor(move |r| {
         assert!(authorised(r), "{r:?}");
         let invalid = || {
-            Resp::json(400, json!({
-                "errorCode": "E0000001",
-                "errorSummary": "Api validation failed: suspend",
-                "errorCauses": [{ "errorSummary": "Cannot suspend a user that is not active" }]
-            }))
+            Resp::json(
+                400,
+                json!({
+                    "errorCode": "E0000001",
+                    "errorSummary": "Api validation failed: suspend",
+                    "errorCauses": [{ "errorSummary": "Cannot suspend a user that is not active" }]
+                }),
+            )
         };
         match (r.method.as_str(), r.path.as_str()) {
             ("GET", "/api/v1/users/alice") => user("ACTIVE"),
             ("GET", "/api/v1/users/carol") => user("SUSPENDED"),
-            ("GET", "/api/v1/users/erin") => Resp::json(200, json!({ "id": "00u5", "status": "STAGED" })),
+            ("GET", "/api/v1/users/erin") => {
+                Resp::json(200, json!({ "id": "00u5", "status": "STAGED" }))
+            }
             ("POST", "/api/v1/users/00u1/lifecycle/suspend") => {
-                if r.body.is_empty() { Resp::json(200, json!({})) } else { panic!("no body expected") }
+                if r.body.is_empty() {
+                    Resp::json(200, json!({}))
+                } else {
+                    panic!("no body expected")
+                }
             }
             ("POST", "/api/v1/users/00u5/lifecycle/suspend") => invalid(),
             _ => panic!("unexpected {r:?}"),
@@ -106,11 +124,21 @@ async fn suspend_is_idempotent() {
     assert_eq!(alice.outcome, Outcome::Done);
     let carol = okta.suspend(&UserRef::new("carol")).await.unwrap();
     assert_eq!(carol.outcome, Outcome::AlreadyDone);
-    assert_eq!(v.requests().iter().filter(|r| r.method == "POST").count(), 1, "no call for carol");
+    assert_eq!(
+        v.requests().iter().filter(|r| r.method == "POST").count(),
+        1,
+        "no call for carol"
+    );
     let erin = okta.suspend(&UserRef::new("erin")).await.unwrap_err();
     let msg = erin.to_string();
-    assert!(matches!(erin, ConnectorError::Refused { status: 400, .. }), "{msg}");
-    assert!(msg.contains("E0000001") && msg.contains("Cannot suspend a user that is not active"), "{msg}");
+    assert!(
+        matches!(erin, ConnectorError::Refused { status: 400, .. }),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("E0000001") && msg.contains("Cannot suspend a user that is not active"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]
@@ -153,8 +181,16 @@ async fn a_429_waits_until_the_rate_limit_reset_and_5xx_are_retried() {
     // Three attempts: the 429, the 503, then the answer.
     okta.suspend(&UserRef::new("alice")).await.ok();
     let w = waits.all();
-    assert_eq!(w[0], Duration::from_secs(42), "until X-Rate-Limit-Reset: {w:?}");
-    assert_eq!(w[1], Duration::from_millis(20), "the second backoff step: {w:?}");
+    assert_eq!(
+        w[0],
+        Duration::from_secs(42),
+        "until X-Rate-Limit-Reset: {w:?}"
+    );
+    assert_eq!(
+        w[1],
+        Duration::from_millis(20),
+        "the second backoff step: {w:?}"
+    );
 }
 
 #[tokio::test]
@@ -169,7 +205,11 @@ async fn a_spent_window_holds_the_next_call_until_the_reset() {
     .await;
     let (okta, waits, _) = client(&v);
     okta.suspend(&UserRef::new("alice")).await.unwrap();
-    assert_eq!(waits.all(), vec![Duration::from_secs(30)], "the POST waited for the reset");
+    assert_eq!(
+        waits.all(),
+        vec![Duration::from_secs(30)],
+        "the POST waited for the reset"
+    );
 }
 
 #[tokio::test]
@@ -184,7 +224,17 @@ async fn failures_give_clear_errors_and_are_retried_only_when_they_may_pass() {
     .await;
     let (okta, _, _) = client(&v);
     let err = okta.suspend(&UserRef::new("down")).await.unwrap_err();
-    assert!(matches!(err, ConnectorError::ServerError { status: 500, attempts: 3, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            ConnectorError::ServerError {
+                status: 500,
+                attempts: 3,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert_eq!(v.count("GET", "/api/v1/users/down"), 3);
 
     let err = okta.suspend(&UserRef::new("slow")).await.unwrap_err();
@@ -197,8 +247,15 @@ async fn failures_give_clear_errors_and_are_retried_only_when_they_may_pass() {
     assert!(err.to_string().contains("malformed answer"), "{err}");
 
     let err = okta.suspend(&UserRef::new("forbidden")).await.unwrap_err();
-    assert!(err.to_string().contains("403") && err.to_string().contains("permission"), "{err}");
-    assert_eq!(v.count("GET", "/api/v1/users/forbidden"), 1, "a 403 is not retried");
+    assert!(
+        err.to_string().contains("403") && err.to_string().contains("permission"),
+        "{err}"
+    );
+    assert_eq!(
+        v.count("GET", "/api/v1/users/forbidden"),
+        1,
+        "a 403 is not retried"
+    );
 }
 
 /// An Okta System Log: `events`, served `limit` at a time from an `after` cursor,
@@ -227,10 +284,16 @@ fn system_log(
         let base = base.lock().unwrap().clone();
         let next = match bad_next {
             Some(link) if start > 0 => link.replace("{base}", &base),
-            _ => format!("{base}/api/v1/logs?after={}&limit={limit}", start + page.len()),
+            _ => format!(
+                "{base}/api/v1/logs?after={}&limit={limit}",
+                start + page.len()
+            ),
         };
         Resp::json(200, json!(page))
-            .header("link", &format!("<{base}/api/v1/logs?after={start}>; rel=\"self\""))
+            .header(
+                "link",
+                &format!("<{base}/api/v1/logs?after={start}>; rel=\"self\""),
+            )
             .header("link", &format!("<{next}>; rel=\"next\""))
     }
 }
@@ -244,7 +307,10 @@ fn event(i: usize) -> serde_json::Value {
     })
 }
 
-async fn log_vendor(n: usize, bad_next: Option<&'static str>) -> (Vendor, Arc<Mutex<Vec<serde_json::Value>>>) {
+async fn log_vendor(
+    n: usize,
+    bad_next: Option<&'static str>,
+) -> (Vendor, Arc<Mutex<Vec<serde_json::Value>>>) {
     let events = Arc::new(Mutex::new((0..n).map(event).collect::<Vec<_>>()));
     let base = Arc::new(Mutex::new(String::new()));
     let v = vendor(system_log(events.clone(), base.clone(), bad_next)).await;
@@ -263,7 +329,11 @@ async fn the_system_log_is_read_page_by_page_and_a_restart_resumes_without_gap_o
     assert_eq!(got.len(), 6);
     drop(first);
     let since = v.requests()[0].query()["since"].clone();
-    assert_eq!(since, c.now().minus_secs(3600).to_rfc3339(), "the look-back");
+    assert_eq!(
+        since,
+        c.now().minus_secs(3600).to_rfc3339(),
+        "the look-back"
+    );
 
     // A new process: a new client, resuming from the stored checkpoint.
     let (okta2, _, _) = client(&v);
@@ -330,7 +400,11 @@ async fn a_malformed_page_is_an_error_and_the_next_poll_recovers() {
     for _ in 0..2 {
         let err = logs.poll(None).await.unwrap_err();
         assert!(matches!(err, ConnectorError::Malformed { .. }), "{err}");
-        assert!(err.to_string().contains("okta GET /api/v1/logs: malformed answer"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("okta GET /api/v1/logs: malformed answer"),
+            "{err}"
+        );
     }
     // Same (absent) checkpoint, next try: the page arrives.
     let page = logs.poll(None).await.unwrap();

@@ -43,7 +43,9 @@ impl Req {
     }
 
     pub fn form(&self) -> BTreeMap<String, String> {
-        url::form_urlencoded::parse(&self.body).into_owned().collect()
+        url::form_urlencoded::parse(&self.body)
+            .into_owned()
+            .collect()
     }
 
     pub fn json(&self) -> serde_json::Value {
@@ -114,7 +116,10 @@ impl Vendor {
     }
 
     pub fn count(&self, method: &str, path: &str) -> usize {
-        self.requests().iter().filter(|r| r.is(method, path)).count()
+        self.requests()
+            .iter()
+            .filter(|r| r.is(method, path))
+            .count()
     }
 }
 

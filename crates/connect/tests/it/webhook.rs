@@ -82,7 +82,10 @@ async fn a_signed_body_is_retried_after_a_500_and_a_429_and_delivered() {
     let seen = v.requests();
     assert_eq!(seen.len(), 3);
     assert!(seen.iter().all(|r| r.json() == finding));
-    assert_eq!(waits.all(), vec![Duration::from_millis(10), Duration::from_secs(3)]);
+    assert_eq!(
+        waits.all(),
+        vec![Duration::from_millis(10), Duration::from_secs(3)]
+    );
     assert!(letters.0.lock().unwrap().is_empty());
 }
 
@@ -95,10 +98,21 @@ async fn after_the_last_try_the_body_becomes_a_dead_letter() {
     assert_eq!(letter.body, r#"{"n":1}"#);
     assert_eq!(letter.failed_at, T0);
     assert!(letter.error.contains("503"), "{}", letter.error);
-    assert!(!letter.destination.contains("query-token-value"), "{}", letter.destination);
+    assert!(
+        !letter.destination.contains("query-token-value"),
+        "{}",
+        letter.destination
+    );
     assert!(letter.destination.ends_with("/hook"));
-    assert_eq!(letters.0.lock().unwrap().as_slice(), &[*letter.clone()], "also recorded");
-    assert!(letter.to_string().contains("gave up after 3 attempt(s)"), "{letter}");
+    assert_eq!(
+        letters.0.lock().unwrap().as_slice(),
+        &[*letter.clone()],
+        "also recorded"
+    );
+    assert!(
+        letter.to_string().contains("gave up after 3 attempt(s)"),
+        "{letter}"
+    );
 
     let v = receiver(vec![Resp::json(400, json!({ "message": "bad finding" }))]).await;
     let (hook, _, _) = webhook(&v, 4);
@@ -122,7 +136,11 @@ async fn a_receiver_that_is_gone_is_a_dead_letter_too() {
     let letter = hook.send(&json!({})).await.unwrap_err();
     assert_eq!(letter.attempts, 2);
     assert_eq!(waits.all().len(), 1);
-    assert!(!letter.error.contains("query-token-value"), "{}", letter.error);
+    assert!(
+        !letter.error.contains("query-token-value"),
+        "{}",
+        letter.error
+    );
 }
 
 #[test]
