@@ -39,7 +39,7 @@ use crate::http::{Answer, Http};
 use crate::retry::{Pause, RetryPolicy};
 use crate::secret::{Secret, SecretSource};
 
-pub use signins::GraphSignIns;
+pub use signins::{GraphSignIns, parse_page};
 use token::TokenCache;
 
 /// The `[connectors.graph]` table.
