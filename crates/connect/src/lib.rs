@@ -13,8 +13,10 @@
 //!   a [`Page`] of raw vendor records (the shape `pushback-watch`'s normalisers
 //!   read) and the [`Checkpoint`] to store once they are processed (see [`poll`]
 //!   for the contract: no gap, no duplicate after a restart).
-//! - **Webhook** — [`Webhook`]: a JSON body signed with HMAC-SHA256 and a
-//!   timestamp, retried with backoff, and a [`DeadLetter`] after the last try.
+//! - **Webhook** — [`Webhook`]: a JSON body (a finding, an incident, or a finding
+//!   as an OCSF Detection Finding via [`ocsf::detection_finding`]) signed with
+//!   HMAC-SHA256 and a timestamp, retried with backoff, and a [`DeadLetter`] after
+//!   the last try.
 //!
 //! Underneath, every call takes one path ([`RetryPolicy`]): 5xx, 429 and timeouts
 //! are retried with exponential backoff, `Retry-After` and Okta's
@@ -56,6 +58,7 @@ pub mod duo;
 mod error;
 pub mod graph;
 mod http;
+pub mod ocsf;
 pub mod okta;
 pub mod poll;
 mod query;
