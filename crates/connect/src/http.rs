@@ -40,13 +40,14 @@ pub(crate) struct Answer {
 }
 
 impl Http {
+    /// A client whose requests time out after `timeout_ms` and retry per `policy`.
     pub(crate) fn new(
-        timeout: Duration,
-        policy: RetryPolicy,
+        timeout_ms: u64,
+        policy: &RetryPolicy,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, ConnectorError> {
         let client = reqwest::Client::builder()
-            .timeout(timeout.max(Duration::from_millis(1)))
+            .timeout(Duration::from_millis(timeout_ms.max(1)))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("pushback/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -55,11 +56,20 @@ impl Http {
             })?;
         Ok(Self {
             client,
-            policy,
+            policy: policy.clone(),
             clock,
             pause: Arc::new(TokioPause),
             not_before: Arc::new(Mutex::new(None)),
         })
+    }
+
+    /// `base` with `segments` appended to its path, each percent-encoded.
+    pub(crate) fn endpoint(base: &reqwest::Url, segments: &[&str]) -> reqwest::Url {
+        let mut url = base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
     }
 
     pub(crate) fn set_pause(&mut self, pause: Arc<dyn Pause>) {

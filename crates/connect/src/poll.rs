@@ -72,3 +72,8 @@ pub trait LogSource: Send {
     /// The page after `after` (from the configured look-back when `None`).
     async fn poll(&mut self, after: Option<&Checkpoint>) -> Result<Page, ConnectorError>;
 }
+
+/// A configured number of seconds as milliseconds, saturating.
+pub(crate) fn millis(secs: u64) -> i64 {
+    i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000)
+}

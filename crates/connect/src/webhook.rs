@@ -13,7 +13,6 @@
 //! [`DeadLetters`] store if one is set, never silently dropped.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::Url;
@@ -144,11 +143,7 @@ impl Webhook {
         bare.set_fragment(None);
         let _ = bare.set_username("");
         let _ = bare.set_password(None);
-        let http = Http::new(
-            Duration::from_millis(config.timeout_ms),
-            config.retry.clone(),
-            clock,
-        )?;
+        let http = Http::new(config.timeout_ms, &config.retry, clock)?;
         Ok(Self {
             url,
             destination: bare.into(),

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cursor::Visited;
 use crate::error::ConnectorError;
-use crate::poll::{Checkpoint, LogSource, Page};
+use crate::poll::{Checkpoint, LogSource, Page, millis};
 
 use super::Duo;
 
@@ -110,12 +110,11 @@ impl LogSource for DuoAuthLogs {
 
     async fn poll(&mut self, after: Option<&Checkpoint>) -> Result<Page, ConnectorError> {
         let now = self.duo.http.clock.now().millis();
-        let secs = |s: u64| i64::try_from(s).unwrap_or(i64::MAX).saturating_mul(1000);
         let mut state: State = match after {
             Some(cp) => cp.decode("duo")?,
             None => State {
                 v: 1,
-                from: now.saturating_sub(secs(self.duo.config.initial_lookback_secs)),
+                from: now.saturating_sub(millis(self.duo.config.initial_lookback_secs)),
                 to: None,
                 next_offset: None,
             },
@@ -133,7 +132,7 @@ impl LogSource for DuoAuthLogs {
         let to = match state.to {
             Some(to) => to,
             None => {
-                let to = now.saturating_sub(secs(self.duo.config.lag_secs));
+                let to = now.saturating_sub(millis(self.duo.config.lag_secs));
                 if to < state.from {
                     return Ok(Page {
                         records: Vec::new(),

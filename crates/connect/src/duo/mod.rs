@@ -19,7 +19,6 @@ mod authlog;
 pub mod sign;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::{Method, Url};
@@ -136,11 +135,7 @@ impl Duo {
             (Some(h), None) => h.to_owned(),
             (None, _) => String::new(),
         };
-        let http = Http::new(
-            Duration::from_millis(config.timeout_ms),
-            config.retry.clone(),
-            clock,
-        )?;
+        let http = Http::new(config.timeout_ms, &config.retry, clock)?;
         Ok(Self {
             base,
             host,

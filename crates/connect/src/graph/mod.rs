@@ -23,7 +23,6 @@ mod signins;
 pub mod token;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::{Method, StatusCode, Url};
@@ -137,11 +136,7 @@ impl Graph {
             });
         }
         client_secret.expose_str()?;
-        let http = Http::new(
-            Duration::from_millis(config.timeout_ms),
-            config.retry.clone(),
-            clock,
-        )?;
+        let http = Http::new(config.timeout_ms, &config.retry, clock)?;
         let tokens = TokenCache::new(login, config, client_secret);
         Ok(Self {
             base,
@@ -163,12 +158,11 @@ impl Graph {
         GraphSignIns::new(self.clone())
     }
 
+    /// `/v1.0/` + segments.
     fn endpoint(&self, segments: &[&str]) -> Url {
-        let mut url = self.base.clone();
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty().push("v1.0").extend(segments);
-        }
-        url
+        let mut all = vec!["v1.0"];
+        all.extend_from_slice(segments);
+        Http::endpoint(&self.base, &all)
     }
 
     /// One Graph call with a bearer token; a 401 drops the cached token and tries

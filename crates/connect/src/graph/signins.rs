@@ -19,7 +19,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::cursor::{Visited, same_origin};
 use crate::error::ConnectorError;
-use crate::poll::{Checkpoint, LogSource, Page};
+use crate::poll::{Checkpoint, LogSource, Page, millis};
 use crate::query;
 
 use super::Graph;
@@ -113,9 +113,7 @@ impl LogSource for GraphSignIns {
         let mut state: State = match after {
             Some(cp) => cp.decode("graph")?,
             None => {
-                let back = i64::try_from(self.graph.config.initial_lookback_secs)
-                    .unwrap_or(i64::MAX)
-                    .saturating_mul(1000);
+                let back = millis(self.graph.config.initial_lookback_secs);
                 State {
                     v: 1,
                     from: whole_seconds(now.saturating_sub(back)),
@@ -131,9 +129,7 @@ impl LogSource for GraphSignIns {
                 (url, p.to, p.at_to)
             }
             None => {
-                let settle = i64::try_from(self.graph.config.settle_secs)
-                    .unwrap_or(i64::MAX)
-                    .saturating_mul(1000);
+                let settle = millis(self.graph.config.settle_secs);
                 let to = whole_seconds(now.saturating_sub(settle));
                 if instant(&to) <= instant(&state.from) {
                     return Ok(Page {

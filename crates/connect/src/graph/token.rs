@@ -78,13 +78,8 @@ pub(crate) struct TokenCache {
 
 impl TokenCache {
     pub(crate) fn new(login: Url, config: &GraphConfig, secret: Secret) -> Self {
-        let mut url = login;
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty()
-                .extend([config.tenant.as_str(), "oauth2", "v2.0", "token"]);
-        }
         Self {
-            url,
+            url: Http::endpoint(&login, &[&config.tenant, "oauth2", "v2.0", "token"]),
             client_id: config.client_id.clone(),
             scope: config.scope.clone(),
             secret,

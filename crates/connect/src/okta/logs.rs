@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cursor::{Visited, next_link, same_origin};
 use crate::error::ConnectorError;
-use crate::poll::{Checkpoint, LogSource, Page};
+use crate::poll::{Checkpoint, LogSource, Page, millis};
 
 use super::Okta;
 
@@ -92,9 +92,8 @@ impl LogSource for OktaLogs {
             }
             (None, Some(since)) => self.first_url(since),
             (None, None) => {
-                let lookback =
-                    i64::try_from(self.okta.config.initial_lookback_secs).unwrap_or(i64::MAX);
-                let since = self.okta.http.clock.now().minus_secs(lookback);
+                let lookback = millis(self.okta.config.initial_lookback_secs);
+                let since = self.okta.http.clock.now().plus_millis(-lookback);
                 self.first_url(&since.to_rfc3339())
             }
         };

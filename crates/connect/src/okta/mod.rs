@@ -22,7 +22,6 @@
 mod logs;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
@@ -110,11 +109,7 @@ impl Okta {
     ) -> Result<Self, ConnectorError> {
         let base = base_url("connectors.okta.base_url", &config.base_url)?;
         token.expose_str()?;
-        let http = Http::new(
-            Duration::from_millis(config.timeout_ms),
-            config.retry.clone(),
-            clock,
-        )?;
+        let http = Http::new(config.timeout_ms, &config.retry, clock)?;
         Ok(Self {
             base,
             token,
@@ -135,13 +130,8 @@ impl Okta {
         OktaLogs::new(self.clone())
     }
 
-    /// `base` + path segments, each percent-encoded.
     fn endpoint(&self, segments: &[&str]) -> Url {
-        let mut url = self.base.clone();
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty().extend(segments);
-        }
-        url
+        Http::endpoint(&self.base, segments)
     }
 
     fn request(&self, method: Method, url: Url) -> Result<RequestBuilder, ConnectorError> {
