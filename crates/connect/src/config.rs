@@ -23,14 +23,20 @@
 //! retry = { max_attempts = 6 }
 //! ```
 
+use std::sync::Arc;
+
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
-use crate::duo::DuoConfig;
+use pushback_model::Clock;
+
+use crate::action::IdentityProvider;
+use crate::duo::{Duo, DuoConfig};
 use crate::error::ConnectorError;
-use crate::graph::GraphConfig;
-use crate::okta::OktaConfig;
-use crate::webhook::WebhookConfig;
+use crate::graph::{Graph, GraphConfig};
+use crate::okta::{Okta, OktaConfig};
+use crate::poll::LogSource;
+use crate::webhook::{Webhook, WebhookConfig};
 
 /// The `[connectors]` table.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +46,84 @@ pub struct ConnectorsConfig {
     pub graph: Option<GraphConfig>,
     pub duo: Option<DuoConfig>,
     pub webhook: Option<WebhookConfig>,
+}
+
+impl ConnectorsConfig {
+    /// A client for every configured connector, credentials read from their sources.
+    /// The first problem (a missing variable, a bad URL) is the error, naming the
+    /// table it is in.
+    pub fn build(&self, clock: Arc<dyn Clock>) -> Result<Connectors, ConnectorError> {
+        let within = |table: &str, e: ConnectorError| match e {
+            ConnectorError::Config { detail } => ConnectorError::Config {
+                detail: format!("connectors.{table}: {detail}"),
+            },
+            other => other,
+        };
+        Ok(Connectors {
+            okta: self
+                .okta
+                .as_ref()
+                .map(|c| Okta::new(c, clock.clone()).map_err(|e| within("okta", e)))
+                .transpose()?,
+            graph: self
+                .graph
+                .as_ref()
+                .map(|c| Graph::new(c, clock.clone()).map_err(|e| within("graph", e)))
+                .transpose()?,
+            duo: self
+                .duo
+                .as_ref()
+                .map(|c| Duo::new(c, clock.clone()).map_err(|e| within("duo", e)))
+                .transpose()?,
+            webhook: self
+                .webhook
+                .as_ref()
+                .map(|c| Webhook::new(c, clock.clone()).map_err(|e| within("webhook", e)))
+                .transpose()?,
+        })
+    }
+}
+
+/// The configured connectors, built.
+#[derive(Clone, Debug, Default)]
+pub struct Connectors {
+    pub okta: Option<Okta>,
+    pub graph: Option<Graph>,
+    pub duo: Option<Duo>,
+    pub webhook: Option<Webhook>,
+}
+
+impl Connectors {
+    /// The identity providers a playbook can act in, by [`IdentityProvider::name`].
+    pub fn identity_providers(&self) -> Vec<Arc<dyn IdentityProvider>> {
+        let mut out: Vec<Arc<dyn IdentityProvider>> = Vec::new();
+        if let Some(o) = &self.okta {
+            out.push(Arc::new(o.clone()));
+        }
+        if let Some(g) = &self.graph {
+            out.push(Arc::new(g.clone()));
+        }
+        if let Some(d) = &self.duo {
+            out.push(Arc::new(d.clone()));
+        }
+        out
+    }
+
+    /// One poller per configured identity provider; [`LogSource::name`] is the watch
+    /// format of its records and a good key for its stored checkpoint.
+    pub fn log_sources(&self) -> Vec<Box<dyn LogSource>> {
+        let mut out: Vec<Box<dyn LogSource>> = Vec::new();
+        if let Some(o) = &self.okta {
+            out.push(Box::new(o.logs()));
+        }
+        if let Some(g) = &self.graph {
+            out.push(Box::new(g.sign_ins()));
+        }
+        if let Some(d) = &self.duo {
+            out.push(Box::new(d.auth_logs()));
+        }
+        out
+    }
 }
 
 /// Parses a configured base URL: `https`, or `http` to a loopback address (local
@@ -85,6 +169,31 @@ mod tests {
             .to_string();
         assert!(err.contains("okta.base_url"), "{err}");
         assert!(base_url("okta.base_url", "not a url").is_err());
+    }
+
+    #[test]
+    fn building_names_the_table_of_a_missing_credential_and_an_empty_table_builds_nothing() {
+        let clock = Arc::new(pushback_model::ManualClock::new(
+            pushback_model::Timestamp::from_millis(0),
+        ));
+        let none = ConnectorsConfig::default()
+            .build(clock.clone())
+            .expect("nothing to build");
+        assert!(none.identity_providers().is_empty() && none.log_sources().is_empty());
+        let c = ConnectorsConfig {
+            duo: Some(DuoConfig {
+                base_url: "https://api-1.duosecurity.com".into(),
+                integration_key: "DI".into(),
+                secret_key: crate::SecretSource::env("PUSHBACK_CONNECT_TEST_SURELY_UNSET"),
+                ..DuoConfig::default()
+            }),
+            ..ConnectorsConfig::default()
+        };
+        let err = c.build(clock).expect_err("unset").to_string();
+        assert!(
+            err.contains("connectors.duo") && err.contains("PUSHBACK_CONNECT_TEST_SURELY_UNSET"),
+            "{err}"
+        );
     }
 
     #[test]

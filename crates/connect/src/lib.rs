@@ -67,7 +67,7 @@ mod secret;
 pub mod webhook;
 
 pub use action::{Action, ActionReceipt, IdentityProvider, Outcome, UserRef};
-pub use config::ConnectorsConfig;
+pub use config::{Connectors, ConnectorsConfig};
 pub use cursor::{next_link, same_origin};
 pub use duo::{Duo, DuoAuthLogs, DuoConfig};
 pub use error::ConnectorError;

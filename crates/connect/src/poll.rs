@@ -14,6 +14,8 @@
 //! poll tries the same page again. Each poller's checkpoint is its own JSON shape
 //! (versioned); store it as text ([`Checkpoint::as_str`]).
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -68,6 +70,10 @@ pub struct Page {
 pub trait LogSource: Send {
     /// `okta`, `entra` or `duo`: the watch format of the records.
     fn name(&self) -> &'static str;
+
+    /// How long to wait after a page with `more == false` (the configured
+    /// `poll_interval_secs`).
+    fn poll_interval(&self) -> Duration;
 
     /// The page after `after` (from the configured look-back when `None`).
     async fn poll(&mut self, after: Option<&Checkpoint>) -> Result<Page, ConnectorError>;

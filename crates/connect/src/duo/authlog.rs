@@ -8,6 +8,8 @@
 //! overlap, so nothing is delivered twice, and none is left out. A pass interrupted
 //! by a crash resumes at its stored `next_offset`, with the same window.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -106,6 +108,10 @@ impl DuoAuthLogs {
 impl LogSource for DuoAuthLogs {
     fn name(&self) -> &'static str {
         "duo"
+    }
+
+    fn poll_interval(&self) -> Duration {
+        Duration::from_secs(self.duo.config.poll_interval_secs)
     }
 
     async fn poll(&mut self, after: Option<&Checkpoint>) -> Result<Page, ConnectorError> {

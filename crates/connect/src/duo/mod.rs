@@ -56,6 +56,9 @@ pub struct DuoConfig {
     /// authentication records available two minutes late on purpose; the default
     /// adds a minute for clock skew.
     pub lag_secs: u64,
+    /// Seconds between polls of the authentication log once caught up (Duo asks
+    /// for no more than one a minute).
+    pub poll_interval_secs: u64,
     /// How far back the first poll (no checkpoint yet) starts, in seconds (Duo keeps
     /// 180 days).
     pub initial_lookback_secs: u64,
@@ -71,6 +74,7 @@ impl Default for DuoConfig {
             retry: RetryPolicy::default(),
             page_size: 1000,
             lag_secs: 180,
+            poll_interval_secs: 60,
             initial_lookback_secs: 3600,
         }
     }

@@ -66,6 +66,8 @@ pub struct GraphConfig {
     /// sign-ins with a delay of minutes, and a window closed too early would miss
     /// the late ones.
     pub settle_secs: u64,
+    /// Seconds between polls of the sign-in log once caught up.
+    pub poll_interval_secs: u64,
     /// How far back the first poll (no checkpoint yet) starts, in seconds.
     pub initial_lookback_secs: u64,
 }
@@ -83,6 +85,7 @@ impl Default for GraphConfig {
             retry: RetryPolicy::default(),
             page_size: 1000,
             settle_secs: 300,
+            poll_interval_secs: 60,
             initial_lookback_secs: 3600,
         }
     }

@@ -11,6 +11,8 @@
 
 use std::collections::HashSet;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use reqwest::{Method, Url};
 use serde::{Deserialize, Serialize};
@@ -106,6 +108,10 @@ impl GraphSignIns {
 impl LogSource for GraphSignIns {
     fn name(&self) -> &'static str {
         "entra"
+    }
+
+    fn poll_interval(&self) -> Duration {
+        Duration::from_secs(self.graph.config.poll_interval_secs)
     }
 
     async fn poll(&mut self, after: Option<&Checkpoint>) -> Result<Page, ConnectorError> {

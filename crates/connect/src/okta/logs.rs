@@ -13,6 +13,8 @@
 
 use std::collections::{HashSet, VecDeque};
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use reqwest::{Method, Url};
 use serde::{Deserialize, Serialize};
@@ -76,6 +78,10 @@ impl OktaLogs {
 impl LogSource for OktaLogs {
     fn name(&self) -> &'static str {
         "okta"
+    }
+
+    fn poll_interval(&self) -> Duration {
+        Duration::from_secs(self.okta.config.poll_interval_secs)
     }
 
     async fn poll(&mut self, after: Option<&Checkpoint>) -> Result<Page, ConnectorError> {

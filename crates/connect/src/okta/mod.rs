@@ -52,6 +52,8 @@ pub struct OktaConfig {
     pub retry: RetryPolicy,
     /// System Log records per page (`limit`, at most 1000).
     pub page_size: u32,
+    /// Seconds between polls of the System Log once caught up.
+    pub poll_interval_secs: u64,
     /// How far back the first poll (no checkpoint yet) starts, in seconds.
     pub initial_lookback_secs: u64,
 }
@@ -64,6 +66,7 @@ impl Default for OktaConfig {
             timeout_ms: 10_000,
             retry: RetryPolicy::default(),
             page_size: 1000,
+            poll_interval_secs: 30,
             initial_lookback_secs: 3600,
         }
     }
