@@ -93,28 +93,48 @@ pub fn same_origin(origin: &Url, link: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-/// The links followed in one catch-up run, to refuse one that comes round again.
+/// The pages read in one catch-up run (a chain of next links), to refuse a next link
+/// that leads back into the chain. A poll that does not continue the chain — a
+/// restart, or a caller polling a page again because it could not store what came
+/// after — starts a new run, so only the server's own links can make a loop.
 #[derive(Debug, Default)]
-pub(crate) struct Visited(VecDeque<String>);
+pub(crate) struct Visited {
+    read: VecDeque<String>,
+    /// The next link handed out last: where a continuing poll starts.
+    expected: Option<String>,
+}
 
 impl Visited {
     const KEEP: usize = 1000;
 
-    /// Records `link`; an error if it was already followed in this run.
-    pub(crate) fn follow(&mut self, link: &str) -> Result<(), String> {
-        if self.0.iter().any(|l| l == link) {
+    /// A poll starts reading at `at`.
+    pub(crate) fn begin(&mut self, at: &str) {
+        if self.expected.as_deref() != Some(at) {
+            self.read.clear();
+        }
+        self.expected = None;
+    }
+
+    /// The page at `current` points to `next`: an error if `next` was already read in
+    /// this run (the page itself included).
+    pub(crate) fn advance(&mut self, current: &str, next: &str) -> Result<(), String> {
+        if !self.read.iter().any(|l| l == current) {
+            if self.read.len() == Self::KEEP {
+                self.read.pop_front();
+            }
+            self.read.push_back(current.to_owned());
+        }
+        if self.read.iter().any(|l| l == next) {
             return Err("the next link leads back to a page already read in this run".into());
         }
-        if self.0.len() == Self::KEEP {
-            self.0.pop_front();
-        }
-        self.0.push_back(link.to_owned());
+        self.expected = Some(next.to_owned());
         Ok(())
     }
 
     /// Caught up: the next run starts afresh.
     pub(crate) fn clear(&mut self) {
-        self.0.clear();
+        self.read.clear();
+        self.expected = None;
     }
 }
 
@@ -155,12 +175,25 @@ mod tests {
     }
 
     #[test]
-    fn a_link_followed_twice_in_one_run_is_a_loop() {
+    fn a_next_link_back_into_the_run_is_a_loop_but_a_page_polled_again_is_not() {
         let mut v = Visited::default();
-        assert!(v.follow("a").is_ok());
-        assert!(v.follow("b").is_ok());
-        assert!(v.follow("a").is_err());
+        v.begin("a");
+        assert!(v.advance("a", "b").is_ok());
+        v.begin("b");
+        assert!(v.advance("b", "c").is_ok());
+        v.begin("c");
+        assert!(v.advance("c", "a").is_err(), "back to the start");
+        v.begin("c");
+        assert!(v.advance("c", "c").is_err(), "to itself");
+
+        // The caller could not store c's successor and polls c again: a new run.
+        let mut v = Visited::default();
+        v.begin("a");
+        assert!(v.advance("a", "b").is_ok());
+        v.begin("a");
+        assert!(v.advance("a", "b").is_ok(), "a rewind is not a loop");
         v.clear();
-        assert!(v.follow("a").is_ok());
+        v.begin("b");
+        assert!(v.advance("b", "a").is_ok(), "a new run after catching up");
     }
 }

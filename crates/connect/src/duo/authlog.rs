@@ -169,15 +169,14 @@ impl LogSource for DuoAuthLogs {
         let (records, next) =
             parse_page(&answer.body).map_err(|e| ConnectorError::malformed(OP, e))?;
         let next = next.filter(|_| !records.is_empty());
+        let here = state
+            .next_offset
+            .as_deref()
+            .unwrap_or("start of the window");
+        self.visited.begin(here);
         if let Some(n) = &next {
-            if state.next_offset.as_deref() == Some(n.as_str()) {
-                return Err(ConnectorError::cursor(
-                    OP,
-                    "next_offset is the offset of the page itself",
-                ));
-            }
             self.visited
-                .follow(n)
+                .advance(here, n)
                 .map_err(|e| ConnectorError::cursor(OP, e))?;
         }
         let more = next.is_some();

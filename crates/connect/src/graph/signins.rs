@@ -147,6 +147,7 @@ impl LogSource for GraphSignIns {
                 (self.window_url(&state.from, &to), to, Vec::new())
             }
         };
+        self.visited.begin(url.as_str());
         let answer = self
             .graph
             .call(OP, Method::GET, &url, None)
@@ -158,14 +159,8 @@ impl LogSource for GraphSignIns {
                 let link = same_origin(&self.graph.base, &link)
                     .map_err(|e| ConnectorError::cursor(OP, e))?;
                 self.visited
-                    .follow(url.as_str())
+                    .advance(url.as_str(), link.as_str())
                     .map_err(|e| ConnectorError::cursor(OP, e))?;
-                if link == url {
-                    return Err(ConnectorError::cursor(
-                        OP,
-                        "the next link is the page itself",
-                    ));
-                }
                 Some(link)
             }
             None => None,

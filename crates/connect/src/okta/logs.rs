@@ -124,20 +124,15 @@ impl LogSource for OktaLogs {
             None => None,
         };
 
-        if raw.is_empty() {
-            self.visited.clear();
-        } else {
-            self.visited
-                .follow(url.as_str())
-                .map_err(|e| ConnectorError::cursor(OP, e))?;
-            if let Some(n) = &next
-                && n == &url
-            {
-                return Err(ConnectorError::cursor(
-                    OP,
-                    "the next link of a page with records is the page itself",
-                ));
-            }
+        // An empty page's next link is itself (caught up: ask again later); a page
+        // with records must lead on.
+        self.visited.begin(url.as_str());
+        match &next {
+            Some(n) if !raw.is_empty() => self
+                .visited
+                .advance(url.as_str(), n.as_str())
+                .map_err(|e| ConnectorError::cursor(OP, e))?,
+            _ => self.visited.clear(),
         }
 
         let seen: HashSet<&str> = state.recent.iter().map(String::as_str).collect();
