@@ -131,8 +131,7 @@ impl Http {
                     let detail = if e.is_timeout() {
                         "timed out".to_owned()
                     } else {
-                        // Without the URL: a webhook URL may carry a token in its query.
-                        e.without_url().to_string()
+                        cause_chain(e)
                     };
                     let failure = ConnectorError::Unreachable {
                         op: op.to_owned(),
@@ -170,20 +169,24 @@ impl Http {
     /// wait is longer than the policy allows).
     async fn wait_for_window(&self, op: &str) -> Result<(), ConnectorError> {
         let until = match self.not_before.lock() {
-            Ok(mut guard) => guard.take(),
+            Ok(guard) => *guard,
             Err(_) => None,
         };
         let Some(until) = until else { return Ok(()) };
         let ms = until.millis().saturating_sub(self.clock.now().millis());
-        if ms <= 0 {
-            return Ok(());
-        }
         let wait = Duration::from_millis(u64::try_from(ms).unwrap_or(0));
         if wait > self.policy.max_retry_after() {
+            // The window stays spent: the next call is held (or refused) too.
             return Err(ConnectorError::RateLimited {
                 op: op.to_owned(),
                 retry_after: Some(wait),
             });
+        }
+        if let Ok(mut guard) = self.not_before.lock() {
+            *guard = None;
+        }
+        if wait.is_zero() {
+            return Ok(());
         }
         tracing::info!(
             op,
@@ -201,6 +204,24 @@ impl Http {
             *guard = Some(until);
         }
     }
+}
+
+/// A transport error and its causes (`error sending request: client error
+/// (Connect): tcp connect error: Connection refused`), without the URL: a webhook
+/// URL may carry a token in its query.
+fn cause_chain(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut out = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
 }
 
 async fn read_body(op: &str, mut response: reqwest::Response) -> Result<Vec<u8>, ConnectorError> {

@@ -141,6 +141,11 @@ async fn a_receiver_that_is_gone_is_a_dead_letter_too() {
         "{}",
         letter.error
     );
+    assert!(
+        letter.error.to_lowercase().contains("connect"),
+        "the cause is named: {}",
+        letter.error
+    );
 }
 
 #[test]
