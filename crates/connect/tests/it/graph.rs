@@ -385,3 +385,36 @@ async fn a_next_link_to_another_host_is_refused() {
     assert!(matches!(err, ConnectorError::Cursor { .. }), "{err}");
     assert!(err.to_string().contains("graph.evil.example"), "{err}");
 }
+
+#[tokio::test]
+async fn a_refused_poll_names_the_reason_and_leaves_the_checkpoint_usable() {
+    let tokens = Tokens::default();
+    let denied = Arc::new(AtomicUsize::new(0));
+    let (t, d) = (tokens.clone(), denied.clone());
+    let v = vendor(move |r| {
+        if r.is("POST", &token_path()) {
+            return t.issue(r);
+        }
+        if d.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Resp::json(403, json!({ "error": { "code": "Authorization_RequestDenied", "message": "Insufficient privileges to complete the operation." } }));
+        }
+        Resp::json(200, json!({ "value": [] }))
+    })
+    .await;
+    let (graph, _, _) = client(&v);
+    let mut log = graph.sign_ins();
+    let err = log.poll(None).await.unwrap_err();
+    assert!(
+        matches!(err, ConnectorError::Refused { status: 403, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("Insufficient privileges"), "{err}");
+    assert!(!err.is_transient());
+    assert!(log.poll(None).await.unwrap().records.is_empty());
+
+    // A checkpoint written by another poller is refused, not guessed around.
+    let duo_checkpoint =
+        pushback_connect::Checkpoint::from_stored(r#"{"v":1,"from":1700000000000}"#);
+    let err = log.poll(Some(&duo_checkpoint)).await.unwrap_err();
+    assert!(matches!(err, ConnectorError::Checkpoint { .. }), "{err}");
+}
