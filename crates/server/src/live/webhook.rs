@@ -1,28 +1,24 @@
-//! The webhook sink: each finding is POSTed as JSON, signed so the receiver can tell it
-//! came from us and is fresh.
-//!
-//! - `x-pushback-timestamp`: Unix seconds at sending (from the clock);
-//! - `x-pushback-signature`: `sha256=<hex HMAC-SHA256 over "<timestamp>.<body>">`, keyed
-//!   by the shared secret. A receiver recomputes it, compares in constant time, and
-//!   refuses timestamps far from its own clock.
-//!
-//! A 5xx, a 429, a timeout or a connection failure is retried with exponential backoff
-//! (a `Retry-After` in seconds is honoured, within the backoff cap); any other answer
-//! is final. The sink's queue (see [`super::sink`]) keeps ingestion from ever waiting
-//! on it.
+//! The webhook sink: each finding is POSTed as JSON through pushback-connect's
+//! [`Webhook`], the one implementation of the signed webhook (HMAC-SHA256 over
+//! `"<timestamp>.<body>"` in `x-pushback-signature`, Unix seconds in
+//! `x-pushback-timestamp`; 5xx, 429, timeouts and connection failures retried with
+//! exponential backoff, `Retry-After` honoured; any other answer final). A finding
+//! that could not be delivered becomes a dead letter: logged, handed to the
+//! [`DeadLetters`] store when one is set, and reported as a failed delivery. The
+//! sink's queue (see [`super::sink`]) keeps ingestion from ever waiting on it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use ring::hmac;
 use serde::{Deserialize, Serialize};
 
+use pushback_connect::{DeadLetters, RetryPolicy, Secret, SecretSource, Webhook, WebhookConfig};
 use pushback_model::{Clock, Finding};
 
 use super::sink::{Sink, SinkError};
 
-/// The `[watch.sinks.webhook]` table.
+/// The `[watch.sinks.webhook]` table. Its defaults are pushback-connect's
+/// [`WebhookConfig`] defaults.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebhookSettings {
@@ -44,58 +40,52 @@ pub struct WebhookSettings {
 
 impl Default for WebhookSettings {
     fn default() -> Self {
+        let c = WebhookConfig::default();
         Self {
-            url: String::new(),
+            url: c.url,
             secret_env: None,
             secret_file: None,
-            timeout_ms: 5_000,
-            max_attempts: 6,
-            initial_backoff_ms: 500,
-            max_backoff_ms: 30_000,
+            timeout_ms: c.timeout_ms,
+            max_attempts: c.retry.max_attempts,
+            initial_backoff_ms: c.retry.initial_backoff_ms,
+            max_backoff_ms: c.retry.max_backoff_ms,
+        }
+    }
+}
+
+impl WebhookSettings {
+    /// The connector's configuration for these settings.
+    pub fn connector(&self) -> WebhookConfig {
+        WebhookConfig {
+            url: self.url.clone(),
+            secret: SecretSource {
+                env: self.secret_env.clone(),
+                file: self.secret_file.clone(),
+            },
+            timeout_ms: self.timeout_ms,
+            retry: RetryPolicy {
+                max_attempts: self.max_attempts,
+                initial_backoff_ms: self.initial_backoff_ms,
+                max_backoff_ms: self.max_backoff_ms,
+                ..RetryPolicy::default()
+            },
         }
     }
 }
 
 /// The signing secret. Its `Debug` shows nothing of it.
-#[derive(Clone)]
-pub struct WebhookSecret(Vec<u8>);
+#[derive(Clone, Debug)]
+pub struct WebhookSecret(Secret);
 
 impl WebhookSecret {
     pub fn new(bytes: Vec<u8>) -> Self {
-        Self(bytes)
+        Self(Secret::new(bytes))
     }
 }
 
-impl std::fmt::Debug for WebhookSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("WebhookSecret(<redacted>)")
-    }
-}
-
-/// The `x-pushback-signature` value for `body` sent at `timestamp`.
-pub fn signature(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
-    let mut ctx = hmac::Context::with_key(&key);
-    ctx.update(timestamp.as_bytes());
-    ctx.update(b".");
-    ctx.update(body);
-    format!("sha256={}", hex::encode(ctx.sign().as_ref()))
-}
-
+#[derive(Debug)]
 pub struct WebhookSink {
-    url: String,
-    key: WebhookSecret,
-    settings: WebhookSettings,
-    http: reqwest::Client,
-    clock: Arc<dyn Clock>,
-}
-
-impl std::fmt::Debug for WebhookSink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebhookSink")
-            .field("url", &self.url)
-            .finish_non_exhaustive()
-    }
+    hook: Webhook,
 }
 
 impl WebhookSink {
@@ -104,50 +94,16 @@ impl WebhookSink {
         secret: WebhookSecret,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, SinkError> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_millis(settings.timeout_ms.max(1)))
-            .build()
-            .map_err(|e| SinkError::Delivery(format!("building the HTTP client: {e}")))?;
-        Ok(Self {
-            url: settings.url.clone(),
-            key: secret,
-            settings: settings.clone(),
-            http,
-            clock,
-        })
+        let hook = Webhook::with_secret(&settings.connector(), secret.0, clock)
+            .map_err(|e| SinkError::Delivery(format!("setting up the webhook: {e}")))?;
+        Ok(Self { hook })
     }
 
-    /// One attempt: `Ok` when delivered, `Err((retry, why, retry_after))` otherwise.
-    async fn attempt(&self, body: &[u8]) -> Result<(), (bool, String, Option<Duration>)> {
-        let timestamp = (self.clock.now().millis() / 1000).to_string();
-        let sent = self
-            .http
-            .post(&self.url)
-            .header("content-type", "application/json")
-            .header("x-pushback-timestamp", &timestamp)
-            .header(
-                "x-pushback-signature",
-                signature(&self.key.0, &timestamp, body),
-            )
-            .body(body.to_vec())
-            .send()
-            .await;
-        match sent {
-            Ok(r) if r.status().is_success() => Ok(()),
-            Ok(r) => {
-                let status = r.status();
-                let retry = status.is_server_error() || status.as_u16() == 429;
-                let after = r
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
-                Err((retry, format!("answered {status}"), after))
-            }
-            // Timeouts, refused connections, resets: worth another try.
-            Err(e) => Err((true, format!("{e}"), None)),
-        }
+    /// Hands each finding that could not be delivered to `store` as well.
+    #[must_use]
+    pub fn with_dead_letters(mut self, store: Arc<dyn DeadLetters>) -> Self {
+        self.hook = self.hook.with_dead_letters(store);
+        self
     }
 }
 
@@ -158,29 +114,10 @@ impl Sink for WebhookSink {
     }
 
     async fn deliver(&mut self, finding: &Finding) -> Result<(), SinkError> {
-        let body = serde_json::to_vec(finding)
-            .map_err(|e| SinkError::Delivery(format!("serialising: {e}")))?;
-        let cap = Duration::from_millis(self.settings.max_backoff_ms);
-        let mut wait = Duration::from_millis(self.settings.initial_backoff_ms).min(cap);
-        let attempts = self.settings.max_attempts.max(1);
-        let mut last = String::new();
-        for attempt in 1..=attempts {
-            match self.attempt(&body).await {
-                Ok(()) => return Ok(()),
-                Err((retry, why, after)) => {
-                    tracing::debug!(attempt, error = %why, "webhook attempt failed");
-                    last = why;
-                    if !retry || attempt == attempts {
-                        break;
-                    }
-                    tokio::time::sleep(after.map_or(wait, |a| a.min(cap))).await;
-                    wait = (wait * 2).min(cap);
-                }
-            }
-        }
-        Err(SinkError::Delivery(format!(
-            "webhook gave up after {attempts} attempt(s): {last}"
-        )))
+        self.hook
+            .send(finding)
+            .await
+            .map_err(|letter| SinkError::Delivery(letter.to_string()))
     }
 }
 
@@ -189,23 +126,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_signature_is_hmac_sha256_over_timestamp_dot_body() {
-        let key = hmac::Key::new(hmac::HMAC_SHA256, b"Jefe");
-        let direct = hmac::sign(&key, b"1700000000.{\"a\":1}");
-        assert_eq!(
-            signature(b"Jefe", "1700000000", b"{\"a\":1}"),
-            format!("sha256={}", hex::encode(direct.as_ref()))
-        );
-        // RFC 4231 test case 2: ring's HMAC is the standard one.
-        assert_eq!(
-            hex::encode(hmac::sign(&key, b"what do ya want for nothing?").as_ref()),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
-    }
-
-    #[test]
     fn the_secret_never_shows_in_debug() {
         let s = WebhookSecret::new(b"hunter2".to_vec());
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn settings_map_onto_the_connector() {
+        let s = WebhookSettings {
+            url: "https://h.example/x".into(),
+            secret_env: Some("S".into()),
+            max_attempts: 2,
+            ..WebhookSettings::default()
+        };
+        let c = s.connector();
+        assert_eq!(c.retry.max_attempts, 2);
+        assert_eq!(c.secret.env.as_deref(), Some("S"));
+        assert_eq!(c.timeout_ms, WebhookConfig::default().timeout_ms);
     }
 }
