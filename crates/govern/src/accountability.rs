@@ -1,0 +1,662 @@
+//! The accountability report: for one incident, each control on the access path as it
+//! stood at incident time, and who answers for what.
+//!
+//! Rules, applied in this order (a role named by several collects every reason):
+//!
+//! | what was found | who answers |
+//! | --- | --- |
+//! | a control failing, or absent from the path | the control's accountable role |
+//! | a control excepted | the exception's risk owner and the approver's programme, plus the owners of failed compensating controls |
+//! | an exception expired at incident time | as excepted, and GRC |
+//! | prompts crossed the threshold with no alert, or an alert not acted on | security operations |
+//! | a helpdesk reset without verification | the service desk |
+//! | a shared or service account | the owner of the shared credential |
+//! | privileged access on approve-only push | the identity programme |
+//!
+//! Governance defects of the registry are listed apart.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::date::{Day, Instant};
+use crate::posture::{CHECKS, Status};
+use crate::registry::{
+    Control, Defect, Exception, Privilege, Registry, RoleKind, Standing, StepUp,
+};
+use crate::timeline::{AccountKind, Event, EventKind, Timeline};
+
+/// A step of the access path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    User,
+    App,
+    IdpPolicy,
+    Factor,
+    Helpdesk,
+    Privilege,
+    Monitoring,
+}
+
+impl Step {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::App => "app",
+            Self::IdpPolicy => "idp-policy",
+            Self::Factor => "factor",
+            Self::Helpdesk => "helpdesk",
+            Self::Privilege => "privilege",
+            Self::Monitoring => "monitoring",
+        }
+    }
+
+    /// The posture checks that judge the controls of this step.
+    const fn checks(self) -> &'static [&'static str] {
+        match self {
+            Self::User => &["no-dormant-accounts", "no-self-reenrolment", "fail-closed"],
+            Self::App => &["app-step-up"],
+            Self::IdpPolicy => &[
+                "pr-mfa-all-users",
+                "mfa-exclusions-excepted",
+                "legacy-auth-blocked",
+                "device-code-blocked",
+                "risk-and-reporting",
+            ],
+            Self::Factor => &[
+                "push-number-context",
+                "weak-factors-off",
+                "push-throttled",
+                "pushback-challenge",
+                "not-me-playbook",
+            ],
+            Self::Helpdesk => &["registration-protected"],
+            Self::Privilege => &["pr-mfa-privileged", "privileged-approval"],
+            Self::Monitoring => &["detection-active"],
+        }
+    }
+
+    /// Who owns the step when no registry control covers it.
+    const fn default_owner(self) -> RoleKind {
+        match self {
+            Self::App => RoleKind::ApplicationOwner,
+            Self::Helpdesk => RoleKind::ServiceDesk,
+            Self::Monitoring => RoleKind::SecurityOperations,
+            _ => RoleKind::IdentityProgramme,
+        }
+    }
+}
+
+/// How a control stood when the incident happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ControlState {
+    /// No control covers this step of the path.
+    Absent,
+    Failing,
+    /// An open exception covered it.
+    Excepted,
+    /// An exception covered it, but had expired.
+    ExceptionExpired,
+    /// Passing, and got around.
+    PassingButBypassed,
+    Passing,
+    /// No posture result at incident time.
+    NotAssessed,
+}
+
+impl ControlState {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Absent => "absent",
+            Self::Failing => "failing",
+            Self::Excepted => "excepted",
+            Self::ExceptionExpired => "exception expired",
+            Self::PassingButBypassed => "passing but bypassed",
+            Self::Passing => "passing",
+            Self::NotAssessed => "not assessed",
+        }
+    }
+}
+
+/// One hop of the access path, in words.
+#[derive(Clone, Debug, Serialize)]
+pub struct PathStep {
+    pub step: Step,
+    pub what: String,
+}
+
+/// A control on the path, classified.
+#[derive(Clone, Debug, Serialize)]
+pub struct ControlAtIncident {
+    pub step: Step,
+    /// A registry control id, or `(none)` for an absent control.
+    pub control: String,
+    pub title: String,
+    pub state: ControlState,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accountable: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exception: Option<String>,
+    pub anchors: Vec<String>,
+}
+
+/// A role that answers for part of the incident.
+#[derive(Clone, Debug, Serialize)]
+pub struct OwnerEntry {
+    pub role: String,
+    pub title: String,
+    pub parties: Vec<String>,
+    /// Why, one clause per rule that named the role, joined by "; ".
+    pub reason: String,
+    pub controls: Vec<String>,
+}
+
+/// The report.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub incident: String,
+    pub title: String,
+    pub user: String,
+    pub account: AccountKind,
+    pub app: String,
+    pub occurred: Instant,
+    pub timeline: Vec<Event>,
+    pub path: Vec<PathStep>,
+    pub controls: Vec<ControlAtIncident>,
+    pub owners: Vec<OwnerEntry>,
+    pub defects: Vec<Defect>,
+    /// Framework references the findings rest on.
+    pub anchors: Vec<String>,
+}
+
+#[derive(Default)]
+struct Owners {
+    by_role: BTreeMap<String, (Vec<String>, Vec<String>)>,
+    order: Vec<String>,
+}
+
+impl Owners {
+    fn add(&mut self, role: &str, reason: String, control: Option<&str>) {
+        let entry = self.by_role.entry(role.to_owned()).or_insert_with(|| {
+            self.order.push(role.to_owned());
+            (Vec::new(), Vec::new())
+        });
+        if !entry.0.contains(&reason) {
+            entry.0.push(reason);
+        }
+        if let Some(c) = control {
+            if !entry.1.iter().any(|x| x == c) {
+                entry.1.push(c.to_owned());
+            }
+        }
+    }
+}
+
+/// Builds the accountability report of `timeline` against `registry`.
+pub fn report(registry: &Registry, timeline: &Timeline) -> Report {
+    let occurred = timeline
+        .started()
+        .unwrap_or(Instant(pushback_model::Timestamp::from_millis(0)));
+    let day = Day::of(occurred.0);
+    let app = registry.application(&timeline.app);
+    let helpdesk = timeline.has(EventKind::HelpdeskReset);
+    let privileged = timeline.has(EventKind::PrivilegedAccess)
+        || app.is_some_and(|a| a.privilege == Privilege::Privileged);
+
+    let mut steps = vec![Step::User, Step::App, Step::IdpPolicy, Step::Factor];
+    if helpdesk {
+        steps.push(Step::Helpdesk);
+    }
+    if privileged {
+        steps.push(Step::Privilege);
+    }
+    steps.push(Step::Monitoring);
+
+    let mut controls = Vec::new();
+    let mut owners = Owners::default();
+    for step in steps.iter().copied() {
+        let on_step: Vec<&Control> = registry
+            .doc
+            .controls
+            .iter()
+            .filter(|c| c.checks.iter().any(|k| step.checks().contains(&k.as_str())))
+            .filter(|c| !controls.iter().any(|x: &ControlAtIncident| x.control == c.id))
+            .collect();
+        if on_step.is_empty() && step != Step::User {
+            let role = match step {
+                Step::App => app.map(|a| a.owner.clone()),
+                _ => None,
+            }
+            .or_else(|| registry.role_of_kind(step.default_owner()).map(|r| r.id.clone()));
+            let detail = format!(
+                "no registry control covers the {} step ({})",
+                step.as_str(),
+                step.checks().join(", ")
+            );
+            if let Some(role) = &role {
+                owners.add(role, format!("no control on the {} step (absent)", step.as_str()), None);
+            }
+            controls.push(ControlAtIncident {
+                step,
+                control: "(none)".into(),
+                title: format!("control for the {} step", step.as_str()),
+                state: ControlState::Absent,
+                detail,
+                accountable: role,
+                exception: None,
+                anchors: Vec::new(),
+            });
+        }
+        for control in on_step {
+            controls.push(classify(registry, timeline, day, step, control));
+        }
+    }
+
+    // Attribution by state.
+    for c in &controls {
+        if c.control == "(none)" {
+            continue;
+        }
+        let accountable = c.accountable.clone();
+        match c.state {
+            ControlState::Failing => {
+                if let Some(role) = &accountable {
+                    owners.add(role, format!("control {} was failing", c.control), Some(&c.control));
+                }
+            }
+            ControlState::Excepted | ControlState::ExceptionExpired => {
+                let Some(x) = c
+                    .exception
+                    .as_deref()
+                    .and_then(|id| registry.doc.exceptions.iter().find(|e| e.id == id))
+                else {
+                    continue;
+                };
+                attribute_exception(registry, &controls, c, x, &mut owners);
+            }
+            ControlState::PassingButBypassed => {
+                if let Some(role) = &accountable {
+                    owners.add(
+                        role,
+                        format!("control {} passed but was bypassed: {}", c.control, c.detail),
+                        Some(&c.control),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // Detection and response.
+    if let Some(role) = registry.role_of_kind(RoleKind::SecurityOperations) {
+        if let Some(at) = timeline.threshold_crossed() {
+            let alerted = timeline.alerts.iter().any(|a| a.raised_at >= Instant(at.0.minus_secs(timeline.threshold.window_secs)))
+                || timeline.has(EventKind::AlertRaised);
+            if !alerted {
+                owners.add(
+                    &role.id,
+                    format!(
+                        "{} prompts within {} s by {at} raised no alert",
+                        timeline.threshold.prompts, timeline.threshold.window_secs
+                    ),
+                    None,
+                );
+            }
+        }
+        for alert in timeline.alerts.iter().filter(|a| !a.acted_on) {
+            owners.add(
+                &role.id,
+                format!("alert {} ({}) raised at {} was not acted on", alert.id, alert.rule, alert.raised_at),
+                None,
+            );
+        }
+    }
+    // Helpdesk resets without verification.
+    for reset in timeline
+        .events
+        .iter()
+        .filter(|e| e.kind == EventKind::HelpdeskReset && e.verified != Some(true))
+    {
+        let role = registry
+            .doc
+            .controls
+            .iter()
+            .find(|c| c.domain == crate::registry::Domain::ServiceDesk)
+            .and_then(|c| registry.accountable(c).map(str::to_owned))
+            .or_else(|| registry.role_of_kind(RoleKind::ServiceDesk).map(|r| r.id.clone()));
+        if let Some(role) = role {
+            owners.add(
+                &role,
+                format!("helpdesk reset at {} without verifying the caller", reset.at),
+                None,
+            );
+        }
+    }
+    // Shared credentials.
+    if timeline.account != AccountKind::Personal {
+        if let Some(app) = app {
+            let role = app
+                .shared_accounts
+                .iter()
+                .find(|s| s.account.eq_ignore_ascii_case(&timeline.user))
+                .and_then(|s| s.owner.clone())
+                .unwrap_or_else(|| app.owner.clone());
+            owners.add(
+                &role,
+                format!(
+                    "owns the shared credential {} (several people approve its prompts, so none can tell a rogue one)",
+                    timeline.user
+                ),
+                None,
+            );
+        }
+    }
+    // Privileged access on approve-only push.
+    if privileged && app.is_some_and(|a| a.step_up == Some(StepUp::PushApproveOnly)) {
+        if let Some(role) = registry.role_of_kind(RoleKind::IdentityProgramme) {
+            owners.add(
+                &role.id,
+                format!(
+                    "privileged access to {} rested on approve-only push",
+                    timeline.app
+                ),
+                None,
+            );
+        }
+    }
+
+    let owners = owners
+        .order
+        .iter()
+        .filter_map(|role| {
+            let (reasons, controls) = owners.by_role.get(role)?;
+            Some(OwnerEntry {
+                role: role.clone(),
+                title: registry.role(role).map_or_else(String::new, |r| r.title.clone()),
+                parties: registry.staff(role).to_vec(),
+                reason: reasons.join("; "),
+                controls: controls.clone(),
+            })
+        })
+        .collect();
+
+    let mut anchors: Vec<String> = vec!["T1621".into()];
+    for c in &controls {
+        if matches!(c.state, ControlState::Passing | ControlState::NotAssessed) {
+            continue;
+        }
+        for a in &c.anchors {
+            if !anchors.contains(a) {
+                anchors.push(a.clone());
+            }
+        }
+    }
+
+    Report {
+        incident: timeline.incident.clone(),
+        title: timeline.title.clone(),
+        user: timeline.user.clone(),
+        account: timeline.account,
+        app: timeline.app.clone(),
+        occurred,
+        timeline: timeline.events.clone(),
+        path: path(registry, timeline, &steps),
+        controls,
+        owners,
+        defects: registry.defects(day),
+        anchors,
+    }
+}
+
+fn attribute_exception(
+    registry: &Registry,
+    controls: &[ControlAtIncident],
+    c: &ControlAtIncident,
+    x: &Exception,
+    owners: &mut Owners,
+) {
+    let expired = c.state == ControlState::ExceptionExpired;
+    let how = if expired { "expired" } else { "open" };
+    if let Some(risk) = registry.risk_owner(x) {
+        owners.add(
+            &risk,
+            format!("risk owner of {how} exception {} on {}", x.id, c.control),
+            Some(&c.control),
+        );
+    }
+    if let Some(approver) = &x.approved_by {
+        let roles = registry.roles_of(approver);
+        // The approving programme: the approver's GRC or identity role, else any.
+        let programme = roles
+            .iter()
+            .find(|r| matches!(r.kind, RoleKind::GrcRiskOwner | RoleKind::IdentityProgramme))
+            .or_else(|| roles.first());
+        if let Some(role) = programme {
+            owners.add(
+                &role.id,
+                format!("approved exception {} ({approver})", x.id),
+                Some(&c.control),
+            );
+        }
+    }
+    for comp in &x.compensating_controls {
+        let failed = controls.iter().find(|o| {
+            o.control == *comp
+                && matches!(
+                    o.state,
+                    ControlState::Failing | ControlState::PassingButBypassed | ControlState::ExceptionExpired
+                )
+        });
+        if let Some(o) = failed {
+            if let Some(role) = &o.accountable {
+                owners.add(
+                    role,
+                    format!(
+                        "compensating control {comp} of exception {} was {}",
+                        x.id,
+                        o.state.as_str()
+                    ),
+                    Some(comp),
+                );
+            }
+        }
+    }
+    if expired {
+        if let Some(grc) = registry.role_of_kind(RoleKind::GrcRiskOwner) {
+            owners.add(
+                &grc.id,
+                format!(
+                    "exception {} expired on {} and was neither renewed nor closed",
+                    x.id,
+                    x.expires.map_or("(no date)".to_owned(), |d| d.to_string())
+                ),
+                Some(&c.control),
+            );
+        }
+    }
+}
+
+/// How `control` stood on `day`, for this incident's app and user.
+fn classify(
+    registry: &Registry,
+    timeline: &Timeline,
+    day: Day,
+    step: Step,
+    control: &Control,
+) -> ControlAtIncident {
+    let subjects = [timeline.app.as_str(), timeline.user.as_str()];
+    let exception = registry.doc.exceptions.iter().find(|x| {
+        x.standing(day) != Standing::NotInForce
+            && subjects.iter().any(|s| x.covers(&control.id, Some(s)))
+    });
+    let posture: Vec<_> = timeline
+        .posture
+        .iter()
+        .filter(|p| control.checks.contains(&p.check))
+        .collect();
+    let failing = posture.iter().find(|p| p.status == Status::Fail);
+    let bypass = timeline.bypassed.iter().find(|b| b.control == control.id);
+    let approved_after_pretext = step == Step::Factor
+        && control.checks.iter().any(|c| c == "push-number-context")
+        && pretext_then_approval(&timeline.events);
+
+    let (state, detail, exception_id) = if let Some(x) = exception {
+        let state = match x.standing(day) {
+            Standing::Expired => ControlState::ExceptionExpired,
+            _ => ControlState::Excepted,
+        };
+        let detail = format!(
+            "exception {} ({}, expires {})",
+            x.id,
+            x.state.as_str(),
+            x.expires.map_or("never".to_owned(), |d| d.to_string())
+        );
+        (state, detail, Some(x.id.clone()))
+    } else if let Some(p) = failing {
+        let detail = p
+            .evidence
+            .first()
+            .cloned()
+            .unwrap_or_else(|| format!("{} failed", p.check));
+        (ControlState::Failing, detail, None)
+    } else if let Some(b) = bypass {
+        (ControlState::PassingButBypassed, b.how.clone(), None)
+    } else if approved_after_pretext && posture.iter().any(|p| p.status == Status::Pass) {
+        (
+            ControlState::PassingButBypassed,
+            "the user approved after a pretext contact (the attacker read out or asked for the number)".into(),
+            None,
+        )
+    } else if posture.iter().any(|p| p.status == Status::Pass) {
+        (ControlState::Passing, "passing at incident time".into(), None)
+    } else if step == Step::App {
+        app_state(registry, timeline)
+    } else {
+        (
+            ControlState::NotAssessed,
+            "no posture result at incident time".into(),
+            None,
+        )
+    };
+    let mut anchors = control.anchors.clone();
+    for check in &control.checks {
+        for a in crate::framework::check_anchors(check) {
+            if !anchors.contains(a) {
+                anchors.push(a.clone());
+            }
+        }
+    }
+    ControlAtIncident {
+        step,
+        control: control.id.clone(),
+        title: control.title.clone(),
+        state,
+        detail,
+        accountable: registry.accountable(control).map(str::to_owned),
+        exception: exception_id,
+        anchors,
+    }
+}
+
+/// The app step judged from the registry when no posture result was recorded.
+fn app_state(registry: &Registry, timeline: &Timeline) -> (ControlState, String, Option<String>) {
+    match registry.application(&timeline.app) {
+        Some(app) => match app.step_up {
+            None => (ControlState::Failing, format!("{}: step-up method unknown", app.id), None),
+            Some(StepUp::PushApproveOnly | StepUp::None) if app.privilege != Privilege::Standard => (
+                ControlState::Failing,
+                format!(
+                    "{} ({}) steps up with {}",
+                    app.id,
+                    app.privilege.as_str(),
+                    app.step_up.map_or("", StepUp::as_str)
+                ),
+                None,
+            ),
+            Some(s) => (ControlState::Passing, format!("{} steps up with {}", app.id, s.as_str()), None),
+        },
+        None => (ControlState::NotAssessed, format!("{} is not in the registry", timeline.app), None),
+    }
+}
+
+fn pretext_then_approval(events: &[Event]) -> bool {
+    let pretext = events.iter().find(|e| e.kind == EventKind::PretextContact);
+    pretext.is_some_and(|p| {
+        events
+            .iter()
+            .any(|e| e.kind == EventKind::PromptApproved && e.at >= p.at)
+    })
+}
+
+fn path(registry: &Registry, timeline: &Timeline, steps: &[Step]) -> Vec<PathStep> {
+    let app = registry.application(&timeline.app);
+    let count = |k: EventKind| timeline.events.iter().filter(|e| e.kind == k).count();
+    steps
+        .iter()
+        .filter(|s| **s != Step::Monitoring)
+        .map(|&step| {
+            let what = match step {
+                Step::User => format!(
+                    "{} ({} account)",
+                    timeline.user,
+                    match timeline.account {
+                        AccountKind::Personal => "personal",
+                        AccountKind::Shared => "shared",
+                        AccountKind::Service => "service",
+                    }
+                ),
+                Step::App => match app {
+                    Some(a) => format!(
+                        "{} ({}; owner {}; {})",
+                        a.name,
+                        a.id,
+                        a.owner,
+                        a.privilege.as_str()
+                    ),
+                    None => format!("{} (not in the registry)", timeline.app),
+                },
+                Step::IdpPolicy => {
+                    let idp = if timeline.idp.is_empty() {
+                        app.map_or("unknown", |a| a.idp.as_str())
+                    } else {
+                        timeline.idp.as_str()
+                    };
+                    format!("{idp} sign-in policy")
+                }
+                Step::Factor => format!(
+                    "{}: {} prompts, {} denied, {} unanswered, {} approved",
+                    app.and_then(|a| a.step_up).map_or("unknown step-up", StepUp::as_str),
+                    count(EventKind::PromptSent),
+                    count(EventKind::PromptDenied),
+                    count(EventKind::PromptTimeout),
+                    count(EventKind::PromptApproved)
+                ),
+                Step::Helpdesk => {
+                    let unverified = timeline
+                        .events
+                        .iter()
+                        .filter(|e| e.kind == EventKind::HelpdeskReset && e.verified != Some(true))
+                        .count();
+                    format!(
+                        "{} helpdesk reset(s), {unverified} without verification",
+                        count(EventKind::HelpdeskReset)
+                    )
+                }
+                Step::Privilege => format!(
+                    "{} privileged action(s)",
+                    count(EventKind::PrivilegedAccess)
+                ),
+                Step::Monitoring => String::new(),
+            };
+            PathStep { step, what }
+        })
+        .collect()
+}
+
+/// Check ids known to the report (for validating timeline posture entries).
+pub fn known_check(id: &str) -> bool {
+    CHECKS.iter().any(|c| c.id == id)
+}

@@ -1,0 +1,341 @@
+//! Parsing a registry file: every problem at once, each with its line and column.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde_norway::Value;
+
+use super::{Registry, RegistryDoc};
+use crate::position::{Pos, PositionIndex, Step, render};
+
+/// One thing wrong with an input file, where it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub file: String,
+    pub pos: Pos,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.pos.line, self.pos.column, self.message
+        )
+    }
+}
+
+/// A registry that could not be used: all the problems found, in file order.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", render_problems(.problems))]
+#[non_exhaustive]
+pub struct ParseError {
+    pub problems: Vec<Problem>,
+}
+
+fn render_problems(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(Problem::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Largest registry accepted, in bytes: far beyond any real organisation's.
+const MAX_BYTES: usize = 8 << 20;
+
+const SECTIONS: &[&str] = &[
+    "version",
+    "organisation",
+    "parties",
+    "roles",
+    "staffing",
+    "controls",
+    "applications",
+    "exceptions",
+];
+
+struct Loader<'a> {
+    file: &'a str,
+    index: PositionIndex,
+    problems: Vec<Problem>,
+}
+
+impl Loader<'_> {
+    fn problem(&mut self, path: &[Step], message: impl Into<String>) {
+        let pos = self.index.find(path);
+        self.problems.push(Problem {
+            file: self.file.to_owned(),
+            pos,
+            message: message.into(),
+        });
+    }
+
+    /// Deserialises `value` (found at `base`) as `T`, reporting where inside it fails.
+    fn typed<T: DeserializeOwned>(&mut self, base: &[Step], value: Value) -> Option<T> {
+        match serde_path_to_error::deserialize::<_, T>(value) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let mut path = base.to_vec();
+                for seg in e.path().iter() {
+                    match seg {
+                        serde_path_to_error::Segment::Seq { index } => {
+                            path.push(Step::Index(*index));
+                        }
+                        serde_path_to_error::Segment::Map { key } => {
+                            path.push(Step::Key(key.clone()));
+                        }
+                        _ => {}
+                    }
+                }
+                let inner = e.into_inner().to_string();
+                // An unknown key: point at the key itself.
+                if let Some(name) = unknown_field(&inner) {
+                    path.push(Step::Key(name));
+                }
+                let shown = render(&path);
+                self.problem(&path, format!("{shown}: {inner}"));
+                None
+            }
+        }
+    }
+
+    fn list<T: DeserializeOwned>(&mut self, key: &str, value: Value) -> Vec<T> {
+        let base = [Step::Key(key.to_owned())];
+        match value {
+            Value::Sequence(items) => items
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, item)| {
+                    let path = [Step::Key(key.to_owned()), Step::Index(i)];
+                    self.typed(&path, item)
+                })
+                .collect(),
+            Value::Null => Vec::new(),
+            _ => {
+                self.problem(&base, format!("{key}: expected a list"));
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// `unknown field `x`, expected …` → `x`.
+fn unknown_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    Some(rest.split('`').next()?.to_owned())
+}
+
+impl Registry {
+    /// Parses and cross-checks a registry. `file` names it in messages.
+    pub fn parse(file: &str, text: &str) -> Result<Self, ParseError> {
+        let fail = |pos: Pos, message: String| ParseError {
+            problems: vec![Problem {
+                file: file.to_owned(),
+                pos,
+                message,
+            }],
+        };
+        if text.len() > MAX_BYTES {
+            return Err(fail(
+                Pos { line: 1, column: 1 },
+                format!("larger than {MAX_BYTES} bytes"),
+            ));
+        }
+        let value: Value = serde_norway::from_str(text).map_err(|e| {
+            let pos = e.location().map_or(Pos { line: 1, column: 1 }, |l| Pos {
+                line: l.line(),
+                column: l.column(),
+            });
+            fail(pos, format!("invalid YAML: {e}"))
+        })?;
+        let Value::Mapping(top) = value else {
+            return Err(fail(
+                Pos { line: 1, column: 1 },
+                "expected a registry (a mapping with version, parties, roles, staffing, controls, applications, exceptions)".into(),
+            ));
+        };
+        let mut loader = Loader {
+            file,
+            index: PositionIndex::build(text),
+            problems: Vec::new(),
+        };
+        let mut doc = RegistryDoc::default();
+        let mut saw_version = false;
+        for (key, value) in top {
+            let Some(name) = key.as_str().map(str::to_owned) else {
+                loader.problem(&[], "keys must be strings");
+                continue;
+            };
+            let here = [Step::Key(name.clone())];
+            match name.as_str() {
+                "version" => {
+                    saw_version = true;
+                    if let Some(v) = loader.typed::<u32>(&here, value) {
+                        if v != 1 {
+                            loader.problem(&here, format!("version: {v} is not supported (1 is)"));
+                        }
+                        doc.version = v;
+                    }
+                }
+                "organisation" => {
+                    doc.organisation = loader.typed(&here, value).unwrap_or_default();
+                }
+                "parties" => doc.parties = loader.list("parties", value),
+                "roles" => doc.roles = loader.list("roles", value),
+                "staffing" => doc.staffing = loader.typed(&here, value).unwrap_or_default(),
+                "controls" => doc.controls = loader.list("controls", value),
+                "applications" => doc.applications = loader.list("applications", value),
+                "exceptions" => doc.exceptions = loader.list("exceptions", value),
+                other => loader.problem(
+                    &here,
+                    format!("unknown key `{other}`, expected one of {}", SECTIONS.join(", ")),
+                ),
+            }
+        }
+        if !saw_version {
+            loader.problem(&[], "missing `version: 1`");
+        }
+        if loader.problems.is_empty() {
+            check_references(&mut loader, &doc);
+        }
+        if !loader.problems.is_empty() {
+            loader.problems.sort_by_key(|p| p.pos);
+            return Err(ParseError {
+                problems: loader.problems,
+            });
+        }
+        Ok(Registry {
+            file: file.to_owned(),
+            doc,
+            index: loader.index,
+        })
+    }
+}
+
+fn key(k: &str) -> Step {
+    Step::Key(k.to_owned())
+}
+
+/// Duplicate ids and references to things that do not exist.
+fn check_references(loader: &mut Loader<'_>, doc: &RegistryDoc) {
+    let parties = ids(loader, "parties", doc.parties.iter().map(|p| p.id.as_str()));
+    let roles = ids(loader, "roles", doc.roles.iter().map(|r| r.id.as_str()));
+    let controls = ids(loader, "controls", doc.controls.iter().map(|c| c.id.as_str()));
+    let apps = ids(
+        loader,
+        "applications",
+        doc.applications.iter().map(|a| a.id.as_str()),
+    );
+    ids(loader, "exceptions", doc.exceptions.iter().map(|e| e.id.as_str()));
+    let checks: BTreeSet<&str> = crate::posture::CHECKS.iter().map(|c| c.id).collect();
+
+    let refer = |loader: &mut Loader<'_>, path: Vec<Step>, what: &str, id: &str, known: &BTreeSet<&str>| {
+        if !known.contains(id) {
+            let shown = render(&path);
+            loader.problem(&path, format!("{shown}: no {what} `{id}`"));
+        }
+    };
+    for (role, staff) in &doc.staffing {
+        refer(loader, vec![key("staffing"), key(role)], "role", role, &roles);
+        for (i, party) in staff.iter().enumerate() {
+            refer(
+                loader,
+                vec![key("staffing"), key(role), Step::Index(i)],
+                "party",
+                party,
+                &parties,
+            );
+        }
+    }
+    for (c, control) in doc.controls.iter().enumerate() {
+        let base = vec![key("controls"), Step::Index(c)];
+        let raci = &control.raci;
+        for (field, list) in [
+            ("accountable", &raci.accountable),
+            ("responsible", &raci.responsible),
+            ("consulted", &raci.consulted),
+            ("informed", &raci.informed),
+        ] {
+            for (i, role) in list.iter().enumerate() {
+                let mut path = base.clone();
+                path.extend([key("raci"), key(field)]);
+                if field != "accountable" || list.len() > 1 {
+                    path.push(Step::Index(i));
+                }
+                refer(loader, path, "role", role, &roles);
+            }
+        }
+        for (i, check) in control.checks.iter().enumerate() {
+            let mut path = base.clone();
+            path.extend([key("checks"), Step::Index(i)]);
+            refer(loader, path, "posture check", check, &checks);
+        }
+    }
+    for (a, app) in doc.applications.iter().enumerate() {
+        let base = vec![key("applications"), Step::Index(a)];
+        let mut path = base.clone();
+        path.push(key("owner"));
+        refer(loader, path, "role", &app.owner, &roles);
+        for (i, shared) in app.shared_accounts.iter().enumerate() {
+            if let Some(owner) = &shared.owner {
+                let mut path = base.clone();
+                path.extend([key("shared_accounts"), Step::Index(i), key("owner")]);
+                refer(loader, path, "role", owner, &roles);
+            }
+        }
+    }
+    for (x, exception) in doc.exceptions.iter().enumerate() {
+        let base = vec![key("exceptions"), Step::Index(x)];
+        for (field, list) in [
+            ("controls", &exception.controls),
+            ("compensating_controls", &exception.compensating_controls),
+        ] {
+            for (i, control) in list.iter().enumerate() {
+                let mut path = base.clone();
+                path.extend([key(field), Step::Index(i)]);
+                refer(loader, path, "control", control, &controls);
+            }
+        }
+        for (i, app) in exception.scope.applications.iter().enumerate() {
+            let mut path = base.clone();
+            path.extend([key("scope"), key("applications"), Step::Index(i)]);
+            refer(loader, path, "application", app, &apps);
+        }
+        if let Some(role) = &exception.risk_owner {
+            let mut path = base.clone();
+            path.push(key("risk_owner"));
+            refer(loader, path, "role", role, &roles);
+        }
+        for (field, party) in [
+            ("requested_by", &exception.requested_by),
+            ("approved_by", &exception.approved_by),
+        ] {
+            if let Some(party) = party {
+                let mut path = base.clone();
+                path.push(key(field));
+                refer(loader, path, "party", party, &parties);
+            }
+        }
+    }
+}
+
+/// The ids of one section, reporting duplicates.
+fn ids<'a>(
+    loader: &mut Loader<'_>,
+    section: &str,
+    items: impl Iterator<Item = &'a str>,
+) -> BTreeSet<&'a str> {
+    let mut seen = BTreeSet::new();
+    for (i, id) in items.enumerate() {
+        if !seen.insert(id) {
+            loader.problem(
+                &[key(section), Step::Index(i), key("id")],
+                format!("{section}[{i}].id: `{id}` is used twice"),
+            );
+        }
+    }
+    seen
+}
