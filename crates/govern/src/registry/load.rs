@@ -61,6 +61,9 @@ struct Loader<'a> {
     file: &'a str,
     index: PositionIndex,
     problems: Vec<Problem>,
+    /// Ids of items that failed to parse, by section: references to them are not
+    /// reported as dangling on top of the item's own problem.
+    failed_ids: Vec<(String, String)>,
 }
 
 impl Loader<'_> {
@@ -110,7 +113,12 @@ impl Loader<'_> {
                 .enumerate()
                 .filter_map(|(i, item)| {
                     let path = [Step::Key(key.to_owned()), Step::Index(i)];
-                    self.typed(&path, item)
+                    let id = item.get("id").and_then(Value::as_str).map(str::to_owned);
+                    let parsed = self.typed(&path, item);
+                    if let (None, Some(id)) = (&parsed, id) {
+                        self.failed_ids.push((key.to_owned(), id));
+                    }
+                    parsed
                 })
                 .collect(),
             Value::Null => Vec::new(),
@@ -161,6 +169,7 @@ impl Registry {
             file,
             index: PositionIndex::build(text),
             problems: Vec::new(),
+            failed_ids: Vec::new(),
         };
         let mut doc = RegistryDoc::default();
         let mut saw_version = false;
@@ -198,9 +207,7 @@ impl Registry {
         if !saw_version {
             loader.problem(&[], "missing `version: 1`");
         }
-        if loader.problems.is_empty() {
-            check_references(&mut loader, &doc);
-        }
+        check_references(&mut loader, &doc);
         if !loader.problems.is_empty() {
             loader.problems.sort_by_key(|p| p.pos);
             return Err(ParseError {
@@ -230,9 +237,12 @@ fn check_references(loader: &mut Loader<'_>, doc: &RegistryDoc) {
         doc.applications.iter().map(|a| a.id.as_str()),
     );
     ids(loader, "exceptions", doc.exceptions.iter().map(|e| e.id.as_str()));
-    let checks: BTreeSet<&str> = crate::posture::CHECKS.iter().map(|c| c.id).collect();
+    let checks: BTreeSet<String> = crate::posture::CHECKS
+        .iter()
+        .map(|c| c.id.to_owned())
+        .collect();
 
-    let refer = |loader: &mut Loader<'_>, path: Vec<Step>, what: &str, id: &str, known: &BTreeSet<&str>| {
+    let refer = |loader: &mut Loader<'_>, path: Vec<Step>, what: &str, id: &str, known: &BTreeSet<String>| {
         if !known.contains(id) {
             let shown = render(&path);
             loader.problem(&path, format!("{shown}: no {what} `{id}`"));
@@ -327,15 +337,22 @@ fn ids<'a>(
     loader: &mut Loader<'_>,
     section: &str,
     items: impl Iterator<Item = &'a str>,
-) -> BTreeSet<&'a str> {
+) -> BTreeSet<String> {
     let mut seen = BTreeSet::new();
     for (i, id) in items.enumerate() {
-        if !seen.insert(id) {
+        if !seen.insert(id.to_owned()) {
             loader.problem(
                 &[key(section), Step::Index(i), key("id")],
                 format!("{section}[{i}].id: `{id}` is used twice"),
             );
         }
     }
+    seen.extend(
+        loader
+            .failed_ids
+            .iter()
+            .filter(|(s, _)| s == section)
+            .map(|(_, id)| id.clone()),
+    );
     seen
 }
