@@ -22,7 +22,7 @@ use serde::Serialize;
 use crate::date::{Day, Instant};
 use crate::posture::{CHECKS, Status};
 use crate::registry::{
-    Control, Defect, Exception, Privilege, Registry, RoleKind, Standing, StepUp,
+    Control, Defect, Domain, Exception, Privilege, Registry, RoleKind, Standing, StepUp,
 };
 use crate::timeline::{AccountKind, Event, EventKind, Timeline};
 
@@ -218,13 +218,24 @@ pub fn report(registry: &Registry, timeline: &Timeline) -> Report {
     let mut controls = Vec::new();
     let mut owners = Owners::default();
     for step in steps.iter().copied() {
-        let on_step: Vec<&Control> = registry
-            .doc
-            .controls
-            .iter()
-            .filter(|c| c.checks.iter().any(|k| step.checks().contains(&k.as_str())))
-            .filter(|c| !controls.iter().any(|x: &ControlAtIncident| x.control == c.id))
-            .collect();
+        let on_step: Vec<&Control> = if step == Step::App {
+            // The app step is the incident app's own step-up control(s): app-step-up
+            // controls its owner is accountable for.
+            registry
+                .doc
+                .controls
+                .iter()
+                .filter(|c| c.domain == Domain::AppStepUp)
+                .filter(|c| app.is_some_and(|a| c.raci.accountable == [a.owner.clone()]))
+                .collect()
+        } else {
+            registry
+                .doc
+                .controls
+                .iter()
+                .filter(|c| c.domain != Domain::AppStepUp && home_step(c) == Some(step))
+                .collect()
+        };
         if on_step.is_empty() && step != Step::User {
             let role = match step {
                 Step::App => app.map(|a| a.owner.clone()),
@@ -479,6 +490,41 @@ fn attribute_exception(
     }
 }
 
+/// The step a control belongs to: where most of its checks sit (the first listed wins
+/// a tie), else where its domain puts it. Governance controls sit on no step.
+fn home_step(control: &Control) -> Option<Step> {
+    const STEPS: [Step; 7] = [
+        Step::User,
+        Step::App,
+        Step::IdpPolicy,
+        Step::Factor,
+        Step::Helpdesk,
+        Step::Privilege,
+        Step::Monitoring,
+    ];
+    let step_of = |check: &str| STEPS.iter().copied().find(|s| s.checks().contains(&check));
+    let mut best: Option<(usize, Step)> = None;
+    for check in &control.checks {
+        let Some(step) = step_of(check) else { continue };
+        let count = control
+            .checks
+            .iter()
+            .filter(|k| step_of(k) == Some(step))
+            .count();
+        if best.is_none_or(|(n, _)| count > n) {
+            best = Some((count, step));
+        }
+    }
+    best.map(|(_, s)| s).or(match control.domain {
+        Domain::IdentityPolicy => Some(Step::IdpPolicy),
+        Domain::AppStepUp => Some(Step::App),
+        Domain::DetectionResponse => Some(Step::Monitoring),
+        Domain::ServiceDesk => Some(Step::Helpdesk),
+        Domain::PrivilegedAccess => Some(Step::Privilege),
+        Domain::Governance => None,
+    })
+}
+
 /// How `control` stood on `day`, for this incident's app and user.
 fn classify(
     registry: &Registry,
@@ -497,7 +543,11 @@ fn classify(
         .iter()
         .filter(|p| control.checks.contains(&p.check))
         .collect();
-    let failing = posture.iter().find(|p| p.status == Status::Fail);
+    // The app step is judged from the registry: posture evidence covers every app.
+    let failing = posture
+        .iter()
+        .find(|p| p.status == Status::Fail)
+        .filter(|_| step != Step::App);
     let bypass = timeline.bypassed.iter().find(|b| b.control == control.id);
     let approved_after_pretext = step == Step::Factor
         && control.checks.iter().any(|c| c == "push-number-context")
@@ -530,10 +580,10 @@ fn classify(
             "the user approved after a pretext contact (the attacker read out or asked for the number)".into(),
             None,
         )
-    } else if posture.iter().any(|p| p.status == Status::Pass) {
-        (ControlState::Passing, "passing at incident time".into(), None)
     } else if step == Step::App {
         app_state(registry, timeline)
+    } else if posture.iter().any(|p| p.status == Status::Pass) {
+        (ControlState::Passing, "passing at incident time".into(), None)
     } else {
         (
             ControlState::NotAssessed,

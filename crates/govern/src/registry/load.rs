@@ -96,7 +96,9 @@ impl Loader<'_> {
                 let inner = e.into_inner().to_string();
                 // An unknown key: point at the key itself.
                 if let Some(name) = unknown_field(&inner) {
-                    path.push(Step::Key(name));
+                    if path.last() != Some(&Step::Key(name.clone())) {
+                        path.push(Step::Key(name));
+                    }
                 }
                 let shown = render(&path);
                 self.problem(&path, format!("{shown}: {inner}"));
