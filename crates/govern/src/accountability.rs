@@ -399,7 +399,13 @@ pub fn report(registry: &Registry, timeline: &Timeline) -> Report {
         if matches!(c.state, ControlState::Passing | ControlState::NotAssessed) {
             continue;
         }
-        for a in &c.anchors {
+        let excepted = matches!(c.state, ControlState::Excepted | ControlState::ExceptionExpired);
+        let governance = if excepted {
+            crate::framework::check_anchors("exception-hygiene")
+        } else {
+            &[]
+        };
+        for a in c.anchors.iter().chain(governance) {
             if !anchors.contains(a) {
                 anchors.push(a.clone());
             }
