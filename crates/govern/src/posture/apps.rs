@@ -11,6 +11,7 @@ pub(crate) fn app_step_up(ctx: &Ctx<'_>) -> Outcome {
     for app in &registry.doc.applications {
         let Some(step_up) = app.step_up else {
             out.fail(format!("registry: {}: step-up method unknown", app.id));
+            out.owned_by(&app.owner, format!("owner of application {}", app.id));
             continue;
         };
         let weak = matches!(step_up, StepUp::PushApproveOnly | StepUp::None);
@@ -39,12 +40,15 @@ pub(crate) fn app_step_up(ctx: &Ctx<'_>) -> Outcome {
                     x.expires.map_or("never".to_owned(), |d| d.to_string())
                 ));
             }
-            None => out.fail(format!(
-                "registry: {} is {} and steps up with {}",
-                app.id,
-                app.privilege.as_str(),
-                step_up.as_str()
-            )),
+            None => {
+                out.fail(format!(
+                    "registry: {} is {} and steps up with {}",
+                    app.id,
+                    app.privilege.as_str(),
+                    step_up.as_str()
+                ));
+                out.owned_by(&app.owner, format!("owner of application {}", app.id));
+            }
         }
     }
     out

@@ -179,6 +179,9 @@ pub(crate) struct Outcome {
     assessed: bool,
     fails: Vec<String>,
     notes: Vec<String>,
+    /// For per-application checks: the role owning the first failing application,
+    /// which answers rather than a registry-wide control.
+    owner_role: Option<(String, String)>,
 }
 
 impl Outcome {
@@ -193,6 +196,13 @@ impl Outcome {
 
     pub fn note(&mut self, evidence: impl Into<String>) {
         self.notes.push(evidence.into());
+    }
+
+    /// Names the role that owns what failed (`why` says how it was found).
+    pub fn owned_by(&mut self, role: &str, why: String) {
+        if self.owner_role.is_none() {
+            self.owner_role = Some((role.to_owned(), why));
+        }
     }
 
     /// Records a pass or a failure on one condition.
@@ -225,6 +235,19 @@ pub fn assess(inputs: &Inputs, registry: Option<&Registry>, today: Day) -> Asses
             } else {
                 Status::Fail
             };
+            let owner = match (&outcome.owner_role, registry, status) {
+                (Some((role, why)), Some(reg), Status::Fail) => Owner {
+                    role: role.clone(),
+                    parties: reg.staff(role).to_vec(),
+                    control: reg
+                        .controls_for_check(info.id)
+                        .into_iter()
+                        .find(|c| reg.accountable(c) == Some(role.as_str()))
+                        .map(|c| c.id.clone()),
+                    via: why.clone(),
+                },
+                _ => owner_of(registry, info),
+            };
             let mut evidence = outcome.fails;
             evidence.extend(outcome.notes);
             Finding {
@@ -232,7 +255,7 @@ pub fn assess(inputs: &Inputs, registry: Option<&Registry>, today: Day) -> Asses
                 title: info.title.to_owned(),
                 status,
                 severity: info.severity,
-                owner: owner_of(registry, info),
+                owner,
                 evidence,
                 anchors: crate::framework::check_anchors(info.id).to_vec(),
             }
