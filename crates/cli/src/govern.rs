@@ -343,9 +343,21 @@ pub fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
     };
     let inputs = Inputs {
         pushback,
-        entra_auth_methods: export(&args.entra_auth_methods, entra::AuthMethodsPolicy::parse, &mut problems),
-        entra_conditional_access: export(&args.entra_conditional_access, entra::ConditionalAccess::parse, &mut problems),
-        okta_authenticators: export(&args.okta_authenticators, okta::Authenticators::parse, &mut problems),
+        entra_auth_methods: export(
+            &args.entra_auth_methods,
+            entra::AuthMethodsPolicy::parse,
+            &mut problems,
+        ),
+        entra_conditional_access: export(
+            &args.entra_conditional_access,
+            entra::ConditionalAccess::parse,
+            &mut problems,
+        ),
+        okta_authenticators: export(
+            &args.okta_authenticators,
+            okta::Authenticators::parse,
+            &mut problems,
+        ),
         okta_policies: export(&args.okta_policies, okta::Policies::parse, &mut problems),
         duo_settings: export(&args.duo_settings, duo::Settings::parse, &mut problems),
         duo_policies: export(&args.duo_policies, duo::Policies::parse, &mut problems),

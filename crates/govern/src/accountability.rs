@@ -187,10 +187,10 @@ impl Owners {
         if !entry.0.contains(&reason) {
             entry.0.push(reason);
         }
-        if let Some(c) = control {
-            if !entry.1.iter().any(|x| x == c) {
-                entry.1.push(c.to_owned());
-            }
+        if let Some(c) = control
+            && !entry.1.iter().any(|x| x == c)
+        {
+            entry.1.push(c.to_owned());
         }
     }
 }
@@ -241,14 +241,22 @@ pub fn report(registry: &Registry, timeline: &Timeline) -> Report {
                 Step::App => app.map(|a| a.owner.clone()),
                 _ => None,
             }
-            .or_else(|| registry.role_of_kind(step.default_owner()).map(|r| r.id.clone()));
+            .or_else(|| {
+                registry
+                    .role_of_kind(step.default_owner())
+                    .map(|r| r.id.clone())
+            });
             let detail = format!(
                 "no registry control covers the {} step ({})",
                 step.as_str(),
                 step.checks().join(", ")
             );
             if let Some(role) = &role {
-                owners.add(role, format!("no control on the {} step (absent)", step.as_str()), None);
+                owners.add(
+                    role,
+                    format!("no control on the {} step (absent)", step.as_str()),
+                    None,
+                );
             }
             controls.push(ControlAtIncident {
                 step,
@@ -275,7 +283,11 @@ pub fn report(registry: &Registry, timeline: &Timeline) -> Report {
         match c.state {
             ControlState::Failing => {
                 if let Some(role) = &accountable {
-                    owners.add(role, format!("control {} was failing", c.control), Some(&c.control));
+                    owners.add(
+                        role,
+                        format!("control {} was failing", c.control),
+                        Some(&c.control),
+                    );
                 }
             }
             ControlState::Excepted | ControlState::ExceptionExpired => {
@@ -292,7 +304,10 @@ pub fn report(registry: &Registry, timeline: &Timeline) -> Report {
                 if let Some(role) = &accountable {
                     owners.add(
                         role,
-                        format!("control {} passed but was bypassed: {}", c.control, c.detail),
+                        format!(
+                            "control {} passed but was bypassed: {}",
+                            c.control, c.detail
+                        ),
                         Some(&c.control),
                     );
                 }
@@ -304,8 +319,10 @@ pub fn report(registry: &Registry, timeline: &Timeline) -> Report {
     // Detection and response.
     if let Some(role) = registry.role_of_kind(RoleKind::SecurityOperations) {
         if let Some(at) = timeline.threshold_crossed() {
-            let alerted = timeline.alerts.iter().any(|a| a.raised_at >= Instant(at.0.minus_secs(timeline.threshold.window_secs)))
-                || timeline.has(EventKind::AlertRaised);
+            let alerted =
+                timeline.alerts.iter().any(|a| {
+                    a.raised_at >= Instant(at.0.minus_secs(timeline.threshold.window_secs))
+                }) || timeline.has(EventKind::AlertRaised);
             if !alerted {
                 owners.add(
                     &role.id,
@@ -320,7 +337,10 @@ pub fn report(registry: &Registry, timeline: &Timeline) -> Report {
         for alert in timeline.alerts.iter().filter(|a| !a.acted_on) {
             owners.add(
                 &role.id,
-                format!("alert {} ({}) raised at {} was not acted on", alert.id, alert.rule, alert.raised_at),
+                format!(
+                    "alert {} ({}) raised at {} was not acted on",
+                    alert.id, alert.rule, alert.raised_at
+                ),
                 None,
             );
         }
@@ -337,25 +357,33 @@ pub fn report(registry: &Registry, timeline: &Timeline) -> Report {
             .iter()
             .find(|c| c.domain == crate::registry::Domain::ServiceDesk)
             .and_then(|c| registry.accountable(c).map(str::to_owned))
-            .or_else(|| registry.role_of_kind(RoleKind::ServiceDesk).map(|r| r.id.clone()));
+            .or_else(|| {
+                registry
+                    .role_of_kind(RoleKind::ServiceDesk)
+                    .map(|r| r.id.clone())
+            });
         if let Some(role) = role {
             owners.add(
                 &role,
-                format!("helpdesk reset at {} without verifying the caller", reset.at),
+                format!(
+                    "helpdesk reset at {} without verifying the caller",
+                    reset.at
+                ),
                 None,
             );
         }
     }
     // Shared credentials.
-    if timeline.account != AccountKind::Personal {
-        if let Some(app) = app {
-            let role = app
-                .shared_accounts
-                .iter()
-                .find(|s| s.account.eq_ignore_ascii_case(&timeline.user))
-                .and_then(|s| s.owner.clone())
-                .unwrap_or_else(|| app.owner.clone());
-            owners.add(
+    if timeline.account != AccountKind::Personal
+        && let Some(app) = app
+    {
+        let role = app
+            .shared_accounts
+            .iter()
+            .find(|s| s.account.eq_ignore_ascii_case(&timeline.user))
+            .and_then(|s| s.owner.clone())
+            .unwrap_or_else(|| app.owner.clone());
+        owners.add(
                 &role,
                 format!(
                     "owns the shared credential {} (several people approve its prompts, so none can tell a rogue one)",
@@ -363,20 +391,20 @@ pub fn report(registry: &Registry, timeline: &Timeline) -> Report {
                 ),
                 None,
             );
-        }
     }
     // Privileged access on approve-only push.
-    if privileged && app.is_some_and(|a| a.step_up == Some(StepUp::PushApproveOnly)) {
-        if let Some(role) = registry.role_of_kind(RoleKind::IdentityProgramme) {
-            owners.add(
-                &role.id,
-                format!(
-                    "privileged access to {} rested on approve-only push",
-                    timeline.app
-                ),
-                None,
-            );
-        }
+    if privileged
+        && app.is_some_and(|a| a.step_up == Some(StepUp::PushApproveOnly))
+        && let Some(role) = registry.role_of_kind(RoleKind::IdentityProgramme)
+    {
+        owners.add(
+            &role.id,
+            format!(
+                "privileged access to {} rested on approve-only push",
+                timeline.app
+            ),
+            None,
+        );
     }
 
     let owners = owners
@@ -386,7 +414,9 @@ pub fn report(registry: &Registry, timeline: &Timeline) -> Report {
             let (reasons, controls) = owners.by_role.get(role)?;
             Some(OwnerEntry {
                 role: role.clone(),
-                title: registry.role(role).map_or_else(String::new, |r| r.title.clone()),
+                title: registry
+                    .role(role)
+                    .map_or_else(String::new, |r| r.title.clone()),
                 parties: registry.staff(role).to_vec(),
                 reason: reasons.join("; "),
                 controls: controls.clone(),
@@ -399,7 +429,10 @@ pub fn report(registry: &Registry, timeline: &Timeline) -> Report {
         if matches!(c.state, ControlState::Passing | ControlState::NotAssessed) {
             continue;
         }
-        let excepted = matches!(c.state, ControlState::Excepted | ControlState::ExceptionExpired);
+        let excepted = matches!(
+            c.state,
+            ControlState::Excepted | ControlState::ExceptionExpired
+        );
         let governance = if excepted {
             crate::framework::check_anchors("exception-hygiene")
         } else {
@@ -464,35 +497,35 @@ fn attribute_exception(
             o.control == *comp
                 && matches!(
                     o.state,
-                    ControlState::Failing | ControlState::PassingButBypassed | ControlState::ExceptionExpired
+                    ControlState::Failing
+                        | ControlState::PassingButBypassed
+                        | ControlState::ExceptionExpired
                 )
         });
-        if let Some(o) = failed {
-            if let Some(role) = &o.accountable {
-                owners.add(
-                    role,
-                    format!(
-                        "compensating control {comp} of exception {} was {}",
-                        x.id,
-                        o.state.as_str()
-                    ),
-                    Some(comp),
-                );
-            }
-        }
-    }
-    if expired {
-        if let Some(grc) = registry.role_of_kind(RoleKind::GrcRiskOwner) {
+        if let Some(o) = failed
+            && let Some(role) = &o.accountable
+        {
             owners.add(
-                &grc.id,
+                role,
                 format!(
-                    "exception {} expired on {} and was neither renewed nor closed",
+                    "compensating control {comp} of exception {} was {}",
                     x.id,
-                    x.expires.map_or("(no date)".to_owned(), |d| d.to_string())
+                    o.state.as_str()
                 ),
-                Some(&c.control),
+                Some(comp),
             );
         }
+    }
+    if expired && let Some(grc) = registry.role_of_kind(RoleKind::GrcRiskOwner) {
+        owners.add(
+            &grc.id,
+            format!(
+                "exception {} expired on {} and was neither renewed nor closed",
+                x.id,
+                x.expires.map_or("(no date)".to_owned(), |d| d.to_string())
+            ),
+            Some(&c.control),
+        );
     }
 }
 
@@ -589,7 +622,11 @@ fn classify(
     } else if step == Step::App {
         app_state(registry, timeline)
     } else if posture.iter().any(|p| p.status == Status::Pass) {
-        (ControlState::Passing, "passing at incident time".into(), None)
+        (
+            ControlState::Passing,
+            "passing at incident time".into(),
+            None,
+        )
     } else {
         (
             ControlState::NotAssessed,
@@ -621,20 +658,36 @@ fn classify(
 fn app_state(registry: &Registry, timeline: &Timeline) -> (ControlState, String, Option<String>) {
     match registry.application(&timeline.app) {
         Some(app) => match app.step_up {
-            None => (ControlState::Failing, format!("{}: step-up method unknown", app.id), None),
-            Some(StepUp::PushApproveOnly | StepUp::None) if app.privilege != Privilege::Standard => (
+            None => (
                 ControlState::Failing,
-                format!(
-                    "{} ({}) steps up with {}",
-                    app.id,
-                    app.privilege.as_str(),
-                    app.step_up.map_or("", StepUp::as_str)
-                ),
+                format!("{}: step-up method unknown", app.id),
                 None,
             ),
-            Some(s) => (ControlState::Passing, format!("{} steps up with {}", app.id, s.as_str()), None),
+            Some(StepUp::PushApproveOnly | StepUp::None)
+                if app.privilege != Privilege::Standard =>
+            {
+                (
+                    ControlState::Failing,
+                    format!(
+                        "{} ({}) steps up with {}",
+                        app.id,
+                        app.privilege.as_str(),
+                        app.step_up.map_or("", StepUp::as_str)
+                    ),
+                    None,
+                )
+            }
+            Some(s) => (
+                ControlState::Passing,
+                format!("{} steps up with {}", app.id, s.as_str()),
+                None,
+            ),
         },
-        None => (ControlState::NotAssessed, format!("{} is not in the registry", timeline.app), None),
+        None => (
+            ControlState::NotAssessed,
+            format!("{} is not in the registry", timeline.app),
+            None,
+        ),
     }
 }
 
@@ -684,7 +737,8 @@ fn path(registry: &Registry, timeline: &Timeline, steps: &[Step]) -> Vec<PathSte
                 }
                 Step::Factor => format!(
                     "{}: {} prompts, {} denied, {} unanswered, {} approved",
-                    app.and_then(|a| a.step_up).map_or("unknown step-up", StepUp::as_str),
+                    app.and_then(|a| a.step_up)
+                        .map_or("unknown step-up", StepUp::as_str),
                     count(EventKind::PromptSent),
                     count(EventKind::PromptDenied),
                     count(EventKind::PromptTimeout),

@@ -76,8 +76,8 @@ pub struct Instant(pub Timestamp);
 
 impl Instant {
     pub fn parse(s: &str) -> Option<Self> {
-        let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-            .ok()?;
+        let t =
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
         let ms = t.unix_timestamp_nanos() / 1_000_000;
         Some(Self(Timestamp::from_millis(i64::try_from(ms).ok()?)))
     }
@@ -87,7 +87,10 @@ impl fmt::Display for Instant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Whole seconds read better in reports; sub-second input keeps its millis.
         let text = self.0.to_rfc3339();
-        match text.strip_suffix(".0Z").or_else(|| text.strip_suffix(".000Z")) {
+        match text
+            .strip_suffix(".0Z")
+            .or_else(|| text.strip_suffix(".000Z"))
+        {
             Some(head) => write!(f, "{head}Z"),
             None => f.write_str(&text),
         }
@@ -117,8 +120,17 @@ mod tests {
 
     #[test]
     fn days_parse_strictly() {
-        assert_eq!(Day::parse("2026-09-30").map(|d| d.to_string()).as_deref(), Some("2026-09-30"));
-        for bad in ["2026-9-30", "2026-02-30", "30/09/2026", "2026-09-30T00:00:00Z", ""] {
+        assert_eq!(
+            Day::parse("2026-09-30").map(|d| d.to_string()).as_deref(),
+            Some("2026-09-30")
+        );
+        for bad in [
+            "2026-9-30",
+            "2026-02-30",
+            "30/09/2026",
+            "2026-09-30T00:00:00Z",
+            "",
+        ] {
             assert!(Day::parse(bad).is_none(), "{bad}");
         }
     }

@@ -77,7 +77,11 @@ mod tests {
             }
         }
         for check in crate::posture::CHECKS {
-            assert!(parsed.checks.contains_key(check.id), "{} has no anchors", check.id);
+            assert!(
+                parsed.checks.contains_key(check.id),
+                "{} has no anchors",
+                check.id
+            );
         }
     }
 
@@ -87,6 +91,9 @@ mod tests {
         assert_eq!(nhi.better_fit, ["NHI9", "NHI10"]);
         assert!(anchor("OWASP Agentic AI Top 10 A1").is_some());
         assert!(anchor("NIST AI RMF GOVERN").is_some());
-        assert_eq!(anchor("NHI1").map(|a| a.title.as_str()), Some("Improper Offboarding"));
+        assert_eq!(
+            anchor("NHI1").map(|a| a.title.as_str()),
+            Some("Improper Offboarding")
+        );
     }
 }

@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 
 use pushback_model::Timestamp;
 
+use crate::date::Day;
 use crate::posture::{Assessment, Status};
 use crate::registry::{ExceptionState, PartyKind, Registry, Standing};
-use crate::date::Day;
 
 /// The OSCAL version the documents declare.
 pub const OSCAL_VERSION: &str = "1.1.3";
@@ -90,7 +90,13 @@ fn metadata(registry: &Registry, title: &str, at: Timestamp) -> Value {
 fn token(s: &str) -> String {
     let mut out: String = s
         .chars()
-        .map(|c| if c.is_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if !out.starts_with(|c: char| c.is_alphabetic() || c == '_') {
         out.insert(0, '_');
@@ -111,7 +117,11 @@ fn org(registry: &Registry) -> &str {
 pub fn component_definition(registry: &Registry, at: Timestamp) -> Value {
     let mut groups: Vec<(String, Vec<&crate::registry::Control>)> = Vec::new();
     for c in &registry.doc.controls {
-        let home = if c.implemented_in.is_empty() { "unspecified".to_owned() } else { c.implemented_in.clone() };
+        let home = if c.implemented_in.is_empty() {
+            "unspecified".to_owned()
+        } else {
+            c.implemented_in.clone()
+        };
         match groups.iter_mut().find(|(h, _)| *h == home) {
             Some((_, list)) => list.push(c),
             None => groups.push((home, vec![c])),
@@ -187,7 +197,11 @@ pub fn component_definition(registry: &Registry, at: Timestamp) -> Value {
 
 /// Posture findings as one assessment result: an observation and a finding per check
 /// that was assessed.
-pub fn assessment_results(registry: Option<&Registry>, assessment: &Assessment, at: Timestamp) -> Value {
+pub fn assessment_results(
+    registry: Option<&Registry>,
+    assessment: &Assessment,
+    at: Timestamp,
+) -> Value {
     let assessed: Vec<_> = assessment
         .findings
         .iter()
@@ -353,10 +367,19 @@ pub fn poam(registry: &Registry, today: Day, at: Timestamp) -> Value {
 fn scope_text(x: &crate::registry::Exception) -> String {
     let s = &x.scope;
     let mut parts = Vec::new();
-    for (name, list) in [("applications", &s.applications), ("users", &s.users), ("groups", &s.groups), ("roles", &s.roles)] {
+    for (name, list) in [
+        ("applications", &s.applications),
+        ("users", &s.users),
+        ("groups", &s.groups),
+        ("roles", &s.roles),
+    ] {
         if !list.is_empty() {
             parts.push(format!("{name} {}", list.join(", ")));
         }
     }
-    if parts.is_empty() { "everything".into() } else { parts.join("; ") }
+    if parts.is_empty() {
+        "everything".into()
+    } else {
+        parts.join("; ")
+    }
 }

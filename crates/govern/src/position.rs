@@ -71,7 +71,10 @@ impl PositionIndex {
             };
             let starts_node = matches!(
                 event,
-                Event::Scalar(..) | Event::SequenceStart(..) | Event::MappingStart(..) | Event::Alias(_)
+                Event::Scalar(..)
+                    | Event::SequenceStart(..)
+                    | Event::MappingStart(..)
+                    | Event::Alias(_)
             );
             if !starts_node {
                 if matches!(event, Event::SequenceEnd | Event::MappingEnd) {
@@ -123,7 +126,9 @@ impl PositionIndex {
     fn leave_value(stack: &mut [Frame], path: &mut Vec<Step>) {
         match stack.last_mut() {
             Some(Frame::Map(pending)) => {
-                if pending.take().is_some() {
+                // A value ended: its key's step goes, and the mapping waits for a key.
+                let had_key = pending.take().is_some();
+                if had_key {
                     path.pop();
                 }
             }
@@ -161,16 +166,25 @@ mod tests {
         let text = "a: 1\nlist:\n  - id: x\n    refs: [p, q]\n  - id: y\nflow: {k: v}\n";
         let index = PositionIndex::build(text);
         assert_eq!(index.find(&[key("a")]), Pos { line: 1, column: 1 });
-        assert_eq!(index.find(&[key("list"), Step::Index(1)]), Pos { line: 5, column: 5 });
+        assert_eq!(
+            index.find(&[key("list"), Step::Index(1)]),
+            Pos { line: 5, column: 5 }
+        );
         assert_eq!(
             index.find(&[key("list"), Step::Index(0), key("refs"), Step::Index(1)]),
-            Pos { line: 4, column: 15 }
+            Pos {
+                line: 4,
+                column: 15
+            }
         );
         assert_eq!(
             index.find(&[key("list"), Step::Index(1), key("id")]),
             Pos { line: 5, column: 5 }
         );
-        assert_eq!(index.find(&[key("flow"), key("k")]), Pos { line: 6, column: 8 });
+        assert_eq!(
+            index.find(&[key("flow"), key("k")]),
+            Pos { line: 6, column: 8 }
+        );
         // Unknown paths fall back to the nearest ancestor.
         assert_eq!(
             index.find(&[key("list"), Step::Index(0), key("nope")]),

@@ -8,9 +8,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::date::Instant;
+use crate::position::Pos;
 use crate::posture::Status;
 use crate::registry::load::{ParseError, Problem};
-use crate::position::Pos;
 
 /// One incident.
 #[derive(Clone, Debug, Serialize, Deserialize)]

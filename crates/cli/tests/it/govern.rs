@@ -34,8 +34,12 @@ fn golden(path: &str, actual: &str) {
         std::fs::write(&file, actual).expect("write golden");
         return;
     }
-    let expected = std::fs::read_to_string(&file).expect("golden file (PUSHBACK_BLESS=1 creates it)");
-    assert!(expected == actual, "{path} differs from what pushback printed:\n{actual}");
+    let expected =
+        std::fs::read_to_string(&file).expect("golden file (PUSHBACK_BLESS=1 creates it)");
+    assert!(
+        expected == actual,
+        "{path} differs from what pushback printed:\n{actual}"
+    );
 }
 
 #[test]
@@ -44,13 +48,23 @@ fn init_writes_a_starter_that_checks_clean_and_is_not_overwritten() {
     let out = pushback(&["govern", "init"], dir.path());
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert!(dir.path().join("registry.yaml").exists());
-    let out = pushback(&["govern", "check", "registry.yaml", "--today", "2026-06-01"], dir.path());
+    let out = pushback(
+        &["govern", "check", "registry.yaml", "--today", "2026-06-01"],
+        dir.path(),
+    );
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("0 governance defect(s)"));
     // After its exception lapses, the same registry has a defect: exit 1.
-    let out = pushback(&["govern", "check", "registry.yaml", "--today", "2027-06-01"], dir.path());
+    let out = pushback(
+        &["govern", "check", "registry.yaml", "--today", "2027-06-01"],
+        dir.path(),
+    );
     assert_eq!(code(&out), 1);
-    assert!(text(&out.stdout).starts_with("registry.yaml:"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).starts_with("registry.yaml:"),
+        "{}",
+        text(&out.stdout)
+    );
     assert!(text(&out.stdout).contains("expired-exception"));
     let again = pushback(&["govern", "init"], dir.path());
     assert_eq!(code(&again), 2);
@@ -68,19 +82,35 @@ fn a_bad_registry_gets_every_problem_with_its_position_and_exit_2() {
     let out = pushback(&["govern", "check", "r.yaml"], dir.path());
     assert_eq!(code(&out), 2);
     let err = text(&out.stderr);
-    assert!(err.contains("r.yaml:3:36: parties[0].team: unknown field `team`"), "{err}");
-    assert!(err.contains("r.yaml:5:3: staffing.ghost-role: no role `ghost-role`"), "{err}");
-    assert!(err.contains("r.yaml:7:27: exceptions[0].approved_at: malformed date `01/02/2026`"), "{err}");
+    assert!(
+        err.contains("r.yaml:3:36: parties[0].team: unknown field `team`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("r.yaml:5:3: staffing.ghost-role: no role `ghost-role`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("r.yaml:7:27: exceptions[0].approved_at: malformed date `01/02/2026`"),
+        "{err}"
+    );
     assert!(err.contains("3 problem(s) in r.yaml"), "{err}");
     assert!(out.stdout.is_empty());
 }
 
 fn assess_args(output: &str) -> Vec<String> {
-    let mut args: Vec<String> = vec!["assess".into(), "--registry".into(), format!("{E}/registry.yaml")];
+    let mut args: Vec<String> = vec![
+        "assess".into(),
+        "--registry".into(),
+        format!("{E}/registry.yaml"),
+    ];
     for (flag, file) in [
         ("--config", "pushback.toml"),
         ("--entra-auth-methods", "entra-auth-methods.json"),
-        ("--entra-conditional-access", "entra-conditional-access.json"),
+        (
+            "--entra-conditional-access",
+            "entra-conditional-access.json",
+        ),
         ("--okta-authenticators", "okta-authenticators.json"),
         ("--okta-policies", "okta-policies.json"),
         ("--duo-settings", "duo-settings.json"),
@@ -89,7 +119,12 @@ fn assess_args(output: &str) -> Vec<String> {
         args.push(flag.into());
         args.push(format!("{E}/exports/{file}"));
     }
-    args.extend(["--today".into(), "2026-06-01".into(), "--output".into(), output.into()]);
+    args.extend([
+        "--today".into(),
+        "2026-06-01".into(),
+        "--output".into(),
+        output.into(),
+    ]);
     args
 }
 
@@ -117,7 +152,10 @@ fn assess_on_the_examples_matches_its_golden_report_and_exits_1() {
     let oscal_args: Vec<&str> = oscal_args.iter().map(String::as_str).collect();
     let out = pushback(&oscal_args, &root());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(v["assessment-results"]["metadata"]["oscal-version"], "1.1.3");
+    assert_eq!(
+        v["assessment-results"]["metadata"]["oscal-version"],
+        "1.1.3"
+    );
 
     let html_args = assess_args("html");
     let html_args: Vec<&str> = html_args.iter().map(String::as_str).collect();
@@ -128,7 +166,11 @@ fn assess_on_the_examples_matches_its_golden_report_and_exits_1() {
 #[test]
 fn an_export_of_the_wrong_shape_is_named_and_exits_2() {
     let out = pushback(
-        &["assess", "--duo-settings", &format!("{E}/exports/okta-policies.json")],
+        &[
+            "assess",
+            "--duo-settings",
+            &format!("{E}/exports/okta-policies.json"),
+        ],
         &root(),
     );
     assert_eq!(code(&out), 2);
@@ -151,24 +193,49 @@ fn report_prints_the_golden_accountability_report_of_each_scenario() {
     ] {
         let timeline = format!("{E}/scenarios/{name}.yaml");
         let registry = format!("{E}/registry.yaml");
-        let out = pushback(&["report", "--timeline", &timeline, "--registry", &registry], &root());
+        let out = pushback(
+            &["report", "--timeline", &timeline, "--registry", &registry],
+            &root(),
+        );
         assert_eq!(code(&out), 0, "{name}: {}", text(&out.stderr));
-        let expected = std::fs::read_to_string(root().join(format!("{E}/expected/{name}.md"))).expect("golden");
+        let expected = std::fs::read_to_string(root().join(format!("{E}/expected/{name}.md")))
+            .expect("golden");
         assert_eq!(text(&out.stdout), expected, "{name}");
     }
     let out = pushback(
-        &["report", "--timeline", &format!("{E}/scenarios/helpdesk-reset-admin.yaml"), "--registry", &format!("{E}/registry.yaml"), "--output", "html"],
+        &[
+            "report",
+            "--timeline",
+            &format!("{E}/scenarios/helpdesk-reset-admin.yaml"),
+            "--registry",
+            &format!("{E}/registry.yaml"),
+            "--output",
+            "html",
+        ],
         &root(),
     );
-    let expected = std::fs::read_to_string(root().join(format!("{E}/expected/helpdesk-reset-admin.html"))).expect("golden");
+    let expected =
+        std::fs::read_to_string(root().join(format!("{E}/expected/helpdesk-reset-admin.html")))
+            .expect("golden");
     assert_eq!(text(&out.stdout), expected);
 }
 
 #[test]
 fn govern_export_writes_oscal_documents() {
-    for (model, key) in [("component-definition", "component-definition"), ("poam", "plan-of-action-and-milestones")] {
+    for (model, key) in [
+        ("component-definition", "component-definition"),
+        ("poam", "plan-of-action-and-milestones"),
+    ] {
         let out = pushback(
-            &["govern", "export", &format!("{E}/registry.yaml"), "--oscal", model, "--today", "2026-06-01"],
+            &[
+                "govern",
+                "export",
+                &format!("{E}/registry.yaml"),
+                "--oscal",
+                model,
+                "--today",
+                "2026-06-01",
+            ],
             &root(),
         );
         assert_eq!(code(&out), 0, "{}", text(&out.stderr));

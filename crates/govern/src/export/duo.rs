@@ -32,7 +32,11 @@ impl Settings {
         if let Some(inner) = value.get_mut("response") {
             value = inner.take();
         }
-        let known = ["lockout_threshold", "inactive_user_expiration", "helpdesk_bypass"];
+        let known = [
+            "lockout_threshold",
+            "inactive_user_expiration",
+            "helpdesk_bypass",
+        ];
         if !value.is_object() || known.iter().all(|k| value.get(k).is_none()) {
             return Err(shape(
                 SETTINGS,
@@ -100,7 +104,10 @@ impl Policies {
         let mut out = Vec::with_capacity(items.len());
         for (i, item) in items.into_iter().enumerate() {
             if item.get("policy_name").is_none() || item.get("sections").is_none() {
-                return Err(shape(POLICIES, format!("item {i} has no policy_name or sections")));
+                return Err(shape(
+                    POLICIES,
+                    format!("item {i} has no policy_name or sections"),
+                ));
             }
             out.push(typed(item, POLICIES)?);
         }

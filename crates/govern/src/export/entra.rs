@@ -10,19 +10,43 @@ const AUTH_METHODS: &str = "an Entra authentication-methods policy export";
 const CONDITIONAL_ACCESS: &str = "an Entra conditional-access policies export";
 
 /// Authentication strengths whose every combination is phishing-resistant.
-pub const PHISHING_RESISTANT: [&str; 3] =
-    ["windowsHelloForBusiness", "fido2", "x509CertificateMultiFactor"];
+pub const PHISHING_RESISTANT: [&str; 3] = [
+    "windowsHelloForBusiness",
+    "fido2",
+    "x509CertificateMultiFactor",
+];
 
 /// The highly privileged directory roles (role template ids) ScubaGear lists.
 pub const PRIVILEGED_ROLES: [(&str, &str); 8] = [
-    ("62e90394-69f5-4237-9190-012177145e10", "Global Administrator"),
-    ("e8611ab8-c189-46e8-94e1-60213ab1f814", "Privileged Role Administrator"),
+    (
+        "62e90394-69f5-4237-9190-012177145e10",
+        "Global Administrator",
+    ),
+    (
+        "e8611ab8-c189-46e8-94e1-60213ab1f814",
+        "Privileged Role Administrator",
+    ),
     ("fe930be7-5e62-47db-91af-98c3a49a38b1", "User Administrator"),
-    ("f28a1f50-f6e7-4571-818b-6a12f2af6b6c", "SharePoint Administrator"),
-    ("29232cdf-9323-42fd-ade2-1d097af3e4de", "Exchange Administrator"),
-    ("8ac3fc64-6eca-42ea-9e69-59f4c7b60eb2", "Hybrid Identity Administrator"),
-    ("9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3", "Application Administrator"),
-    ("158c047a-c907-4556-b7ef-446551a6b5f7", "Cloud Application Administrator"),
+    (
+        "f28a1f50-f6e7-4571-818b-6a12f2af6b6c",
+        "SharePoint Administrator",
+    ),
+    (
+        "29232cdf-9323-42fd-ade2-1d097af3e4de",
+        "Exchange Administrator",
+    ),
+    (
+        "8ac3fc64-6eca-42ea-9e69-59f4c7b60eb2",
+        "Hybrid Identity Administrator",
+    ),
+    (
+        "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3",
+        "Application Administrator",
+    ),
+    (
+        "158c047a-c907-4556-b7ef-446551a6b5f7",
+        "Cloud Application Administrator",
+    ),
 ];
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -304,11 +328,16 @@ mod tests {
         );
         let err = ConditionalAccess::parse(r#"{"authenticationMethodConfigurations": []}"#)
             .expect_err("wrong shape");
-        assert!(err.to_string().starts_with("not an Entra conditional-access"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("not an Entra conditional-access"),
+            "{err}"
+        );
         let err = ConditionalAccess::parse("{").expect_err("not json");
         assert!(err.to_string().starts_with("not JSON"), "{err}");
-        let err = ConditionalAccess::parse(r#"[{"displayName": "x", "state": 3, "conditions": {}}]"#)
-            .expect_err("bad type");
+        let err =
+            ConditionalAccess::parse(r#"[{"displayName": "x", "state": 3, "conditions": {}}]"#)
+                .expect_err("bad type");
         assert!(err.to_string().contains("state"), "{err}");
     }
 }

@@ -198,12 +198,11 @@ impl Policies {
                 ));
             }
             // Rules fetched with `expand=rules` sit under `_embedded`.
-            if item.get("rules").is_none() {
-                if let Some(rules) = item.pointer("/_embedded/rules").cloned() {
-                    if let Some(obj) = item.as_object_mut() {
-                        obj.insert("rules".into(), rules);
-                    }
-                }
+            if item.get("rules").is_none()
+                && let Some(rules) = item.pointer("/_embedded/rules").cloned()
+                && let Some(obj) = item.as_object_mut()
+            {
+                obj.insert("rules".into(), rules);
             }
             out.push(typed(item, POLICIES)?);
         }

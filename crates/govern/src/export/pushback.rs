@@ -31,6 +31,8 @@ pub struct RuleInfo {
 impl RuleInfo {
     /// Tagged `attack.t1621`.
     pub fn detects_t1621(&self) -> bool {
-        self.tags.iter().any(|t| t.eq_ignore_ascii_case("attack.t1621"))
+        self.tags
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case("attack.t1621"))
     }
 }

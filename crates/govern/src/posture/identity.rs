@@ -8,7 +8,10 @@ pub(crate) fn pr_mfa_all_users(ctx: &Ctx<'_>) -> Outcome {
     let mut out = Outcome::default();
     if let Some(ca) = &ctx.inputs.entra_conditional_access {
         let hit = ca.enabled().find(|p| {
-            p.all_users() && p.all_apps() && p.phishing_resistant() && p.users().exclude_roles.is_empty()
+            p.all_users()
+                && p.all_apps()
+                && p.phishing_resistant()
+                && p.users().exclude_roles.is_empty()
         });
         out.expect(
             hit.is_some(),
@@ -45,7 +48,10 @@ pub(crate) fn pr_mfa_all_users(ctx: &Ctx<'_>) -> Outcome {
             if methods.is_empty() {
                 continue;
             }
-            let weak: Vec<_> = methods.iter().filter(|m| !m.starts_with("webauthn")).collect();
+            let weak: Vec<_> = methods
+                .iter()
+                .filter(|m| !m.starts_with("webauthn"))
+                .collect();
             out.expect(
                 weak.is_empty(),
                 format!("duo: policy '{}' allows only WebAuthn", p.policy_name),
@@ -120,7 +126,10 @@ pub(crate) fn pr_mfa_privileged(ctx: &Ctx<'_>) -> Outcome {
                 out.expect(
                     app.step_up == Some(StepUp::Passkey)
                         || ctx.excepted("pr-mfa-privileged", &app.id).is_some(),
-                    format!("registry: privileged app {} steps up with a passkey (or is excepted)", app.id),
+                    format!(
+                        "registry: privileged app {} steps up with a passkey (or is excepted)",
+                        app.id
+                    ),
                     format!(
                         "registry: privileged app {} steps up with {}",
                         app.id,
@@ -307,7 +316,10 @@ pub(crate) fn weak_factors_off(ctx: &Ctx<'_>) -> Outcome {
             if !p.allowed_methods().is_empty() {
                 out.expect(
                     weak.is_empty(),
-                    format!("duo: policy '{}' allows no SMS or phone call", p.policy_name),
+                    format!(
+                        "duo: policy '{}' allows no SMS or phone call",
+                        p.policy_name
+                    ),
                     format!("duo: policy '{}' allows {}", p.policy_name, join(&weak)),
                 );
             }
@@ -355,14 +367,14 @@ pub(crate) fn registration_protected(ctx: &Ctx<'_>) -> Outcome {
             "entra: registering security info does not require a managed device",
         );
     }
-    if let Some(settings) = &ctx.inputs.duo_settings {
-        if let Some(bypass) = &settings.helpdesk_bypass {
-            out.expect(
-                bypass != "allow",
-                format!("duo: helpdesk bypass codes are {bypass}"),
-                "duo: the helpdesk may issue bypass codes without limit",
-            );
-        }
+    if let Some(settings) = &ctx.inputs.duo_settings
+        && let Some(bypass) = &settings.helpdesk_bypass
+    {
+        out.expect(
+            bypass != "allow",
+            format!("duo: helpdesk bypass codes are {bypass}"),
+            "duo: the helpdesk may issue bypass codes without limit",
+        );
     }
     if let Some(registry) = ctx.registry {
         use crate::registry::Domain;
@@ -378,11 +390,19 @@ pub(crate) fn registration_protected(ctx: &Ctx<'_>) -> Outcome {
                     .is_some_and(|r| !registry.staff(r).is_empty());
                 out.expect(
                     staffed,
-                    format!("registry: helpdesk reset procedure {} has a staffed accountable role", c.id),
-                    format!("registry: helpdesk reset procedure {} has no staffed accountable role", c.id),
+                    format!(
+                        "registry: helpdesk reset procedure {} has a staffed accountable role",
+                        c.id
+                    ),
+                    format!(
+                        "registry: helpdesk reset procedure {} has no staffed accountable role",
+                        c.id
+                    ),
                 );
             }
-            None => out.fail("registry: no service-desk control (helpdesk reset and re-enrolment procedure)"),
+            None => out.fail(
+                "registry: no service-desk control (helpdesk reset and re-enrolment procedure)",
+            ),
         }
     }
     out
@@ -394,14 +414,18 @@ pub(crate) fn device_code_blocked(ctx: &Ctx<'_>) -> Outcome {
         let hit = ca.enabled().find(|p| {
             p.blocks()
                 && p.all_users()
-                && p.conditions
-                    .authentication_flows
-                    .as_ref()
-                    .is_some_and(|f| f.transfer_methods.split(',').any(|m| m.trim() == "deviceCodeFlow"))
+                && p.conditions.authentication_flows.as_ref().is_some_and(|f| {
+                    f.transfer_methods
+                        .split(',')
+                        .any(|m| m.trim() == "deviceCodeFlow")
+                })
         });
         out.expect(
             hit.is_some(),
-            format!("entra: {} blocks the device-code flow", hit.map(CaPolicy::label).unwrap_or_default()),
+            format!(
+                "entra: {} blocks the device-code flow",
+                hit.map(CaPolicy::label).unwrap_or_default()
+            ),
             "entra: no enabled policy blocks the device-code flow for all users",
         );
     }
@@ -416,7 +440,10 @@ pub(crate) fn risk_and_reporting(ctx: &Ctx<'_>) -> Outcome {
             .find(|p| p.all_users() && p.conditions.user_risk_levels.iter().any(|l| l == "high"));
         out.expect(
             hit.is_some(),
-            format!("entra: {} acts on high user risk", hit.map(CaPolicy::label).unwrap_or_default()),
+            format!(
+                "entra: {} acts on high user risk",
+                hit.map(CaPolicy::label).unwrap_or_default()
+            ),
             "entra: no enabled policy acts on high user risk for all users",
         );
     }
@@ -442,5 +469,9 @@ pub(crate) fn risk_and_reporting(ctx: &Ctx<'_>) -> Outcome {
 }
 
 fn join(items: &[impl AsRef<str>]) -> String {
-    items.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(AsRef::as_ref)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

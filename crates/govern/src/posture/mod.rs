@@ -29,25 +29,139 @@ pub struct CheckInfo {
 
 /// Every posture check, in report order.
 pub const CHECKS: &[CheckInfo] = &[
-    check("pr-mfa-all-users", "Phishing-resistant MFA enforced for all users", Severity::High, RoleKind::IdentityProgramme, identity::pr_mfa_all_users),
-    check("pr-mfa-privileged", "Phishing-resistant MFA for every privileged role", Severity::Critical, RoleKind::IdentityProgramme, identity::pr_mfa_privileged),
-    check("mfa-exclusions-excepted", "Every MFA exclusion matched to an open, unexpired exception", Severity::High, RoleKind::IdentityProgramme, identity::mfa_exclusions_excepted),
-    check("push-number-context", "Push asks for a code or number and shows app and location; authenticator OTP off", Severity::High, RoleKind::IdentityProgramme, identity::push_number_context),
-    check("weak-factors-off", "SMS, voice and email factors off", Severity::High, RoleKind::IdentityProgramme, identity::weak_factors_off),
-    check("legacy-auth-blocked", "Legacy authentication blocked", Severity::High, RoleKind::IdentityProgramme, identity::legacy_auth_blocked),
-    check("registration-protected", "MFA registration from managed devices; helpdesk reset procedure owned", Severity::Medium, RoleKind::ServiceDesk, identity::registration_protected),
-    check("device-code-blocked", "Device-code flow blocked", Severity::Medium, RoleKind::IdentityProgramme, identity::device_code_blocked),
-    check("risk-and-reporting", "User-risk policy and \"report suspicious activity\" on", Severity::Medium, RoleKind::IdentityProgramme, identity::risk_and_reporting),
-    check("push-throttled", "Push rate limit or lockout in place", Severity::High, RoleKind::IdentityProgramme, operations::push_throttled),
-    check("detection-active", "Logs reach the security team and a T1621 detection is active", Severity::High, RoleKind::SecurityOperations, operations::detection_active),
-    check("privileged-approval", "Privileged access granted through an approval", Severity::High, RoleKind::IdentityProgramme, operations::privileged_approval),
-    check("no-dormant-accounts", "Dormant accounts expire in the MFA system", Severity::Medium, RoleKind::IdentityProgramme, operations::no_dormant_accounts),
-    check("fail-closed", "No application fails open when MFA is unreachable", Severity::High, RoleKind::IdentityProgramme, operations::fail_closed),
-    check("no-self-reenrolment", "Unenrolled users cannot enrol a device themselves", Severity::High, RoleKind::IdentityProgramme, operations::no_self_reenrolment),
-    check("app-step-up", "Every app's step-up known; no approve-only push for privileged apps", Severity::High, RoleKind::ApplicationOwner, apps::app_step_up),
-    check("exception-hygiene", "Exceptions have a risk owner, an independent approver, compensating controls and a live expiry", Severity::Medium, RoleKind::GrcRiskOwner, apps::exception_hygiene),
-    check("pushback-challenge", "pushback challenges use code transfer, prompt budgets and lockout", Severity::High, RoleKind::IdentityProgramme, operations::pushback_challenge),
-    check("not-me-playbook", "A \"not me\" answer locks push", Severity::Medium, RoleKind::IdentityProgramme, operations::not_me_playbook),
+    check(
+        "pr-mfa-all-users",
+        "Phishing-resistant MFA enforced for all users",
+        Severity::High,
+        RoleKind::IdentityProgramme,
+        identity::pr_mfa_all_users,
+    ),
+    check(
+        "pr-mfa-privileged",
+        "Phishing-resistant MFA for every privileged role",
+        Severity::Critical,
+        RoleKind::IdentityProgramme,
+        identity::pr_mfa_privileged,
+    ),
+    check(
+        "mfa-exclusions-excepted",
+        "Every MFA exclusion matched to an open, unexpired exception",
+        Severity::High,
+        RoleKind::IdentityProgramme,
+        identity::mfa_exclusions_excepted,
+    ),
+    check(
+        "push-number-context",
+        "Push asks for a code or number and shows app and location; authenticator OTP off",
+        Severity::High,
+        RoleKind::IdentityProgramme,
+        identity::push_number_context,
+    ),
+    check(
+        "weak-factors-off",
+        "SMS, voice and email factors off",
+        Severity::High,
+        RoleKind::IdentityProgramme,
+        identity::weak_factors_off,
+    ),
+    check(
+        "legacy-auth-blocked",
+        "Legacy authentication blocked",
+        Severity::High,
+        RoleKind::IdentityProgramme,
+        identity::legacy_auth_blocked,
+    ),
+    check(
+        "registration-protected",
+        "MFA registration from managed devices; helpdesk reset procedure owned",
+        Severity::Medium,
+        RoleKind::ServiceDesk,
+        identity::registration_protected,
+    ),
+    check(
+        "device-code-blocked",
+        "Device-code flow blocked",
+        Severity::Medium,
+        RoleKind::IdentityProgramme,
+        identity::device_code_blocked,
+    ),
+    check(
+        "risk-and-reporting",
+        "User-risk policy and \"report suspicious activity\" on",
+        Severity::Medium,
+        RoleKind::IdentityProgramme,
+        identity::risk_and_reporting,
+    ),
+    check(
+        "push-throttled",
+        "Push rate limit or lockout in place",
+        Severity::High,
+        RoleKind::IdentityProgramme,
+        operations::push_throttled,
+    ),
+    check(
+        "detection-active",
+        "Logs reach the security team and a T1621 detection is active",
+        Severity::High,
+        RoleKind::SecurityOperations,
+        operations::detection_active,
+    ),
+    check(
+        "privileged-approval",
+        "Privileged access granted through an approval",
+        Severity::High,
+        RoleKind::IdentityProgramme,
+        operations::privileged_approval,
+    ),
+    check(
+        "no-dormant-accounts",
+        "Dormant accounts expire in the MFA system",
+        Severity::Medium,
+        RoleKind::IdentityProgramme,
+        operations::no_dormant_accounts,
+    ),
+    check(
+        "fail-closed",
+        "No application fails open when MFA is unreachable",
+        Severity::High,
+        RoleKind::IdentityProgramme,
+        operations::fail_closed,
+    ),
+    check(
+        "no-self-reenrolment",
+        "Unenrolled users cannot enrol a device themselves",
+        Severity::High,
+        RoleKind::IdentityProgramme,
+        operations::no_self_reenrolment,
+    ),
+    check(
+        "app-step-up",
+        "Every app's step-up known; no approve-only push for privileged apps",
+        Severity::High,
+        RoleKind::ApplicationOwner,
+        apps::app_step_up,
+    ),
+    check(
+        "exception-hygiene",
+        "Exceptions have a risk owner, an independent approver, compensating controls and a live expiry",
+        Severity::Medium,
+        RoleKind::GrcRiskOwner,
+        apps::exception_hygiene,
+    ),
+    check(
+        "pushback-challenge",
+        "pushback challenges use code transfer, prompt budgets and lockout",
+        Severity::High,
+        RoleKind::IdentityProgramme,
+        operations::pushback_challenge,
+    ),
+    check(
+        "not-me-playbook",
+        "A \"not me\" answer locks push",
+        Severity::Medium,
+        RoleKind::IdentityProgramme,
+        operations::not_me_playbook,
+    ),
 ];
 
 const fn check(
@@ -277,7 +391,10 @@ fn input_names(inputs: &Inputs) -> Vec<String> {
     };
     add(inputs.pushback.is_some(), "pushback");
     add(inputs.entra_auth_methods.is_some(), "entra-auth-methods");
-    add(inputs.entra_conditional_access.is_some(), "entra-conditional-access");
+    add(
+        inputs.entra_conditional_access.is_some(),
+        "entra-conditional-access",
+    );
     add(inputs.okta_authenticators.is_some(), "okta-authenticators");
     add(inputs.okta_policies.is_some(), "okta-policies");
     add(inputs.duo_settings.is_some(), "duo-settings");
@@ -320,7 +437,10 @@ pub(crate) fn owner_of(registry: Option<&Registry>, info: &CheckInfo) -> Owner {
             role: "(none)".into(),
             parties: Vec::new(),
             control: None,
-            via: format!("no role of kind {} in the registry", info.default_owner.as_str()),
+            via: format!(
+                "no role of kind {} in the registry",
+                info.default_owner.as_str()
+            ),
         },
     }
 }

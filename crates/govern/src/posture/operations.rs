@@ -106,10 +106,19 @@ pub(crate) fn privileged_approval(ctx: &Ctx<'_>) -> Outcome {
             out.expect(
                 app.approval_required || excepted.is_some(),
                 match (app.approval_required, excepted) {
-                    (false, Some(x)) => format!("registry: {} grants access without approval under exception {}", app.id, x.id),
-                    _ => format!("registry: privileged access to {} needs an approval", app.id),
+                    (false, Some(x)) => format!(
+                        "registry: {} grants access without approval under exception {}",
+                        app.id, x.id
+                    ),
+                    _ => format!(
+                        "registry: privileged access to {} needs an approval",
+                        app.id
+                    ),
                 },
-                format!("registry: privileged access to {} is granted without an approval", app.id),
+                format!(
+                    "registry: privileged access to {} is granted without an approval",
+                    app.id
+                ),
             );
         }
     }
@@ -141,7 +150,10 @@ pub(crate) fn fail_closed(ctx: &Ctx<'_>) -> Outcome {
                 Some(FailMode::Open) => match ctx.excepted("fail-closed", &app.id) {
                     Some(x) => {
                         out.read();
-                        out.note(format!("registry: {} fails open under exception {}", app.id, x.id));
+                        out.note(format!(
+                            "registry: {} fails open under exception {}",
+                            app.id, x.id
+                        ));
                     }
                     None => out.fail(format!(
                         "registry: {} lets users in when MFA is unreachable (fail_mode: open)",
@@ -151,7 +163,10 @@ pub(crate) fn fail_closed(ctx: &Ctx<'_>) -> Outcome {
                 Some(FailMode::Closed) => {
                     out.read();
                 }
-                None => out.note(format!("registry: {} does not record its fail mode", app.id)),
+                None => out.note(format!(
+                    "registry: {} does not record its fail mode",
+                    app.id
+                )),
             }
         }
     }
@@ -223,7 +238,10 @@ pub(crate) fn not_me_playbook(ctx: &Ctx<'_>) -> Outcome {
     if let Some(pb) = &ctx.inputs.pushback {
         out.expect(
             pb.not_me_lock_secs > 0,
-            format!("pushback: \"not me\" locks push for {} s", pb.not_me_lock_secs),
+            format!(
+                "pushback: \"not me\" locks push for {} s",
+                pb.not_me_lock_secs
+            ),
             "pushback: \"not me\" does not lock push (not_me_lock_secs = 0)",
         );
     }

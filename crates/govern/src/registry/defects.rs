@@ -118,7 +118,12 @@ impl Registry {
                 ),
                 1 => {}
                 n => add(
-                    self.pos(&[key("controls"), Step::Index(i), key("raci"), key("accountable")]),
+                    self.pos(&[
+                        key("controls"),
+                        Step::Index(i),
+                        key("raci"),
+                        key("accountable"),
+                    ]),
                     DefectKind::SeveralAccountable,
                     &c.id,
                     format!(
@@ -135,7 +140,10 @@ impl Registry {
                     self.pos(&[key("roles"), Step::Index(i)]),
                     DefectKind::UnstaffedRole,
                     &role.id,
-                    format!("role `{}` is held by nobody (add it under staffing)", role.id),
+                    format!(
+                        "role `{}` is held by nobody (add it under staffing)",
+                        role.id
+                    ),
                 );
             }
         }
@@ -145,22 +153,25 @@ impl Registry {
                     self.pos(&[key("roles")]),
                     DefectKind::MissingRoleKind,
                     kind.as_str(),
-                    format!("no role of kind {}: what it answers for has no owner", kind.as_str()),
+                    format!(
+                        "no role of kind {}: what it answers for has no owner",
+                        kind.as_str()
+                    ),
                 );
             }
         }
         for (i, x) in self.doc.exceptions.iter().enumerate() {
             let at = |field: &str| [key("exceptions"), Step::Index(i), key(field)];
             let here = self.pos(&[key("exceptions"), Step::Index(i)]);
-            if let (Some(req), Some(app)) = (&x.requested_by, &x.approved_by) {
-                if req == app {
-                    add(
-                        self.pos(&at("approved_by")),
-                        DefectKind::ApproverIsRequester,
-                        &x.id,
-                        format!("exception `{}` was approved by its requester `{app}`", x.id),
-                    );
-                }
+            if let (Some(req), Some(app)) = (&x.requested_by, &x.approved_by)
+                && req == app
+            {
+                add(
+                    self.pos(&at("approved_by")),
+                    DefectKind::ApproverIsRequester,
+                    &x.id,
+                    format!("exception `{}` was approved by its requester `{app}`", x.id),
+                );
             }
             let risk_owner = self.risk_owner(x);
             match (&risk_owner, &x.approved_by) {
@@ -212,7 +223,10 @@ impl Registry {
                     here,
                     DefectKind::ApprovalIncomplete,
                     &x.id,
-                    format!("approved exception `{}` needs approved_by and approved_at", x.id),
+                    format!(
+                        "approved exception `{}` needs approved_by and approved_at",
+                        x.id
+                    ),
                 );
             }
             if x.compensating_controls.is_empty() {
@@ -220,11 +234,14 @@ impl Registry {
                     here,
                     DefectKind::NoCompensatingControls,
                     &x.id,
-                    format!("approved exception `{}` names no compensating controls", x.id),
+                    format!(
+                        "approved exception `{}` names no compensating controls",
+                        x.id
+                    ),
                 );
             }
         }
-        out.sort_by(|a, b| (a.line, a.column, a.kind).cmp(&(b.line, b.column, b.kind)));
+        out.sort_by_key(|d| (d.line, d.column, d.kind));
         out
     }
 }

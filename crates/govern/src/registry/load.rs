@@ -95,10 +95,10 @@ impl Loader<'_> {
                 }
                 let inner = e.into_inner().to_string();
                 // An unknown key: point at the key itself.
-                if let Some(name) = unknown_field(&inner) {
-                    if path.last() != Some(&Step::Key(name.clone())) {
-                        path.push(Step::Key(name));
-                    }
+                if let Some(name) = unknown_field(&inner)
+                    && path.last() != Some(&Step::Key(name.clone()))
+                {
+                    path.push(Step::Key(name));
                 }
                 let shown = render(&path);
                 self.problem(&path, format!("{shown}: {inner}"));
@@ -202,7 +202,10 @@ impl Registry {
                 "exceptions" => doc.exceptions = loader.list("exceptions", value),
                 other => loader.problem(
                     &here,
-                    format!("unknown key `{other}`, expected one of {}", SECTIONS.join(", ")),
+                    format!(
+                        "unknown key `{other}`, expected one of {}",
+                        SECTIONS.join(", ")
+                    ),
                 ),
             }
         }
@@ -232,26 +235,44 @@ fn key(k: &str) -> Step {
 fn check_references(loader: &mut Loader<'_>, doc: &RegistryDoc) {
     let parties = ids(loader, "parties", doc.parties.iter().map(|p| p.id.as_str()));
     let roles = ids(loader, "roles", doc.roles.iter().map(|r| r.id.as_str()));
-    let controls = ids(loader, "controls", doc.controls.iter().map(|c| c.id.as_str()));
+    let controls = ids(
+        loader,
+        "controls",
+        doc.controls.iter().map(|c| c.id.as_str()),
+    );
     let apps = ids(
         loader,
         "applications",
         doc.applications.iter().map(|a| a.id.as_str()),
     );
-    ids(loader, "exceptions", doc.exceptions.iter().map(|e| e.id.as_str()));
+    ids(
+        loader,
+        "exceptions",
+        doc.exceptions.iter().map(|e| e.id.as_str()),
+    );
     let checks: BTreeSet<String> = crate::posture::CHECKS
         .iter()
         .map(|c| c.id.to_owned())
         .collect();
 
-    let refer = |loader: &mut Loader<'_>, path: Vec<Step>, what: &str, id: &str, known: &BTreeSet<String>| {
+    let refer = |loader: &mut Loader<'_>,
+                 path: Vec<Step>,
+                 what: &str,
+                 id: &str,
+                 known: &BTreeSet<String>| {
         if !known.contains(id) {
             let shown = render(&path);
             loader.problem(&path, format!("{shown}: no {what} `{id}`"));
         }
     };
     for (role, staff) in &doc.staffing {
-        refer(loader, vec![key("staffing"), key(role)], "role", role, &roles);
+        refer(
+            loader,
+            vec![key("staffing"), key(role)],
+            "role",
+            role,
+            &roles,
+        );
         for (i, party) in staff.iter().enumerate() {
             refer(
                 loader,

@@ -64,13 +64,25 @@ pub fn assessment_html(a: &Assessment) -> String {
             esc(&f.check),
             esc(&f.title),
             esc(&owner_label(&f.owner.role, &f.owner.parties)),
-            f.evidence.iter().map(|e| esc(e)).collect::<Vec<_>>().join("<br>"),
+            f.evidence
+                .iter()
+                .map(|e| esc(e))
+                .collect::<Vec<_>>()
+                .join("<br>"),
             esc(&f.anchors.join(", "))
         );
     }
     let _ = writeln!(b, "</table>");
-    let failing = a.findings.iter().filter(|f| f.status == Status::Fail).count();
-    let _ = writeln!(b, "<p>{failing} failing of {} checks.</p>", a.findings.len());
+    let failing = a
+        .findings
+        .iter()
+        .filter(|f| f.status == Status::Fail)
+        .count();
+    let _ = writeln!(
+        b,
+        "<p>{failing} failing of {} checks.</p>",
+        a.findings.len()
+    );
     page("MFA-fatigue posture", &b)
 }
 
@@ -87,7 +99,10 @@ pub fn report_html(r: &Report) -> String {
         esc(&r.user),
         esc(&r.app)
     );
-    let _ = writeln!(b, "<h2>Who answers</h2>\n<table><tr><th>role</th><th>parties</th><th>why</th><th>controls</th></tr>");
+    let _ = writeln!(
+        b,
+        "<h2>Who answers</h2>\n<table><tr><th>role</th><th>parties</th><th>why</th><th>controls</th></tr>"
+    );
     for o in &r.owners {
         let _ = writeln!(
             b,
@@ -103,7 +118,10 @@ pub fn report_html(r: &Report) -> String {
     for p in &r.path {
         let _ = writeln!(b, "<li><b>{}</b>: {}</li>", p.step.as_str(), esc(&p.what));
     }
-    let _ = writeln!(b, "</ol>\n<h2>Controls at incident time</h2>\n<table><tr><th>step</th><th>control</th><th>state</th><th>accountable</th><th>detail</th></tr>");
+    let _ = writeln!(
+        b,
+        "</ol>\n<h2>Controls at incident time</h2>\n<table><tr><th>step</th><th>control</th><th>state</th><th>accountable</th><th>detail</th></tr>"
+    );
     for c in &r.controls {
         let state = c.state.as_str();
         let _ = writeln!(
@@ -117,7 +135,10 @@ pub fn report_html(r: &Report) -> String {
             esc(&c.detail)
         );
     }
-    let _ = writeln!(b, "</table>\n<h2>Timeline</h2>\n<table><tr><th>time</th><th>event</th><th>source</th><th>detail</th></tr>");
+    let _ = writeln!(
+        b,
+        "</table>\n<h2>Timeline</h2>\n<table><tr><th>time</th><th>event</th><th>source</th><th>detail</th></tr>"
+    );
     for e in &r.timeline {
         let _ = writeln!(
             b,
@@ -149,6 +170,9 @@ mod tests {
 
     #[test]
     fn everything_is_escaped() {
-        assert_eq!(esc("<script>\"x\" & 'y'</script>"), "&lt;script&gt;&quot;x&quot; &amp; &#39;y&#39;&lt;/script&gt;");
+        assert_eq!(
+            esc("<script>\"x\" & 'y'</script>"),
+            "&lt;script&gt;&quot;x&quot; &amp; &#39;y&#39;&lt;/script&gt;"
+        );
     }
 }

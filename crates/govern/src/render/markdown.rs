@@ -21,7 +21,11 @@ pub fn assessment_markdown(a: &Assessment) -> String {
         out,
         "As of {}. Inputs: {}.\n",
         a.as_of,
-        if a.inputs.is_empty() { "none".to_owned() } else { a.inputs.join(", ") }
+        if a.inputs.is_empty() {
+            "none".to_owned()
+        } else {
+            a.inputs.join(", ")
+        }
     );
     let _ = writeln!(out, "| status | severity | check | owner | evidence |");
     let _ = writeln!(out, "| --- | --- | --- | --- | --- |");
@@ -116,7 +120,11 @@ pub fn report_markdown(r: &Report) -> String {
     for e in &r.timeline {
         let mut detail = e.detail.clone();
         if let Some(v) = e.verified {
-            detail.push_str(if v { " (caller verified)" } else { " (caller not verified)" });
+            detail.push_str(if v {
+                " (caller verified)"
+            } else {
+                " (caller not verified)"
+            });
         }
         let _ = writeln!(
             out,

@@ -51,7 +51,11 @@ pub fn assessment_table(assessment: &Assessment) -> String {
         out.push_str(&row[4]);
         out.push('\n');
     }
-    let failed = assessment.findings.iter().filter(|f| f.status == Status::Fail).count();
+    let failed = assessment
+        .findings
+        .iter()
+        .filter(|f| f.status == Status::Fail)
+        .count();
     let skipped = assessment
         .findings
         .iter()

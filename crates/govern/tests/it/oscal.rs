@@ -1,14 +1,15 @@
 //! OSCAL output validated against NIST's JSON schemas (tests/data/oscal/SOURCE.md).
 
+use pushback_govern::export::{duo, entra, okta};
 use pushback_govern::oscal;
 use pushback_govern::posture::{Inputs, assess};
-use pushback_govern::export::{duo, entra, okta};
 use serde_json::Value;
 
 use crate::support::{data, day, example_registry};
 
 fn validator(schema: &str) -> jsonschema::Validator {
-    let schema: Value = serde_json::from_str(&data(&format!("oscal/{schema}"))).expect("schema is JSON");
+    let schema: Value =
+        serde_json::from_str(&data(&format!("oscal/{schema}"))).expect("schema is JSON");
     jsonschema::options()
         .with_draft(jsonschema::Draft::Draft7)
         .build(&schema)
@@ -45,8 +46,13 @@ fn the_poam_validates_and_marks_open_exceptions_deviation_approved() {
     let reg = example_registry();
     let doc = oscal::poam(&reg, day("2026-06-01"), at());
     assert_valid("oscal_poam_schema.json", &doc);
-    let risks = doc["plan-of-action-and-milestones"]["risks"].as_array().expect("risks");
-    let erp = risks.iter().find(|r| r["title"] == "Exception EX-2026-007").expect("erp risk");
+    let risks = doc["plan-of-action-and-milestones"]["risks"]
+        .as_array()
+        .expect("risks");
+    let erp = risks
+        .iter()
+        .find(|r| r["title"] == "Exception EX-2026-007")
+        .expect("erp risk");
     assert_eq!(erp["status"], "deviation-approved");
     assert_eq!(erp["deadline"], "2026-08-31T00:00:00Z");
     assert_eq!(erp["mitigating-factors"].as_array().map(Vec::len), Some(2));
@@ -74,11 +80,24 @@ fn assessment_results_validate() {
     let a = assess(&inputs, Some(&reg), day("2026-06-01"));
     let doc = oscal::assessment_results(Some(&reg), &a, at());
     assert_valid("oscal_assessment-results_schema.json", &doc);
-    let findings = doc["assessment-results"]["results"][0]["findings"].as_array().expect("findings");
-    assert!(findings.iter().any(|f| f["target"]["status"]["state"] == "not-satisfied"));
-    assert!(findings.iter().any(|f| f["target"]["status"]["state"] == "satisfied"));
+    let findings = doc["assessment-results"]["results"][0]["findings"]
+        .as_array()
+        .expect("findings");
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["target"]["status"]["state"] == "not-satisfied")
+    );
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["target"]["status"]["state"] == "satisfied")
+    );
     // Without a registry the document is still valid.
-    assert_valid("oscal_assessment-results_schema.json", &oscal::assessment_results(None, &a, at()));
+    assert_valid(
+        "oscal_assessment-results_schema.json",
+        &oscal::assessment_results(None, &a, at()),
+    );
 }
 
 #[test]

@@ -8,7 +8,11 @@ use crate::support::{day, registry};
 #[test]
 fn the_starter_parses_without_defects_and_covers_every_role_kind() {
     let r = registry(STARTER_YAML);
-    assert!(r.defects(day("2026-06-01")).is_empty(), "{:?}", r.defects(day("2026-06-01")));
+    assert!(
+        r.defects(day("2026-06-01")).is_empty(),
+        "{:?}",
+        r.defects(day("2026-06-01"))
+    );
     assert_eq!(r.doc.roles.len(), 6);
     // A year later its one exception has lapsed: that is a defect.
     let later = r.defects(day("2027-06-01"));
@@ -54,7 +58,10 @@ fn bad_input_reports_every_problem_with_line_and_column() {
     ];
     assert_eq!(lines.len(), expected.len(), "{lines:#?}");
     for (line, want) in lines.iter().zip(expected) {
-        assert!(line.starts_with(want), "{line}\n  does not start with\n{want}");
+        assert!(
+            line.starts_with(want),
+            "{line}\n  does not start with\n{want}"
+        );
     }
 }
 
@@ -67,7 +74,10 @@ fn invalid_yaml_and_duplicates_are_refused() {
 
     let dup = "version: 1\nparties:\n  - {id: a, name: A, kind: person}\n  - {id: a, name: B, kind: team}\n";
     let err = Registry::parse("r.yaml", dup).expect_err("duplicate");
-    assert_eq!(err.to_string(), "r.yaml:4:6: parties[1].id: `a` is used twice");
+    assert_eq!(
+        err.to_string(),
+        "r.yaml:4:6: parties[1].id: `a` is used twice"
+    );
 }
 
 const DEFECTIVE: &str = "version: 1
@@ -144,7 +154,9 @@ fn governance_defects_are_reported_with_their_lines() {
 
 #[test]
 fn a_registry_without_the_routing_roles_says_so() {
-    let r = registry("version: 1\nroles: [{id: x, title: X}]\nparties: [{id: p, name: P, kind: person}]\nstaffing: {x: [p]}\n");
+    let r = registry(
+        "version: 1\nroles: [{id: x, title: X}]\nparties: [{id: p, name: P, kind: person}]\nstaffing: {x: [p]}\n",
+    );
     let missing: Vec<String> = r
         .defects(day("2026-01-01"))
         .into_iter()
@@ -153,6 +165,11 @@ fn a_registry_without_the_routing_roles_says_so() {
         .collect();
     assert_eq!(
         missing,
-        ["identity-programme", "security-operations", "grc-risk-owner", "service-desk"]
+        [
+            "identity-programme",
+            "security-operations",
+            "grc-risk-owner",
+            "service-desk"
+        ]
     );
 }

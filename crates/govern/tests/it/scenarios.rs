@@ -60,16 +60,26 @@ fn the_golden_reports_match() {
 #[test]
 fn an_accepted_push_flood_puts_the_unworked_alert_on_security_operations() {
     let r = scenario("push-flood-pretext");
-    assert!(why(&r, "secops").contains("alert ALERT-8812 (push_flood)"), "{r:#?}");
+    assert!(
+        why(&r, "secops").contains("alert ALERT-8812 (push_flood)"),
+        "{r:#?}"
+    );
     assert!(why(&r, "identity-programme").contains("push-hardening was failing"));
     assert_eq!(state(&r, "vpn-step-up"), ControlState::Passing);
-    assert_eq!(why(&r, "owner-vpn"), "", "the VPN's number-matched step-up held");
+    assert_eq!(
+        why(&r, "owner-vpn"),
+        "",
+        "the VPN's number-matched step-up held"
+    );
 }
 
 #[test]
 fn an_unverified_helpdesk_reset_names_the_service_desk() {
     let r = scenario("helpdesk-reset-admin");
-    assert!(why(&r, "service-desk").contains("helpdesk reset at 2026-05-06T14:19:00Z without verifying the caller"));
+    assert!(
+        why(&r, "service-desk")
+            .contains("helpdesk reset at 2026-05-06T14:19:00Z without verifying the caller")
+    );
     assert!(why(&r, "identity-programme").contains("approve-only push"));
     assert_eq!(state(&r, "privileged-access"), ControlState::Failing);
 }
@@ -78,16 +88,27 @@ fn an_unverified_helpdesk_reset_names_the_service_desk() {
 fn a_shared_account_names_the_owner_of_the_credential() {
     let r = scenario("shared-service-account");
     assert!(why(&r, "owner-build").contains("owns the shared credential svc-deploy"));
-    let owner = r.owners.iter().find(|o| o.role == "owner-build").expect("owner");
+    let owner = r
+        .owners
+        .iter()
+        .find(|o| o.role == "owner-build")
+        .expect("owner");
     assert_eq!(owner.parties, ["platform-team"]);
 }
 
 #[test]
 fn privileged_access_on_approve_only_push_names_the_identity_programme() {
     let r = scenario("privileged-approve-only");
-    assert!(why(&r, "identity-programme").contains("privileged access to admin-console rested on approve-only push"));
+    assert!(
+        why(&r, "identity-programme")
+            .contains("privileged access to admin-console rested on approve-only push")
+    );
     // Six prompts in five minutes and no alert: security operations answers too.
-    assert!(why(&r, "secops").contains("raised no alert"), "{}", why(&r, "secops"));
+    assert!(
+        why(&r, "secops").contains("raised no alert"),
+        "{}",
+        why(&r, "secops")
+    );
 }
 
 #[test]
@@ -115,19 +136,37 @@ fn the_json_report_lists_owners_with_role_parties_reason_and_controls() {
     let json: serde_json::Value =
         serde_json::from_str(&render::report_json(&scenario("legacy-app-expired"))).expect("json");
     let owners = json["owners"].as_array().expect("owners");
-    let grc = owners.iter().find(|o| o["role"] == "grc").expect("grc answers");
-    assert_eq!(grc["parties"], serde_json::json!(["risk-committee", "lena"]));
+    let grc = owners
+        .iter()
+        .find(|o| o["role"] == "grc")
+        .expect("grc answers");
+    assert_eq!(
+        grc["parties"],
+        serde_json::json!(["risk-committee", "lena"])
+    );
     assert_eq!(grc["controls"], serde_json::json!(["erp-step-up"]));
     assert!(grc["reason"].as_str().expect("reason").contains("expired"));
 }
 
 #[test]
 fn a_timeline_with_an_unknown_key_or_bad_time_is_refused_with_its_line() {
-    let err = Timeline::parse("t.yaml", "incident: X\nuser: u\napp: a\nevents:\n  - {at: \"yesterday\", kind: note}\n")
-        .expect_err("bad time");
+    let err = Timeline::parse(
+        "t.yaml",
+        "incident: X\nuser: u\napp: a\nevents:\n  - {at: \"yesterday\", kind: note}\n",
+    )
+    .expect_err("bad time");
     assert!(err.to_string().starts_with("t.yaml:5:"), "{err}");
-    assert!(err.to_string().contains("malformed time `yesterday`"), "{err}");
-    let err = Timeline::parse("t.yaml", "incident: X\nuser: u\napp: a\nevents: []\nseverity: 3\n")
-        .expect_err("unknown key");
-    assert!(err.to_string().contains("unknown field `severity`"), "{err}");
+    assert!(
+        err.to_string().contains("malformed time `yesterday`"),
+        "{err}"
+    );
+    let err = Timeline::parse(
+        "t.yaml",
+        "incident: X\nuser: u\napp: a\nevents: []\nseverity: 3\n",
+    )
+    .expect_err("unknown key");
+    assert!(
+        err.to_string().contains("unknown field `severity`"),
+        "{err}"
+    );
 }

@@ -6,11 +6,15 @@ use pushback_govern::date::Day;
 use pushback_govern::registry::Registry;
 
 pub fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(path)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
 }
 
 pub fn data(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -44,14 +48,20 @@ pub fn golden(path: &str, actual: &str) {
         return;
     }
     let expected = std::fs::read_to_string(&file).unwrap_or_else(|e| {
-        panic!("{}: {e} (run with PUSHBACK_BLESS=1 to create it)", file.display())
+        panic!(
+            "{}: {e} (run with PUSHBACK_BLESS=1 to create it)",
+            file.display()
+        )
     });
     if expected != actual {
         let line = expected
             .lines()
             .zip(actual.lines())
             .position(|(a, b)| a != b)
-            .map_or(expected.lines().count().min(actual.lines().count()) + 1, |i| i + 1);
+            .map_or(
+                expected.lines().count().min(actual.lines().count()) + 1,
+                |i| i + 1,
+            );
         panic!(
             "{} differs from the golden file at line {line}:\n  expected: {:?}\n  actual:   {:?}\n(PUSHBACK_BLESS=1 regenerates it)",
             file.display(),
