@@ -183,14 +183,16 @@ fn an_export_of_the_wrong_shape_is_named_and_exits_2() {
 
 #[test]
 fn report_prints_the_golden_accountability_report_of_each_scenario() {
-    for name in [
-        "push-flood-pretext",
-        "helpdesk-reset-admin",
-        "shared-service-account",
-        "privileged-approve-only",
-        "legacy-app-excepted",
-        "legacy-app-expired",
-    ] {
+    let mut names: Vec<String> = std::fs::read_dir(root().join(format!("{E}/scenarios")))
+        .expect("scenarios")
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            name.strip_suffix(".yaml").map(str::to_owned)
+        })
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 6, "{names:?}");
+    for name in &names {
         let timeline = format!("{E}/scenarios/{name}.yaml");
         let registry = format!("{E}/registry.yaml");
         let out = pushback(

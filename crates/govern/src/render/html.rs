@@ -146,7 +146,7 @@ pub fn report_html(r: &Report) -> String {
             e.at,
             e.kind.as_str(),
             esc(&e.source),
-            esc(&e.detail)
+            esc(&super::event_detail(e))
         );
     }
     let _ = writeln!(b, "</table>\n<h2>Governance defects</h2>\n<ul>");

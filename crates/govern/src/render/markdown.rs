@@ -118,14 +118,7 @@ pub fn report_markdown(r: &Report) -> String {
     let _ = writeln!(out, "| time | event | source | detail |");
     let _ = writeln!(out, "| --- | --- | --- | --- |");
     for e in &r.timeline {
-        let mut detail = e.detail.clone();
-        if let Some(v) = e.verified {
-            detail.push_str(if v {
-                " (caller verified)"
-            } else {
-                " (caller not verified)"
-            });
-        }
+        let detail = super::event_detail(e);
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} |",

@@ -69,6 +69,15 @@ pub fn assessment_table(assessment: &Assessment) -> String {
     out
 }
 
+/// An event's detail, with whether a helpdesk caller was verified.
+pub(crate) fn event_detail(e: &crate::timeline::Event) -> String {
+    match e.verified {
+        Some(true) => format!("{} (caller verified)", e.detail),
+        Some(false) => format!("{} (caller not verified)", e.detail),
+        None => e.detail.clone(),
+    }
+}
+
 pub(crate) fn owner_label(role: &str, parties: &[String]) -> String {
     if parties.is_empty() {
         role.to_owned()
