@@ -410,6 +410,14 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    let name = args.timeline.display().to_string();
+    let unresolved = timeline.unresolved(&name, &text, &registry);
+    if !unresolved.is_empty() {
+        for p in &unresolved {
+            eprintln!("{p}");
+        }
+        return Ok(ExitCode::from(2));
+    }
     let report = accountability::report(&registry, &timeline);
     let text = match args.output {
         ReportOutput::Markdown => render::report_markdown(&report),

@@ -8,8 +8,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::date::Instant;
-use crate::position::Pos;
+use crate::position::{Pos, PositionIndex, Step};
 use crate::posture::Status;
+use crate::registry::Registry;
 use crate::registry::load::{ParseError, Problem};
 
 /// One incident.
@@ -185,6 +186,48 @@ impl Timeline {
         }
         timeline.events.sort_by_key(|e| e.at);
         Ok(timeline)
+    }
+
+    /// What this timeline names that `registry` does not know: the application, posture
+    /// check ids and bypassed controls, each at its place in `text` (the document it was
+    /// parsed from).
+    pub fn unresolved(&self, file: &str, text: &str, registry: &Registry) -> Vec<Problem> {
+        let index = PositionIndex::build(text);
+        let key = |k: &str| Step::Key(k.to_owned());
+        let mut out = Vec::new();
+        let mut add = |path: Vec<Step>, message: String| {
+            out.push(Problem {
+                file: file.to_owned(),
+                pos: index.find(&path),
+                message,
+            });
+        };
+        if registry.application(&self.app).is_none() {
+            add(
+                vec![key("app")],
+                format!("app: no application `{}` in the registry", self.app),
+            );
+        }
+        for (i, p) in self.posture.iter().enumerate() {
+            if !crate::posture::CHECKS.iter().any(|c| c.id == p.check) {
+                add(
+                    vec![key("posture"), Step::Index(i), key("check")],
+                    format!("posture[{i}].check: no posture check `{}`", p.check),
+                );
+            }
+        }
+        for (i, b) in self.bypassed.iter().enumerate() {
+            if registry.control(&b.control).is_none() {
+                add(
+                    vec![key("bypassed"), Step::Index(i), key("control")],
+                    format!(
+                        "bypassed[{i}].control: no control `{}` in the registry",
+                        b.control
+                    ),
+                );
+            }
+        }
+        out
     }
 
     /// When the incident began: its first event.

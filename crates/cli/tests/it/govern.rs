@@ -245,3 +245,31 @@ fn govern_export_writes_oscal_documents() {
         assert!(v[key]["uuid"].is_string(), "{model}");
     }
 }
+
+#[test]
+fn a_timeline_for_an_app_the_registry_lacks_exits_2_with_its_position() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let timeline = dir.path().join("t.yaml");
+    std::fs::write(
+        &timeline,
+        "incident: X\nuser: u\napp: payroll\nevents:\n  - {at: \"2026-01-01T00:00:00Z\", kind: note}\n",
+    )
+    .expect("write");
+    let registry = root().join(format!("{E}/registry.yaml"));
+    let out = pushback(
+        &[
+            "report",
+            "--timeline",
+            "t.yaml",
+            "--registry",
+            registry.to_str().expect("utf-8"),
+        ],
+        dir.path(),
+    );
+    assert_eq!(code(&out), 2);
+    assert_eq!(
+        text(&out.stderr),
+        "t.yaml:3:1: app: no application `payroll` in the registry\n"
+    );
+    assert!(out.stdout.is_empty());
+}

@@ -23,7 +23,6 @@ mod path;
 use path::{classify, home_step, path};
 
 use crate::date::{Day, Instant};
-use crate::posture::CHECKS;
 use crate::registry::{Control, Defect, Domain, Exception, Privilege, Registry, RoleKind, StepUp};
 use crate::timeline::{AccountKind, Event, EventKind, Timeline};
 
@@ -528,9 +527,4 @@ fn attribute_exception(
             Some(&c.control),
         );
     }
-}
-
-/// Check ids known to the report (for validating timeline posture entries).
-pub fn known_check(id: &str) -> bool {
-    CHECKS.iter().any(|c| c.id == id)
 }

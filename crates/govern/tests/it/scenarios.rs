@@ -170,3 +170,25 @@ fn a_timeline_with_an_unknown_key_or_bad_time_is_refused_with_its_line() {
         "{err}"
     );
 }
+
+#[test]
+fn a_timeline_naming_what_the_registry_lacks_is_refused_with_positions() {
+    let text = "incident: X\nuser: u\napp: payroll\nevents:\n  - {at: \"2026-01-01T00:00:00Z\", kind: note}\nposture:\n  - {check: push-number-context, status: pass}\n  - {check: no-such-check, status: fail}\nbypassed:\n  - {control: ghost, how: x}\n";
+    let timeline = Timeline::parse("t.yaml", text).expect("parses");
+    let problems: Vec<String> = timeline
+        .unresolved("t.yaml", text, &example_registry())
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            "t.yaml:3:1: app: no application `payroll` in the registry",
+            "t.yaml:8:6: posture[1].check: no posture check `no-such-check`",
+            "t.yaml:10:6: bypassed[0].control: no control `ghost` in the registry",
+        ]
+    );
+    let ok = read("examples/governance/scenarios/legacy-app-excepted.yaml");
+    let t = Timeline::parse("s.yaml", &ok).expect("parses");
+    assert!(t.unresolved("s.yaml", &ok, &example_registry()).is_empty());
+}
