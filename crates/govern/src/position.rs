@@ -15,6 +15,24 @@ pub struct Pos {
     pub column: usize,
 }
 
+impl Pos {
+    /// This position, or the end of `text` when the parser placed it past the last
+    /// line (libyaml reports an unexpected end of input one line further down).
+    pub(crate) fn within(self, text: &str) -> Pos {
+        let breaks =
+            text.matches('\n').count() + text.matches('\r').count() - text.matches("\r\n").count();
+        let last = breaks + 1;
+        if self.line <= last {
+            return self;
+        }
+        let tail = text.rsplit(['\n', '\r']).next().unwrap_or("");
+        Pos {
+            line: last,
+            column: tail.chars().count() + 1,
+        }
+    }
+}
+
 /// One step of a path into a document.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Step {
@@ -44,9 +62,11 @@ pub(crate) fn render(steps: &[Step]) -> String {
 }
 
 /// Positions of every key and sequence item of a document, by rendered path.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct PositionIndex {
     at: HashMap<String, Pos>,
+    /// The end of the text: no position lies beyond it.
+    end: Pos,
 }
 
 enum Frame {
@@ -60,7 +80,14 @@ impl PositionIndex {
     /// Indexes `text`; a document the parser refuses yields what was read before the
     /// error (serde reports the error itself).
     pub(crate) fn build(text: &str) -> Self {
-        let mut index = Self::default();
+        let mut index = Self {
+            at: HashMap::new(),
+            end: Pos {
+                line: usize::MAX,
+                column: 1,
+            }
+            .within(text),
+        };
         let mut path: Vec<Step> = Vec::new();
         let mut stack: Vec<Frame> = Vec::new();
         let mut parser = Parser::new_from_str(text);
@@ -144,7 +171,11 @@ impl PositionIndex {
         let mut steps = path.to_vec();
         loop {
             if let Some(pos) = self.at.get(&render(&steps)) {
-                return *pos;
+                return if pos.line > self.end.line {
+                    self.end
+                } else {
+                    *pos
+                };
             }
             if steps.pop().is_none() {
                 return Pos { line: 1, column: 1 };
@@ -159,6 +190,17 @@ mod tests {
 
     fn key(k: &str) -> Step {
         Step::Key(k.into())
+    }
+
+    #[test]
+    fn a_position_past_the_end_is_pulled_back_to_it() {
+        let past = Pos { line: 2, column: 1 };
+        assert_eq!(past.within("["), Pos { line: 1, column: 2 });
+        assert_eq!(past.within("a\n"), past);
+        assert_eq!(
+            Pos { line: 9, column: 3 }.within("a\r\nbc"),
+            Pos { line: 2, column: 3 }
+        );
     }
 
     #[test]

@@ -170,7 +170,7 @@ impl Timeline {
             ParseError {
                 problems: vec![Problem {
                     file: file.to_owned(),
-                    pos,
+                    pos: pos.within(text),
                     message: e.to_string(),
                 }],
             }

@@ -159,7 +159,7 @@ impl Registry {
                 line: l.line(),
                 column: l.column(),
             });
-            fail(pos, format!("invalid YAML: {e}"))
+            fail(pos.within(text), format!("invalid YAML: {e}"))
         })?;
         let Value::Mapping(top) = value else {
             return Err(fail(
