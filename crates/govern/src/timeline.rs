@@ -8,10 +8,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::date::Instant;
-use crate::position::{Pos, PositionIndex, Step};
+use crate::position::{PositionIndex, Step};
 use crate::posture::Status;
 use crate::registry::Registry;
-use crate::registry::load::{ParseError, Problem};
+use crate::registry::load::{Loader, ParseError, Problem};
 
 /// One incident.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -30,6 +30,8 @@ pub struct Timeline {
     /// The identity provider whose policy applied (`entra`, `okta`, `duo`, `pushback`).
     #[serde(default)]
     pub idp: String,
+    /// At least one.
+    #[serde(default)]
     pub events: Vec<Event>,
     /// Alerts and findings raised during the incident, and whether anyone acted.
     #[serde(default)]
@@ -160,31 +162,37 @@ impl Default for Threshold {
 }
 
 impl Timeline {
-    /// Reads a timeline from YAML (JSON is YAML too), naming where it fails.
+    /// Reads a timeline from YAML (JSON is YAML too): every problem at once, each with
+    /// its line and column (events, alerts, posture and bypass entries are read one by
+    /// one, so a bad one does not hide the next).
     pub fn parse(file: &str, text: &str) -> Result<Self, ParseError> {
-        let mut timeline: Self = serde_norway::from_str(text).map_err(|e| {
-            let pos = e.location().map_or(Pos { line: 1, column: 1 }, |l| Pos {
-                line: l.line(),
-                column: l.column(),
-            });
-            ParseError {
-                problems: vec![Problem {
-                    file: file.to_owned(),
-                    pos: pos.within(text),
-                    message: e.to_string(),
-                }],
-            }
-        })?;
-        if timeline.events.is_empty() {
-            return Err(ParseError {
-                problems: vec![Problem {
-                    file: file.to_owned(),
-                    pos: Pos { line: 1, column: 1 },
-                    message: "events: an incident timeline needs at least one event".into(),
-                }],
-            });
+        let mut top = Loader::document(file, text, "an incident timeline (a mapping)")?;
+        let mut loader = Loader::new(file, text);
+        let mut take = |key: &str| top.remove(key).unwrap_or(serde_norway::Value::Null);
+        let (events, alerts, posture, bypassed) = (
+            take("events"),
+            take("alerts"),
+            take("posture"),
+            take("bypassed"),
+        );
+        let head: Option<Self> = loader.typed(&[], serde_norway::Value::Mapping(top));
+        let mut events: Vec<Event> = loader.list("events", events);
+        let alerts = loader.list("alerts", alerts);
+        let posture = loader.list("posture", posture);
+        let bypassed = loader.list("bypassed", bypassed);
+        if events.is_empty() && loader.problems.is_empty() {
+            loader.problem(
+                &[Step::Key("events".into())],
+                "events: an incident timeline needs at least one event",
+            );
         }
-        timeline.events.sort_by_key(|e| e.at);
+        loader.finish()?;
+        let mut timeline = head.expect("a head that failed to parse left a problem behind");
+        events.sort_by_key(|e| e.at);
+        timeline.events = events;
+        timeline.alerts = alerts;
+        timeline.posture = posture;
+        timeline.bypassed = bypassed;
         Ok(timeline)
     }
 

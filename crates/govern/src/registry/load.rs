@@ -57,17 +57,74 @@ const SECTIONS: &[&str] = &[
     "exceptions",
 ];
 
-struct Loader<'a> {
+/// Turns a YAML document into typed values item by item, collecting every problem with
+/// its position (the registry and incident timelines share it).
+pub(crate) struct Loader<'a> {
     file: &'a str,
     index: PositionIndex,
-    problems: Vec<Problem>,
+    pub(crate) problems: Vec<Problem>,
     /// Ids of items that failed to parse, by section: references to them are not
     /// reported as dangling on top of the item's own problem.
     failed_ids: Vec<(String, String)>,
 }
 
-impl Loader<'_> {
-    fn problem(&mut self, path: &[Step], message: impl Into<String>) {
+impl<'a> Loader<'a> {
+    pub(crate) fn new(file: &'a str, text: &str) -> Self {
+        Self {
+            file,
+            index: PositionIndex::build(text),
+            problems: Vec::new(),
+            failed_ids: Vec::new(),
+        }
+    }
+
+    /// The top-level mapping of `text`, or the one problem that stops it being one.
+    pub(crate) fn document(
+        file: &str,
+        text: &str,
+        expected: &str,
+    ) -> Result<serde_norway::Mapping, ParseError> {
+        let fail = |pos: Pos, message: String| ParseError {
+            problems: vec![Problem {
+                file: file.to_owned(),
+                pos,
+                message,
+            }],
+        };
+        if text.len() > MAX_BYTES {
+            return Err(fail(
+                Pos { line: 1, column: 1 },
+                format!("larger than {MAX_BYTES} bytes"),
+            ));
+        }
+        let value: Value = serde_norway::from_str(text).map_err(|e| {
+            let pos = e.location().map_or(Pos { line: 1, column: 1 }, |l| Pos {
+                line: l.line(),
+                column: l.column(),
+            });
+            fail(pos.within(text), format!("invalid YAML: {e}"))
+        })?;
+        match value {
+            Value::Mapping(top) => Ok(top),
+            _ => Err(fail(
+                Pos { line: 1, column: 1 },
+                format!("expected {expected}"),
+            )),
+        }
+    }
+
+    /// Every problem, in file order, or nothing.
+    pub(crate) fn finish(mut self) -> Result<PositionIndex, ParseError> {
+        if self.problems.is_empty() {
+            return Ok(self.index);
+        }
+        self.problems.sort_by_key(|p| p.pos);
+        Err(ParseError {
+            problems: self.problems,
+        })
+    }
+
+    pub(crate) fn problem(&mut self, path: &[Step], message: impl Into<String>) {
         let pos = self.index.find(path);
         self.problems.push(Problem {
             file: self.file.to_owned(),
@@ -77,7 +134,7 @@ impl Loader<'_> {
     }
 
     /// Deserialises `value` (found at `base`) as `T`, reporting where inside it fails.
-    fn typed<T: DeserializeOwned>(&mut self, base: &[Step], value: Value) -> Option<T> {
+    pub(crate) fn typed<T: DeserializeOwned>(&mut self, base: &[Step], value: Value) -> Option<T> {
         match serde_path_to_error::deserialize::<_, T>(value) {
             Ok(v) => Some(v),
             Err(e) => {
@@ -107,7 +164,8 @@ impl Loader<'_> {
         }
     }
 
-    fn list<T: DeserializeOwned>(&mut self, key: &str, value: Value) -> Vec<T> {
+    /// A list under the top-level `key`, each item typed on its own.
+    pub(crate) fn list<T: DeserializeOwned>(&mut self, key: &str, value: Value) -> Vec<T> {
         let base = [Step::Key(key.to_owned())];
         match value {
             Value::Sequence(items) => items
@@ -141,38 +199,12 @@ fn unknown_field(message: &str) -> Option<String> {
 impl Registry {
     /// Parses and cross-checks a registry. `file` names it in messages.
     pub fn parse(file: &str, text: &str) -> Result<Self, ParseError> {
-        let fail = |pos: Pos, message: String| ParseError {
-            problems: vec![Problem {
-                file: file.to_owned(),
-                pos,
-                message,
-            }],
-        };
-        if text.len() > MAX_BYTES {
-            return Err(fail(
-                Pos { line: 1, column: 1 },
-                format!("larger than {MAX_BYTES} bytes"),
-            ));
-        }
-        let value: Value = serde_norway::from_str(text).map_err(|e| {
-            let pos = e.location().map_or(Pos { line: 1, column: 1 }, |l| Pos {
-                line: l.line(),
-                column: l.column(),
-            });
-            fail(pos.within(text), format!("invalid YAML: {e}"))
-        })?;
-        let Value::Mapping(top) = value else {
-            return Err(fail(
-                Pos { line: 1, column: 1 },
-                "expected a registry (a mapping with version, parties, roles, staffing, controls, applications, exceptions)".into(),
-            ));
-        };
-        let mut loader = Loader {
+        let top = Loader::document(
             file,
-            index: PositionIndex::build(text),
-            problems: Vec::new(),
-            failed_ids: Vec::new(),
-        };
+            text,
+            "a registry (a mapping with version, parties, roles, staffing, controls, applications, exceptions)",
+        )?;
+        let mut loader = Loader::new(file, text);
         let mut doc = RegistryDoc::default();
         let mut saw_version = false;
         for (key, value) in top {
@@ -213,16 +245,11 @@ impl Registry {
             loader.problem(&[], "missing `version: 1`");
         }
         check_references(&mut loader, &doc);
-        if !loader.problems.is_empty() {
-            loader.problems.sort_by_key(|p| p.pos);
-            return Err(ParseError {
-                problems: loader.problems,
-            });
-        }
+        let index = loader.finish()?;
         Ok(Registry {
             file: file.to_owned(),
             doc,
-            index: loader.index,
+            index,
         })
     }
 }

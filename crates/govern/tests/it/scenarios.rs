@@ -162,12 +162,22 @@ fn a_timeline_with_an_unknown_key_or_bad_time_is_refused_with_its_line() {
     );
     let err = Timeline::parse(
         "t.yaml",
-        "incident: X\nuser: u\napp: a\nevents: []\nseverity: 3\n",
+        "incident: X\nuser: u\napp: a\nevents:\n  - {at: \"2026-01-01T00:00:00Z\", kind: coffee}\n  - {at: \"2026-01-01T00:01:00Z\", kind: note, mood: calm}\nseverity: 3\n",
     )
     .expect_err("unknown key");
+    let problems: Vec<String> = err.problems.iter().map(ToString::to_string).collect();
+    assert_eq!(problems.len(), 3, "every problem at once: {problems:#?}");
     assert!(
-        err.to_string().contains("unknown field `severity`"),
-        "{err}"
+        problems[0].starts_with("t.yaml:5:34: events[0].kind: unknown variant `coffee`"),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[1].starts_with("t.yaml:6:46: events[1].mood: unknown field `mood`"),
+        "{problems:#?}"
+    );
+    assert!(
+        problems[2].starts_with("t.yaml:7:1: severity: unknown field `severity`"),
+        "{problems:#?}"
     );
 }
 
