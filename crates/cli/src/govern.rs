@@ -85,7 +85,7 @@ pub struct AssessArgs {
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// A directory of extra Sigma rules, as `pushback watch --rules`.
-    #[arg(long)]
+    #[arg(long, requires = "config")]
     pub rules: Option<PathBuf>,
     /// Entra: GET /policies/authenticationMethodsPolicy (Graph JSON).
     #[arg(long)]

@@ -40,6 +40,64 @@ fn class(text: &str) -> String {
     text.replace(' ', "-")
 }
 
+/// One table cell: HTML already escaped, and a class for the state cells.
+struct Cell {
+    class: Option<String>,
+    html: String,
+}
+
+/// Escaped text.
+fn t(text: &str) -> Cell {
+    Cell {
+        class: None,
+        html: esc(text),
+    }
+}
+
+/// A state or status, styled by its name.
+fn state(text: &str) -> Cell {
+    Cell {
+        class: Some(class(text)),
+        html: esc(text),
+    }
+}
+
+/// Markup built from escaped parts.
+fn raw(html: String) -> Cell {
+    Cell { class: None, html }
+}
+
+fn table(b: &mut String, headers: &[&str], rows: impl IntoIterator<Item = Vec<Cell>>) {
+    b.push_str("<table><tr>");
+    for h in headers {
+        let _ = write!(b, "<th>{h}</th>");
+    }
+    b.push_str("</tr>\n");
+    for row in rows {
+        b.push_str("<tr>");
+        for cell in row {
+            match cell.class {
+                Some(c) => {
+                    let _ = write!(b, "<td class=\"{c}\">{}</td>", cell.html);
+                }
+                None => {
+                    let _ = write!(b, "<td>{}</td>", cell.html);
+                }
+            }
+        }
+        b.push_str("</tr>\n");
+    }
+    b.push_str("</table>\n");
+}
+
+fn list(b: &mut String, tag: &str, items: impl IntoIterator<Item = String>) {
+    let _ = writeln!(b, "<{tag}>");
+    for item in items {
+        let _ = writeln!(b, "<li>{item}</li>");
+    }
+    let _ = writeln!(b, "</{tag}>");
+}
+
 pub fn assessment_html(a: &Assessment) -> String {
     let mut b = String::new();
     let _ = writeln!(b, "<h1>MFA-fatigue posture</h1>");
@@ -49,30 +107,23 @@ pub fn assessment_html(a: &Assessment) -> String {
         a.as_of,
         esc(&a.inputs.join(", "))
     );
-    let _ = writeln!(
-        b,
-        "<table><tr><th>status</th><th>severity</th><th>check</th><th>owner</th><th>evidence</th><th>anchors</th></tr>"
+    table(
+        &mut b,
+        &[
+            "status", "severity", "check", "owner", "evidence", "anchors",
+        ],
+        a.findings.iter().map(|f| {
+            let evidence: Vec<String> = f.evidence.iter().map(|e| esc(e)).collect();
+            vec![
+                state(f.status.as_str()),
+                t(f.severity.as_str()),
+                raw(format!("<b>{}</b><br>{}", esc(&f.check), esc(&f.title))),
+                t(&owner_label(&f.owner.role, &f.owner.parties)),
+                raw(evidence.join("<br>")),
+                t(&f.anchors.join(", ")),
+            ]
+        }),
     );
-    for f in &a.findings {
-        let status = f.status.as_str();
-        let _ = writeln!(
-            b,
-            "<tr><td class=\"{}\">{}</td><td>{}</td><td><b>{}</b><br>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            class(status),
-            status,
-            f.severity.as_str(),
-            esc(&f.check),
-            esc(&f.title),
-            esc(&owner_label(&f.owner.role, &f.owner.parties)),
-            f.evidence
-                .iter()
-                .map(|e| esc(e))
-                .collect::<Vec<_>>()
-                .join("<br>"),
-            esc(&f.anchors.join(", "))
-        );
-    }
-    let _ = writeln!(b, "</table>");
     let failing = a
         .findings
         .iter()
@@ -99,68 +150,67 @@ pub fn report_html(r: &Report) -> String {
         esc(&r.user),
         esc(&r.app)
     );
-    let _ = writeln!(
-        b,
-        "<h2>Who answers</h2>\n<table><tr><th>role</th><th>parties</th><th>why</th><th>controls</th></tr>"
+    b.push_str("<h2>Who answers</h2>\n");
+    table(
+        &mut b,
+        &["role", "parties", "why", "controls"],
+        r.owners.iter().map(|o| {
+            vec![
+                raw(format!("<b>{}</b><br>{}", esc(&o.role), esc(&o.title))),
+                t(&o.parties.join(", ")),
+                raw(esc(&o.reason).replace("; ", "<br>")),
+                t(&o.controls.join(", ")),
+            ]
+        }),
     );
-    for o in &r.owners {
-        let _ = writeln!(
-            b,
-            "<tr><td><b>{}</b><br>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&o.role),
-            esc(&o.title),
-            esc(&o.parties.join(", ")),
-            esc(&o.reason).replace("; ", "<br>"),
-            esc(&o.controls.join(", "))
-        );
-    }
-    let _ = writeln!(b, "</table>\n<h2>Access path</h2>\n<ol>");
-    for p in &r.path {
-        let _ = writeln!(b, "<li><b>{}</b>: {}</li>", p.step.as_str(), esc(&p.what));
-    }
-    let _ = writeln!(
-        b,
-        "</ol>\n<h2>Controls at incident time</h2>\n<table><tr><th>step</th><th>control</th><th>state</th><th>accountable</th><th>detail</th></tr>"
+    b.push_str("<h2>Access path</h2>\n");
+    list(
+        &mut b,
+        "ol",
+        r.path
+            .iter()
+            .map(|p| format!("<b>{}</b>: {}", p.step.as_str(), esc(&p.what))),
     );
-    for c in &r.controls {
-        let state = c.state.as_str();
-        let _ = writeln!(
-            b,
-            "<tr><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{}</td></tr>",
-            c.step.as_str(),
-            esc(&c.control),
-            class(state),
-            state,
-            esc(c.accountable.as_deref().unwrap_or("—")),
-            esc(&c.detail)
-        );
-    }
-    let _ = writeln!(
-        b,
-        "</table>\n<h2>Timeline</h2>\n<table><tr><th>time</th><th>event</th><th>source</th><th>detail</th></tr>"
+    b.push_str("<h2>Controls at incident time</h2>\n");
+    table(
+        &mut b,
+        &["step", "control", "state", "accountable", "detail"],
+        r.controls.iter().map(|c| {
+            vec![
+                t(c.step.as_str()),
+                t(&c.control),
+                state(c.state.as_str()),
+                t(c.accountable.as_deref().unwrap_or("—")),
+                t(&c.detail),
+            ]
+        }),
     );
-    for e in &r.timeline {
-        let _ = writeln!(
-            b,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            e.at,
-            e.kind.as_str(),
-            esc(&e.source),
-            esc(&super::event_detail(e))
-        );
-    }
-    let _ = writeln!(b, "</table>\n<h2>Governance defects</h2>\n<ul>");
-    if r.defects.is_empty() {
-        let _ = writeln!(b, "<li>None.</li>");
-    }
-    for d in &r.defects {
-        let _ = writeln!(b, "<li>{}</li>", esc(&d.to_string()));
-    }
-    let _ = writeln!(b, "</ul>\n<h2>Framework references</h2>\n<ul>");
-    for a in &r.anchors {
-        let _ = writeln!(b, "<li>{}</li>", esc(&framework::describe(a)));
-    }
-    let _ = writeln!(b, "</ul>");
+    b.push_str("<h2>Timeline</h2>\n");
+    table(
+        &mut b,
+        &["time", "event", "source", "detail"],
+        r.timeline.iter().map(|e| {
+            vec![
+                t(&e.at.to_string()),
+                t(e.kind.as_str()),
+                t(&e.source),
+                t(&super::event_detail(e)),
+            ]
+        }),
+    );
+    b.push_str("<h2>Governance defects</h2>\n");
+    let defects: Vec<String> = if r.defects.is_empty() {
+        vec!["None.".to_owned()]
+    } else {
+        r.defects.iter().map(|d| esc(&d.to_string())).collect()
+    };
+    list(&mut b, "ul", defects);
+    b.push_str("<h2>Framework references</h2>\n");
+    list(
+        &mut b,
+        "ul",
+        r.anchors.iter().map(|a| esc(&framework::describe(a))),
+    );
     page(&format!("Accountability report {}", r.incident), &b)
 }
 
