@@ -1,4 +1,5 @@
-//! The `pushback` binary: serve, watch, admin, device, audit, bench, config.
+//! The `pushback` binary: serve, watch, admin, device, audit, bench, config, govern,
+//! assess, report.
 
 mod admin;
 mod audit;
@@ -6,6 +7,7 @@ mod bench;
 mod config;
 mod device;
 mod duration;
+mod govern;
 mod http;
 mod output;
 mod runtime;
@@ -73,6 +75,14 @@ enum Command {
     Audit(AuditCommand),
     /// Detect push bombing in Okta, Entra ID and Duo logs (exit 1 when anything is found).
     Watch(watch::WatchArgs),
+    /// The governance registry: owners, controls, applications, exceptions.
+    #[command(subcommand)]
+    Govern(govern::GovernCommand),
+    /// Posture checks over pushback's configuration and exported IdP configuration,
+    /// each finding with its accountable owner (exit 1 when a check fails).
+    Assess(govern::AssessArgs),
+    /// The accountability report of an incident: who answers for what.
+    Report(govern::ReportArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -171,6 +181,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Watch(args) => {
             init_logging("warn");
             return watch::run(args);
+        }
+        Command::Govern(command) => {
+            init_logging("warn");
+            return govern::run(command);
+        }
+        Command::Assess(args) => {
+            init_logging("warn");
+            return govern::assess(args);
+        }
+        Command::Report(args) => {
+            init_logging("warn");
+            return govern::report(args);
         }
         Command::Bench(BenchCommand::Watch(command)) => {
             init_logging("warn");

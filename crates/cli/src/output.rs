@@ -10,6 +10,12 @@ pub fn line(text: &str) {
     }
 }
 
+/// Text printed as it is (a trailing newline is added if missing); a closed pipe ends
+/// the program quietly.
+pub fn text(text: &str) {
+    line(text.strip_suffix('\n').unwrap_or(text));
+}
+
 /// Pretty JSON.
 pub fn json(value: &serde_json::Value) {
     line(&serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));

@@ -3,6 +3,7 @@
 
 mod canary;
 mod config;
+mod govern;
 mod harness;
 mod walkthrough;
 mod watch;
