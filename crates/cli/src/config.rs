@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
+use pushback_connect::ConnectorsConfig;
 use pushback_guard::{ChallengeSettings, GuardSettings, PolicySettings};
 use pushback_respond::RespondSettings;
 use pushback_server::{ServerSettings, WatchSettings};
@@ -20,6 +21,7 @@ pub struct Config {
     pub policy: PolicySettings,
     pub watch: WatchSettings,
     pub respond: RespondSettings,
+    pub connectors: ConnectorsConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,6 +169,9 @@ tick_interval_ms = 1000
 event_queue = 1024
 # Largest accepted ingest request body, in bytes (5 MiB).
 max_ingest_bytes = 5242880
+# Poll the logs of the identity providers configured under [connectors] (one poller
+# per provider; each resumes from its checkpoint in the database after a restart).
+poll = true
 
 [watch.sinks]
 # Where new findings go (each sink has its own queue; a full one drops and counts).
@@ -238,6 +243,27 @@ actions = [{ open_incident = "high" }, "alert"]
 name = "lockout"
 when = { guard = "lockout" }
 actions = [{ open_incident = "medium" }]
+
+# Connectors (none by default): the identity providers the playbook acts on and
+# whose logs are polled, and the webhook `alert` posts to. Credentials come from the
+# environment or a file, never from this file. See docs/connectors.md for every key.
+# [connectors.okta]
+# base_url = "https://example.okta.com"
+# token = { env = "OKTA_API_TOKEN" }
+#
+# [connectors.graph]
+# tenant = "contoso.onmicrosoft.com"
+# client_id = "00000000-0000-0000-0000-000000000000"
+# client_secret = { file = "/run/secrets/graph" }
+#
+# [connectors.duo]
+# base_url = "https://api-12345678.duosecurity.com"
+# integration_key = "DIXXXXXXXXXXXXXXXXXX"
+# secret_key = { env = "DUO_ADMIN_SKEY" }
+#
+# [connectors.webhook]
+# url = "https://soar.example/hooks/pushback"
+# secret = { env = "PUSHBACK_WEBHOOK_SECRET" }
 "#;
 
 #[cfg(test)]

@@ -67,8 +67,13 @@ pub async fn open_stores(url: &str, schema: Option<&str>) -> anyhow::Result<Stor
 }
 
 /// The sinks `[watch.sinks]` names. The webhook's secret is read here, from the
-/// environment or a file, and goes nowhere but the sink.
-pub fn sinks(settings: &SinkSettings, clock: Arc<dyn Clock>) -> anyhow::Result<Vec<Box<dyn Sink>>> {
+/// environment or a file, and goes nowhere but the sink; what it cannot deliver goes
+/// to `dead_letters`.
+pub fn sinks(
+    settings: &SinkSettings,
+    clock: Arc<dyn Clock>,
+    dead_letters: Arc<dyn pushback_connect::DeadLetters>,
+) -> anyhow::Result<Vec<Box<dyn Sink>>> {
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if settings.stdout {
         sinks.push(Box::new(crate::output::StdoutSink));
@@ -93,7 +98,8 @@ pub fn sinks(settings: &SinkSettings, clock: Arc<dyn Clock>) -> anyhow::Result<V
         }
         sinks.push(Box::new(
             WebhookSink::new(hook, WebhookSecret::new(secret), clock)
-                .context("setting up the webhook sink")?,
+                .context("setting up the webhook sink")?
+                .with_dead_letters(dead_letters),
         ));
     }
     Ok(sinks)

@@ -7,9 +7,9 @@ use anyhow::Context as _;
 
 use pushback_guard::Observer;
 use pushback_model::{SystemClock, SystemEntropy};
-use pushback_respond::Responder;
-use pushback_server::live::GuardEvents;
-use pushback_server::respond::{self, GuardActuator, RespondObserver};
+use pushback_respond::{Actuator, Responder};
+use pushback_server::live::{GuardEvents, spawn_poller};
+use pushback_server::respond::{self, GuardActuator, RespondObserver, StoredDeadLetters};
 use pushback_server::{AppState, Live, Metrics, WatchState};
 use pushback_watch::rule::RuleSet;
 
@@ -31,7 +31,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         None => RuleSet::builtin().context("loading the built-in rules")?,
     };
     let clock = Arc::new(SystemClock);
-    let sinks = runtime::sinks(&watch.sinks, clock.clone())?;
+    let dead_letters = Arc::new(StoredDeadLetters(stores.incidents.clone()));
+    let sinks = runtime::sinks(&watch.sinks, clock.clone(), dead_letters.clone())?;
     let playbook = config.respond.playbook().context("checking [respond]")?;
     let (triggers, trigger_queue) = respond::channel();
     let respond_on = config.respond.enabled.then(|| triggers.clone());
@@ -58,10 +59,36 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         &metrics,
         observers,
     )?);
+    let mut connectors = config
+        .connectors
+        .build(clock.clone())
+        .context("setting up [connectors]")?;
+    connectors.webhook = connectors
+        .webhook
+        .map(|hook| hook.with_dead_letters(dead_letters));
+    let mut actuators: Vec<Arc<dyn Actuator>> = vec![Arc::new(GuardActuator(guard.clone()))];
+    actuators.extend(respond::actuators(&connectors));
+    let _pollers: Vec<_> = if watch.poll {
+        connectors
+            .log_sources()
+            .into_iter()
+            .map(|source| {
+                spawn_poller(
+                    source,
+                    live.clone(),
+                    stores.findings.clone(),
+                    clock.clone(),
+                    metrics.clone(),
+                )
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let responder = Arc::new(Responder::new(
         playbook,
         stores.incidents.clone(),
-        vec![Arc::new(GuardActuator(guard.clone()))],
+        actuators,
         config.respond.retry.clone(),
         clock,
         Arc::new(SystemEntropy::new()),

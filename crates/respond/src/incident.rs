@@ -219,6 +219,24 @@ pub trait IncidentStore: Send + Sync {
 
     /// One incident with its timeline (in time order) and findings.
     async fn incident(&self, id: &str) -> Result<Option<IncidentDetail>, IncidentStoreError>;
+
+    /// Keeps what a sink (the webhook) could not deliver after its last try.
+    async fn record_dead_letter(&self, letter: &DeadLetterRecord)
+    -> Result<(), IncidentStoreError>;
+
+    /// The most recent dead letters, newest first.
+    async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetterRecord>, IncidentStoreError>;
+}
+
+/// A body a sink gave up on, kept to be looked at and sent again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetterRecord {
+    /// Where it was going (`webhook https://soar.example/hooks/pushback`).
+    pub sink: String,
+    pub at: Timestamp,
+    pub error: String,
+    /// The JSON body as it would have been sent.
+    pub body: String,
 }
 
 #[cfg(test)]

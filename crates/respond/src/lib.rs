@@ -24,8 +24,8 @@ pub mod responder;
 mod settings;
 
 pub use incident::{
-    Claim, EntryKind, Incident, IncidentDetail, IncidentQuery, IncidentState, IncidentStore,
-    IncidentStoreError, NewIncident, TimelineEntry,
+    Claim, DeadLetterRecord, EntryKind, Incident, IncidentDetail, IncidentQuery, IncidentState,
+    IncidentStore, IncidentStoreError, NewIncident, TimelineEntry,
 };
 pub use playbook::{
     Action, Entry, GuardTrigger, Plan, Playbook, PlaybookError, Trigger, TriggerKind, When,

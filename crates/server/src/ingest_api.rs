@@ -82,14 +82,14 @@ fn mentions_data(body: &[u8]) -> Option<usize> {
     body.windows(6).position(|w| w == b"\"data\"")
 }
 
-struct Batch {
-    events: Vec<AuthEvent>,
-    accepted: u64,
-    rejected: u64,
+pub(crate) struct Batch {
+    pub(crate) events: Vec<AuthEvent>,
+    pub(crate) accepted: u64,
+    pub(crate) rejected: u64,
     errors: Vec<RecordProblem>,
 }
 
-fn read_batch(format: Format, body: &[u8]) -> Batch {
+pub(crate) fn read_batch(format: Format, body: &[u8]) -> Batch {
     let unwrapped = match format {
         Format::Okta => okta_hook_events(body),
         _ => None,

@@ -50,6 +50,8 @@ pub(crate) struct WatchMetrics {
     pub(crate) sink_deliveries: Family<Labels, Counter>,
     /// Findings that could not be stored (they still go to the sinks).
     pub(crate) store_failures: Counter,
+    /// Polls of a vendor's log that failed, by source.
+    pub(crate) poll_failures: Family<Labels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -150,6 +152,11 @@ impl Metrics {
             "watch_store_failures",
             "Findings that could not be stored",
             watch.store_failures.clone(),
+        );
+        registry.register(
+            "poll_failures",
+            "Polls of a vendor's log that failed (the checkpoint stays; retried later), by source",
+            watch.poll_failures.clone(),
         );
         Self {
             watch,

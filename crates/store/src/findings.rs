@@ -116,7 +116,7 @@ macro_rules! impl_finding_store {
             use pushback_watch::FindingStoreError;
             use pushback_watch::store::{FindingPage, FindingQuery, FindingStore};
 
-            use $crate::sql::{Database as _, Transaction as _};
+            use $crate::sql::{Database as _, Session as _, Transaction as _};
 
             #[async_trait]
             impl FindingStore for $store {
@@ -139,6 +139,35 @@ macro_rules! impl_finding_store {
                     query: &FindingQuery,
                 ) -> Result<FindingPage, FindingStoreError> {
                     $crate::findings::page(&mut self.reader().await?, query).await
+                }
+
+                async fn checkpoint(&self, source: &str) -> Result<Option<String>, FindingStoreError> {
+                    Ok(self
+                        .reader()
+                        .await?
+                        .opt(
+                            "SELECT checkpoint FROM poll_checkpoints WHERE source = $1",
+                            $crate::sql::args![source],
+                            $crate::sql::text,
+                        )
+                        .await?)
+                }
+
+                async fn save_checkpoint(
+                    &self,
+                    source: &str,
+                    checkpoint: &str,
+                    at: Timestamp,
+                ) -> Result<(), FindingStoreError> {
+                    self.writer()
+                        .await?
+                        .exec(
+                            "INSERT INTO poll_checkpoints (source, checkpoint, updated_at) VALUES ($1, $2, $3) \
+                             ON CONFLICT (source) DO UPDATE SET checkpoint = $2, updated_at = $3",
+                            $crate::sql::args![source, checkpoint, at.millis()],
+                        )
+                        .await?;
+                    Ok(())
                 }
             }
         };

@@ -171,7 +171,7 @@ macro_rules! impl_incident_store {
 
             use pushback_model::Timestamp;
             use pushback_respond::{
-                Claim, EntryKind, Incident, IncidentDetail, IncidentQuery, IncidentState,
+                Claim, DeadLetterRecord, EntryKind, Incident, IncidentDetail, IncidentQuery, IncidentState,
                 IncidentStore, IncidentStoreError, NewIncident, TimelineEntry,
             };
 
@@ -319,6 +319,29 @@ macro_rules! impl_incident_store {
 
                 async fn incident(&self, id: &str) -> Result<Option<IncidentDetail>, IncidentStoreError> {
                     detail(&mut self.reader().await?, id).await
+                }
+
+                async fn record_dead_letter(&self, d: &DeadLetterRecord) -> Result<(), IncidentStoreError> {
+                    self.writer()
+                        .await?
+                        .exec(
+                            "INSERT INTO dead_letters (sink, created_at, error, body) VALUES ($1, $2, $3, $4)",
+                            args![&d.sink, d.at.millis(), &d.error, &d.body],
+                        )
+                        .await?;
+                    Ok(())
+                }
+
+                async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetterRecord>, IncidentStoreError> {
+                    Ok(self
+                        .reader()
+                        .await?
+                        .rows(
+                            "SELECT sink, created_at, error, body FROM dead_letters ORDER BY seq DESC LIMIT $1",
+                            args![i64::from(limit.clamp(1, MAX_LIST))],
+                            |r| Ok(DeadLetterRecord { sink: r.text(0)?, at: Timestamp::from_millis(r.int(1)?), error: r.text(2)?, body: r.text(3)? }),
+                        )
+                        .await?)
                 }
             }
         };

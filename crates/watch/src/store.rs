@@ -85,6 +85,19 @@ pub trait FindingStore: Send + Sync {
 
     /// A page of findings, newest first.
     async fn findings(&self, query: &FindingQuery) -> Result<FindingPage, FindingStoreError>;
+
+    /// Where the poller of `source` (`okta`, `entra`, `duo`) stopped: the checkpoint it
+    /// last saved, as text.
+    async fn checkpoint(&self, source: &str) -> Result<Option<String>, FindingStoreError>;
+
+    /// Saves the poller's checkpoint once the records before it were handed to the
+    /// engine.
+    async fn save_checkpoint(
+        &self,
+        source: &str,
+        checkpoint: &str,
+        at: Timestamp,
+    ) -> Result<(), FindingStoreError>;
 }
 
 pub use pushback_model::finding::episode_key as finding_key;

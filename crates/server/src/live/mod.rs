@@ -17,6 +17,7 @@
 //! guard, which must never wait, drops its event and counts it instead.
 
 mod guard_events;
+mod poller;
 pub mod sink;
 mod webhook;
 
@@ -34,6 +35,7 @@ use crate::metrics::Metrics;
 use crate::respond::Triggers;
 
 pub use guard_events::{GuardEvents, auth_event};
+pub use poller::spawn_poller;
 pub use sink::{JsonlSink, Sink, SinkError, SinkSettings};
 pub use webhook::{WebhookSecret, WebhookSettings, WebhookSink};
 
@@ -56,6 +58,8 @@ pub struct WatchSettings {
     pub event_queue: usize,
     /// Largest accepted ingest request body, in bytes.
     pub max_ingest_bytes: usize,
+    /// Poll the logs of the identity providers configured under `[connectors]`.
+    pub poll: bool,
     pub sinks: SinkSettings,
 }
 
@@ -69,6 +73,7 @@ impl Default for WatchSettings {
             tick_interval_ms: 1000,
             event_queue: 1024,
             max_ingest_bytes: 5 << 20,
+            poll: true,
             sinks: SinkSettings::default(),
         }
     }

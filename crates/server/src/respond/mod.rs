@@ -14,6 +14,7 @@
 //! finding that was stored once per episode, so its rate is bounded upstream, and a
 //! response must never be dropped for want of room.
 
+mod connectors;
 mod guard_actuator;
 
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use pushback_guard::{ChallengeEvent, ChallengeStep, Observer, Resolution};
 use pushback_model::{Clock, Finding};
 use pushback_respond::{Responder, Trigger};
 
+pub use connectors::{AlertActuator, CompromiseActuator, IdpActuator, actuators};
 pub use guard_actuator::GuardActuator;
 
 /// The sending side of the trigger queue; cheap to clone.
@@ -134,6 +136,25 @@ impl Observer for RespondObserver {
         if reason != LockReason::NotMe {
             self.triggers
                 .send(Trigger::lockout(self.clock.now(), login));
+        }
+    }
+}
+
+/// The webhook's dead letters, kept in the incident store.
+pub struct StoredDeadLetters(pub Arc<dyn pushback_respond::IncidentStore>);
+
+#[async_trait::async_trait]
+impl pushback_connect::DeadLetters for StoredDeadLetters {
+    async fn record(&self, letter: &pushback_connect::DeadLetter) {
+        let record = pushback_respond::DeadLetterRecord {
+            sink: format!("webhook {}", letter.destination),
+            at: letter.failed_at,
+            error: format!("{} attempt(s): {}", letter.attempts, letter.error),
+            body: letter.body.clone(),
+        };
+        if let Err(e) = self.0.record_dead_letter(&record).await {
+            // The letter is lost only if the database is down too; say so loudly.
+            tracing::error!(sink = %record.sink, error = %e, "a dead letter could not be stored");
         }
     }
 }

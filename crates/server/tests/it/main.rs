@@ -5,6 +5,7 @@
 mod canary;
 mod concurrency;
 mod input;
+mod okta;
 mod refusals;
 mod respond;
 mod support;

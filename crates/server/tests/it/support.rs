@@ -86,6 +86,7 @@ pub struct TestServer {
     pub live: Live,
     /// The jsonl sink's file.
     pub jsonl: std::path::PathBuf,
+    pub findings: Arc<dyn FindingStore>,
     _responding: Arc<respond::Responding>,
     _dir: tempfile::TempDir,
     _schema: Option<DropSchema>,
@@ -228,7 +229,7 @@ impl TestServer {
         let state = AppState::with_metrics(guard.clone(), metrics, base.clone())
             .with_watch(WatchState {
                 live: live.clone(),
-                findings,
+                findings: findings.clone(),
                 max_ingest_bytes: watch.max_ingest_bytes,
             })
             .with_incidents(incidents);
@@ -247,6 +248,7 @@ impl TestServer {
             app_key: String::new(),
             live,
             jsonl,
+            findings,
             _responding: responding,
             _dir: dir,
             _schema: drop_schema,

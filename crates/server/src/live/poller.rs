@@ -1,0 +1,116 @@
+//! Pollers: one task per configured log source (`[connectors.okta|graph|duo]`) reads
+//! the vendor's log page by page, hands the records to the live engine through the same
+//! reader as the ingest API, and saves the page's checkpoint once the engine has them.
+//!
+//! After a restart a poller resumes from its saved checkpoint: no record is skipped,
+//! and a page handed over just before the stop and read again is harmless, because a
+//! finding is stored once per episode. A failure — the vendor down, a 4xx, a malformed
+//! page, a looping cursor — is logged with the connector's message, counted, and
+//! retried after a pause; the checkpoint stays where it was.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pushback_connect::{Checkpoint, LogSource};
+use pushback_model::{Clock, EventSource};
+use pushback_watch::{FindingStore, Format};
+
+use super::Live;
+use crate::ingest_api::read_batch;
+use crate::metrics::Metrics;
+
+/// The longest pause after a failure that waiting cannot mend (a refused credential):
+/// an operator fixes the configuration meanwhile, and the poller tries again.
+const REFUSED_PAUSE: Duration = Duration::from_secs(300);
+
+fn format_of(name: &str) -> Option<(Format, EventSource)> {
+    match name {
+        "okta" => Some((Format::Okta, EventSource::Okta)),
+        "entra" => Some((Format::Entra, EventSource::Entra)),
+        "duo" => Some((Format::Duo, EventSource::Duo)),
+        _ => None,
+    }
+}
+
+/// Starts polling `source` into `live`, with its checkpoint in `store`.
+pub fn spawn_poller(
+    mut source: Box<dyn LogSource>,
+    live: Live,
+    store: Arc<dyn FindingStore>,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let name = source.name();
+        let Some((format, event_source)) = format_of(name) else {
+            tracing::error!(
+                source = name,
+                "no reader for this log source; its poller is not started"
+            );
+            return;
+        };
+        let mut checkpoint = loop {
+            match store.checkpoint(name).await {
+                Ok(saved) => break saved.map(|text| Checkpoint::from_stored(&text)),
+                Err(e) => {
+                    tracing::warn!(source = name, error = %e, "reading the poller's checkpoint failed; retrying");
+                    tokio::time::sleep(source.poll_interval()).await;
+                }
+            }
+        };
+        tracing::info!(
+            source = name,
+            resuming = checkpoint.is_some(),
+            "poller started"
+        );
+        loop {
+            let pause = match source.poll(checkpoint.as_ref()).await {
+                Ok(page) => {
+                    let mut bytes = Vec::new();
+                    for record in &page.records {
+                        if serde_json::to_writer(&mut bytes, record).is_ok() {
+                            bytes.push(b'\n');
+                        }
+                    }
+                    let batch = read_batch(format, &bytes);
+                    super::count_ingest(&metrics, event_source, batch.accepted, batch.rejected);
+                    if live.submit(batch.events).await.is_err() {
+                        tracing::info!(source = name, "the engine has stopped; poller ends");
+                        return;
+                    }
+                    // Saved after the engine has the records; kept in memory when the
+                    // save fails, so the next poll continues and the save is retried.
+                    if let Err(e) = store
+                        .save_checkpoint(name, page.checkpoint.as_str(), clock.now())
+                        .await
+                    {
+                        tracing::warn!(source = name, error = %e, "saving the poller's checkpoint failed; will retry with the next page");
+                    }
+                    checkpoint = Some(page.checkpoint);
+                    if page.more {
+                        Duration::ZERO
+                    } else {
+                        source.poll_interval()
+                    }
+                }
+                Err(e) => {
+                    metrics
+                        .watch
+                        .poll_failures
+                        .get_or_create(&vec![("source", name)])
+                        .inc();
+                    let transient = e.is_transient();
+                    tracing::warn!(source = name, error = %e, transient, "polling failed; the checkpoint stays, retrying later");
+                    if transient {
+                        source.poll_interval()
+                    } else {
+                        source.poll_interval().max(REFUSED_PAUSE)
+                    }
+                }
+            };
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
+        }
+    })
+}

@@ -1,0 +1,352 @@
+//! The Okta connector wired into the service, against a local server that answers as
+//! Okta documents and checks each request: a "not me" revokes the user's sessions
+//! (`DELETE /api/v1/users/{id}/sessions?oauthTokens=true` with `SSWS` auth), and the
+//! System Log poller feeds the live engine and resumes from its stored checkpoint.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use serde_json::{Value, json};
+
+use pushback_connect::{Connectors, IdentityProvider as _, Okta, OktaConfig, Secret};
+use pushback_guard::{Decision, GuardSettings, KeyType};
+use pushback_model::Clock as _;
+use pushback_server::Metrics;
+use pushback_server::live::spawn_poller;
+use pushback_server::respond;
+
+use crate::respond::eventually;
+use crate::support::{TestServer, databases};
+use crate::watch::{catch_up, okta};
+
+const TOKEN: &str = "okta-test-token-0123456789";
+
+/// What the local Okta saw, and the System Log it serves (pages of records).
+#[derive(Default)]
+pub(crate) struct FakeOkta {
+    pub requests: Mutex<Vec<String>>,
+    pub pages: Vec<Vec<Value>>,
+    /// How many of `pages` Okta has written so far.
+    pub available: std::sync::atomic::AtomicUsize,
+    pub base: Mutex<String>,
+}
+
+fn authorised(h: &HeaderMap) -> bool {
+    h.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("SSWS {TOKEN}"))
+}
+
+async fn user(State(o): State<Arc<FakeOkta>>, h: HeaderMap, Path(login): Path<String>) -> Response {
+    if !authorised(&h) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(
+                json!({ "errorCode": "E0000011", "errorSummary": "Invalid token provided" }),
+            ),
+        )
+            .into_response();
+    }
+    o.requests
+        .lock()
+        .unwrap()
+        .push(format!("GET /api/v1/users/{login}"));
+    axum::Json(json!({ "id": format!("00u{}", login.len()), "status": "ACTIVE", "profile": { "login": login } })).into_response()
+}
+
+async fn sessions(
+    State(o): State<Arc<FakeOkta>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> StatusCode {
+    if !authorised(&h) || q != [("oauthTokens".to_owned(), "true".to_owned())] {
+        return StatusCode::BAD_REQUEST;
+    }
+    o.requests.lock().unwrap().push(format!(
+        "DELETE /api/v1/users/{id}/sessions?oauthTokens=true"
+    ));
+    StatusCode::NO_CONTENT
+}
+
+/// `GET /api/v1/logs`: page `after` (0 without it), with a next link to the following
+/// page; past the end an empty page whose next link is itself.
+async fn logs(
+    State(o): State<Arc<FakeOkta>>,
+    h: HeaderMap,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    if !authorised(&h) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let after: usize = q
+        .iter()
+        .find(|(k, _)| k == "after")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    o.requests
+        .lock()
+        .unwrap()
+        .push(format!("GET /api/v1/logs after={after}"));
+    let base = o.base.lock().unwrap().clone();
+    let written = o.available.load(std::sync::atomic::Ordering::SeqCst);
+    let (body, next) = match o.pages.get(after).filter(|_| after < written) {
+        Some(page) => (page.clone(), after + 1),
+        None => (Vec::new(), after),
+    };
+    let link = format!("<{base}/api/v1/logs?after={next}>; rel=\"next\"");
+    ([("link", link)], axum::Json(body)).into_response()
+}
+
+/// Starts the local Okta; its base URL.
+pub(crate) async fn start_fake_okta(okta: Arc<FakeOkta>) -> String {
+    let app = Router::new()
+        .route("/api/v1/users/{login}", get(user))
+        .route("/api/v1/users/{id}/sessions", delete(sessions))
+        .route("/api/v1/logs", get(logs))
+        .with_state(okta.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    *okta.base.lock().unwrap() = base.clone();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+pub(crate) fn okta_client(base: &str, clock: Arc<dyn pushback_model::Clock>) -> Okta {
+    let config = OktaConfig {
+        base_url: base.to_owned(),
+        ..OktaConfig::default()
+    };
+    Okta::with_token(&config, Secret::new(TOKEN), clock).unwrap()
+}
+
+#[tokio::test]
+async fn not_me_revokes_the_users_okta_sessions_and_the_timeline_says_so() {
+    for db in databases() {
+        let fake = Arc::new(FakeOkta::default());
+        let base = start_fake_okta(fake.clone()).await;
+        let connectors = Connectors {
+            okta: Some(okta_client(&base, Arc::new(pushback_model::SystemClock))),
+            ..Connectors::default()
+        };
+        let s = TestServer::start_full(
+            &db,
+            GuardSettings::default(),
+            Vec::new(),
+            respond::actuators(&connectors),
+        )
+        .await;
+        let alice = s.user_with_device("alice", KeyType::P256).await;
+        let ch = s.challenge("alice").await;
+        let item = s.pending(&alice).await.remove(0);
+        let code = ch["user_code"].as_str().unwrap();
+        let (status, _, body) = s
+            .post_answer(&alice.answer(&item, Decision::NotMe, code, s.clock.now()))
+            .await;
+        assert_eq!(status, 200, "{body}");
+
+        let list = eventually(&s, "/v1/incidents", |v| {
+            v["incidents"].as_array().is_some_and(|a| !a.is_empty())
+        })
+        .await;
+        let path = format!(
+            "/v1/incidents/{}",
+            list["incidents"][0]["id"].as_str().unwrap()
+        );
+        let detail = eventually(&s, &path, |d| {
+            d["timeline"].as_array().is_some_and(|t| {
+                t.iter().any(|e| {
+                    e["summary"]
+                        .as_str()
+                        .is_some_and(|s| s.starts_with("revoke_sessions@okta: done"))
+                })
+            })
+        })
+        .await;
+        assert!(
+            detail.to_string().contains("00u5"),
+            "the receipt names Okta's id: {detail:#}"
+        );
+        assert_eq!(
+            *fake.requests.lock().unwrap(),
+            [
+                "GET /api/v1/users/alice",
+                "DELETE /api/v1/users/00u5/sessions?oauthTokens=true"
+            ]
+        );
+    }
+}
+
+#[tokio::test]
+async fn okta_revocation_refused_by_okta_is_retried_then_shown_failed() {
+    // A token Okta refuses: a 401 is final, so one attempt, then the failure is on the
+    // timeline and counted on the incident.
+    let db = &databases()[0];
+    let fake = Arc::new(FakeOkta::default());
+    let base = start_fake_okta(fake.clone()).await;
+    let config = OktaConfig {
+        base_url: base,
+        ..OktaConfig::default()
+    };
+    let okta = Okta::with_token(
+        &config,
+        Secret::new("wrong-token-0123456789"),
+        Arc::new(pushback_model::SystemClock),
+    )
+    .unwrap();
+    assert!(
+        okta.revoke_sessions(&pushback_connect::UserRef::new("x"))
+            .await
+            .is_err()
+    );
+    let connectors = Connectors {
+        okta: Some(okta),
+        ..Connectors::default()
+    };
+    let s = TestServer::start_full(
+        db,
+        GuardSettings::default(),
+        Vec::new(),
+        respond::actuators(&connectors),
+    )
+    .await;
+    let alice = s.user_with_device("alice", KeyType::P256).await;
+    let ch = s.challenge("alice").await;
+    let item = s.pending(&alice).await.remove(0);
+    s.post_answer(&alice.answer(
+        &item,
+        Decision::NotMe,
+        ch["user_code"].as_str().unwrap(),
+        s.clock.now(),
+    ))
+    .await;
+    let list = eventually(&s, "/v1/incidents", |v| {
+        v["incidents"][0]["failed_actions"] == 1
+    })
+    .await;
+    let path = format!(
+        "/v1/incidents/{}",
+        list["incidents"][0]["id"].as_str().unwrap()
+    );
+    let detail = s.get_json(&path, &s.admin_key).await;
+    let failed: Vec<&str> = detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["summary"].as_str())
+        .filter(|s| s.contains("revoke_sessions@okta"))
+        .collect();
+    assert_eq!(
+        failed.len(),
+        2,
+        "one attempt (a 401 is not retried) and the verdict: {failed:?}"
+    );
+    assert!(
+        failed[1].starts_with("revoke_sessions@okta FAILED"),
+        "{failed:?}"
+    );
+    assert!(
+        !detail.to_string().contains("wrong-token"),
+        "the token never reaches the timeline"
+    );
+}
+
+#[tokio::test]
+async fn the_system_log_poller_feeds_the_engine_and_resumes_from_its_checkpoint() {
+    for db in databases() {
+        let s = TestServer::start(&db).await;
+        let t0 = s.clock.now().minus_secs(120);
+        let deny = |i: i64| {
+            okta(
+                &format!("bob-deny-{i}"),
+                t0.plus_secs(i * 30),
+                "user.mfa.okta_verify.deny_push",
+                "FAILURE",
+                "bob@example.com",
+            )
+        };
+        let fake = Arc::new(FakeOkta {
+            pages: vec![
+                vec![deny(0), deny(1), deny(2)],
+                vec![deny(3), deny(4)],
+                vec![deny(5)],
+            ],
+            ..FakeOkta::default()
+        });
+        let base = start_fake_okta(fake.clone()).await;
+        let client = okta_client(&base, s.clock.clone());
+        let metrics = Arc::new(Metrics::new());
+
+        // Okta has written the first page only. The first poller reads it, finds
+        // nothing more (caught up), and is stopped while it waits.
+        fake.available.store(1, std::sync::atomic::Ordering::SeqCst);
+        let requests = |fake: &FakeOkta| fake.requests.lock().unwrap().clone();
+        let first = spawn_poller(
+            Box::new(client.logs()),
+            s.live.clone(),
+            s.findings.clone(),
+            s.clock.clone(),
+            metrics.clone(),
+        );
+        while !requests(&fake).iter().any(|r| r.ends_with("after=1"))
+            || !s
+                .findings
+                .checkpoint("okta")
+                .await
+                .unwrap()
+                .is_some_and(|c| c.contains("after=1"))
+        {
+            tokio::task::yield_now().await;
+        }
+        first.abort();
+        let _ = first.await;
+        let seen_before = requests(&fake).len();
+
+        // The rest is written; a new poller resumes from the stored checkpoint.
+        fake.available.store(3, std::sync::atomic::Ordering::SeqCst);
+        let second = spawn_poller(
+            Box::new(client.logs()),
+            s.live.clone(),
+            s.findings.clone(),
+            s.clock.clone(),
+            metrics,
+        );
+        while !requests(&fake)[seen_before..]
+            .iter()
+            .any(|r| r.ends_with("after=3"))
+        {
+            tokio::task::yield_now().await;
+        }
+        second.abort();
+        let asked = requests(&fake);
+        assert_eq!(
+            asked[seen_before..],
+            [
+                "GET /api/v1/logs after=1",
+                "GET /api/v1/logs after=2",
+                "GET /api/v1/logs after=3"
+            ],
+            "the second poller began where the first stopped: {asked:?}"
+        );
+        assert_eq!(
+            asked.iter().filter(|r| r.ends_with("after=0")).count(),
+            1,
+            "{asked:?}"
+        );
+
+        catch_up(&s).await;
+        let found = s
+            .get_json("/v1/findings?rule_id=push_flood", &s.admin_key)
+            .await;
+        let floods = found["findings"].as_array().unwrap();
+        assert_eq!(
+            floods.len(),
+            1,
+            "one flood, not two, and none missed: {found:#}"
+        );
+        assert_eq!(floods[0]["user"], "bob@example.com");
+        assert!(floods[0]["event_count"].as_u64() >= Some(5), "{found:#}");
+    }
+}
