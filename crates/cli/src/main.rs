@@ -135,6 +135,25 @@ enum BenchCommand {
     /// Detection throughput over a generated Okta log with known floods.
     #[command(subcommand)]
     Watch(bench::watch::Command),
+    /// From a "not me" answer, or a flood posted to the ingest API, to the revoke call
+    /// arriving at a local Okta.
+    Respond {
+        /// Users who each answer one prompt "not me".
+        #[arg(long, default_value_t = 1000)]
+        reports: usize,
+        /// Users whose Okta flood-then-success is posted to the ingest API.
+        #[arg(long, default_value_t = 200)]
+        floods: usize,
+        /// Devices answering at once.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Default: a fresh SQLite file in a scratch directory. PostgreSQL runs in a
+        /// fresh schema.
+        #[arg(long)]
+        database_url: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn init_logging(default: &str) {
@@ -212,6 +231,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 users,
                 concurrency,
                 duration,
+                database_url,
+                json,
+            })
+            .await?;
+        }
+        Command::Bench(BenchCommand::Respond {
+            reports,
+            floods,
+            concurrency,
+            database_url,
+            json,
+        }) => {
+            // Actions the bench's users make fail on purpose (no guard account for
+            // the flooded Okta users): only errors are worth printing.
+            init_logging("error");
+            bench::respond::run(bench::respond::RespondBench {
+                reports,
+                floods,
+                concurrency,
                 database_url,
                 json,
             })

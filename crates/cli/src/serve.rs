@@ -22,79 +22,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let stores = runtime::open_stores(&url, None).await?;
     let secret =
         runtime::load_or_create_secret(std::path::Path::new(&config.database.secret_file))?;
-    let metrics = Arc::new(Metrics::new());
-
-    let watch = &config.watch;
-    let rules = match &watch.rules_dir {
-        Some(dir) => RuleSet::builtin_with_dir(std::path::Path::new(dir))
-            .with_context(|| format!("loading rules from {dir}"))?,
-        None => RuleSet::builtin().context("loading the built-in rules")?,
-    };
     let clock = Arc::new(SystemClock);
-    let dead_letters = Arc::new(StoredDeadLetters(stores.incidents.clone()));
-    let sinks = runtime::sinks(&watch.sinks, clock.clone(), dead_letters.clone())?;
-    let playbook = config.respond.playbook().context("checking [respond]")?;
-    let (triggers, trigger_queue) = respond::channel();
-    let respond_on = config.respond.enabled.then(|| triggers.clone());
-    let (live, engine) = Live::start(
-        rules,
-        watch,
-        stores.findings.clone(),
-        sinks,
-        clock.clone(),
-        metrics.clone(),
-        respond_on.clone(),
-    );
-    let mut observers: Vec<Arc<dyn Observer>> = vec![Arc::new(GuardEvents(live.clone()))];
-    if let Some(triggers) = respond_on {
-        observers.push(Arc::new(RespondObserver {
-            triggers,
-            clock: clock.clone(),
-        }));
-    }
-    let guard = Arc::new(runtime::guard_observed(
-        stores.guard,
-        &secret,
-        config.guard(),
-        &metrics,
-        observers,
-    )?);
-    let mut connectors = config
+    let connectors = config
         .connectors
         .build(clock.clone())
         .context("setting up [connectors]")?;
-    connectors.webhook = connectors
-        .webhook
-        .map(|hook| hook.with_dead_letters(dead_letters));
-    let mut actuators: Vec<Arc<dyn Actuator>> = vec![Arc::new(GuardActuator(guard.clone()))];
-    actuators.extend(respond::actuators(&connectors));
-    let _pollers: Vec<_> = if watch.poll {
-        connectors
-            .log_sources()
-            .into_iter()
-            .map(|source| {
-                spawn_poller(
-                    source,
-                    live.clone(),
-                    stores.findings.clone(),
-                    clock.clone(),
-                    metrics.clone(),
-                )
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let responder = Arc::new(Responder::new(
-        playbook,
-        stores.incidents.clone(),
-        actuators,
-        config.respond.retry.clone(),
-        clock,
-        Arc::new(SystemEntropy::new()),
-    ));
-    drop(triggers);
-    let responding = respond::start(responder, trigger_queue);
 
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
@@ -107,7 +39,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
-    let admin_key = guard
+    let service = Service::build(&config, stores, &secret, connectors, public_url.clone())?;
+    let admin_key = service
+        .guard
         .bootstrap_admin_key()
         .await
         .context("creating the first admin key")?;
@@ -119,31 +53,143 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         admin_key.as_deref(),
     );
     tracing::info!(%addr, database = %redacted_url(&url), "pushback serving");
+    service.serve(listener, shutdown_signal()).await
+}
 
-    let _housekeeping = pushback_server::spawn_housekeeping(
-        guard.clone(),
-        Duration::from_millis(config.server.housekeeping_interval_ms.max(50)),
-    );
-    let mut state = AppState::with_metrics(guard, metrics, public_url)
-        .with_watch(WatchState {
-            live: live.clone(),
-            findings: stores.findings,
-            max_ingest_bytes: watch.max_ingest_bytes,
+/// Everything `pushback serve` runs besides the listener: the guard, watch live (the
+/// engine, its sinks and pollers) and the responder, wired to one another. The
+/// respond benchmark builds the same thing.
+pub struct Service {
+    pub guard: Arc<pushback_guard::Guard>,
+    pub live: Live,
+    state: AppState,
+    engine: tokio::task::JoinHandle<()>,
+    responding: respond::Responding,
+    housekeeping: tokio::task::JoinHandle<()>,
+    pollers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Service {
+    pub fn build(
+        config: &Config,
+        stores: runtime::Stores,
+        secret: &[u8],
+        mut connectors: pushback_connect::Connectors,
+        public_url: String,
+    ) -> anyhow::Result<Self> {
+        let metrics = Arc::new(Metrics::new());
+        let watch = &config.watch;
+        let rules = match &watch.rules_dir {
+            Some(dir) => RuleSet::builtin_with_dir(std::path::Path::new(dir))
+                .with_context(|| format!("loading rules from {dir}"))?,
+            None => RuleSet::builtin().context("loading the built-in rules")?,
+        };
+        let clock = Arc::new(SystemClock);
+        let dead_letters = Arc::new(StoredDeadLetters(stores.incidents.clone()));
+        let sinks = runtime::sinks(&watch.sinks, clock.clone(), dead_letters.clone())?;
+        let playbook = config.respond.playbook().context("checking [respond]")?;
+        let (triggers, trigger_queue) = respond::channel();
+        let respond_on = config.respond.enabled.then(|| triggers.clone());
+        let (live, engine) = Live::start(
+            rules,
+            watch,
+            stores.findings.clone(),
+            sinks,
+            clock.clone(),
+            metrics.clone(),
+            respond_on.clone(),
+        );
+        let mut observers: Vec<Arc<dyn Observer>> = vec![Arc::new(GuardEvents(live.clone()))];
+        if let Some(triggers) = respond_on {
+            observers.push(Arc::new(RespondObserver {
+                triggers,
+                clock: clock.clone(),
+            }));
+        }
+        let guard = Arc::new(runtime::guard_observed(
+            stores.guard,
+            secret,
+            config.guard(),
+            &metrics,
+            observers,
+        )?);
+        connectors.webhook = connectors
+            .webhook
+            .map(|hook| hook.with_dead_letters(dead_letters));
+        let mut actuators: Vec<Arc<dyn Actuator>> = vec![Arc::new(GuardActuator(guard.clone()))];
+        actuators.extend(respond::actuators(&connectors));
+        let pollers = if watch.poll {
+            connectors
+                .log_sources()
+                .into_iter()
+                .map(|source| {
+                    spawn_poller(
+                        source,
+                        live.clone(),
+                        stores.findings.clone(),
+                        clock.clone(),
+                        metrics.clone(),
+                    )
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let responder = Arc::new(Responder::new(
+            playbook,
+            stores.incidents.clone(),
+            actuators,
+            config.respond.retry.clone(),
+            clock,
+            Arc::new(SystemEntropy::new()),
+        ));
+        drop(triggers);
+        let responding = respond::start(responder, trigger_queue);
+        let housekeeping = pushback_server::spawn_housekeeping(
+            guard.clone(),
+            Duration::from_millis(config.server.housekeeping_interval_ms.max(50)),
+        );
+        let mut state = AppState::with_metrics(guard.clone(), metrics, public_url)
+            .with_watch(WatchState {
+                live: live.clone(),
+                findings: stores.findings,
+                max_ingest_bytes: watch.max_ingest_bytes,
+            })
+            .with_incidents(stores.incidents);
+        state.max_body_bytes = config.server.max_body_bytes;
+        Ok(Self {
+            guard,
+            live,
+            state,
+            engine,
+            responding,
+            housekeeping,
+            pollers,
         })
-        .with_incidents(stores.incidents);
-    state.max_body_bytes = config.server.max_body_bytes;
-    pushback_server::serve(listener, state, shutdown_signal())
-        .await
-        .context("serving")?;
-    // Judge what is still held and store it before going.
-    if live.finish().await.is_err() {
-        tracing::warn!("the detection engine had already stopped");
     }
-    let _ = engine.await;
-    // Responses in flight end (after their last retry at the latest) before we go.
-    responding.finish().await;
-    tracing::info!("pushback stopped");
-    Ok(())
+
+    /// Serves until `shutdown`, then judges what the engine still holds, lets responses
+    /// in flight end (after their last retry at the latest) and stops.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        pushback_server::serve(listener, self.state, shutdown)
+            .await
+            .context("serving")?;
+        for poller in &self.pollers {
+            poller.abort();
+        }
+        self.housekeeping.abort();
+        if self.live.finish().await.is_err() {
+            tracing::warn!("the detection engine had already stopped");
+        }
+        let _ = self.engine.await;
+        self.responding.finish().await;
+        tracing::info!("pushback stopped");
+        Ok(())
+    }
 }
 
 /// The URL without any password in it, for printing.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context as _, ensure};
 use serde_json::json;
 
-use pushback_guard::{Decision, DeviceKey, GuardSettings, KeyType};
+use pushback_guard::{Decision, GuardSettings};
 use pushback_model::{SystemEntropy, random_token};
 use pushback_server::{AppState, Metrics};
 
@@ -75,33 +75,7 @@ pub async fn run(b: GuardBench) -> anyhow::Result<()> {
     if !b.json {
         eprintln!("seeding {} users with P-256 devices…", b.users);
     }
-    let mut devices: Vec<(String, Device)> = Vec::with_capacity(b.users);
-    let seed_tasks = 8;
-    let per = b.users.div_ceil(seed_tasks);
-    let mut handles = Vec::new();
-    for t in 0..seed_tasks {
-        let guard = guard.clone();
-        let admin = admin.clone();
-        let base = base.clone();
-        let http = http.clone();
-        handles.push(tokio::spawn(async move {
-            let mut out = Vec::new();
-            for i in (t * per)..((t + 1) * per).min(b.users) {
-                let login = format!("user{i:07}");
-                guard.create_user(&admin, &login, "").await?;
-                let e = guard.create_enrolment(&admin, &login).await?;
-                // Enrol the way a device does, through the reference authenticator.
-                let link = format!("{base}/enroll#{}", e.token);
-                let key = DeviceKey::generate(KeyType::P256)?;
-                let (device, _) = Device::enrol(&link, key, "bench", http.clone()).await?;
-                out.push((login, device));
-            }
-            anyhow::Ok(out)
-        }));
-    }
-    for h in handles {
-        devices.extend(h.await??);
-    }
+    let devices = super::seed_devices(&guard, &admin, &base, &http, b.users).await?;
 
     // Seeding left an audit entry per user, enrolment and device to chain; seal them now
     // so the measured window carries only the lifecycles' own sealing.

@@ -5,5 +5,6 @@ mod canary;
 mod config;
 mod govern;
 mod harness;
+mod respond_bench;
 mod walkthrough;
 mod watch;
