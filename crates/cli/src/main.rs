@@ -147,6 +147,10 @@ enum BenchCommand {
         /// Devices answering at once.
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
+        /// How late a posted event may arrive and still be judged in order
+        /// (`[watch] disorder_tolerance_ms`); a finding waits this long for stragglers.
+        #[arg(long, default_value = "250ms", value_parser = duration::parse)]
+        disorder_tolerance: std::time::Duration,
         /// Default: a fresh SQLite file in a scratch directory. PostgreSQL runs in a
         /// fresh schema.
         #[arg(long)]
@@ -240,6 +244,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             reports,
             floods,
             concurrency,
+            disorder_tolerance,
             database_url,
             json,
         }) => {
@@ -250,6 +255,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 reports,
                 floods,
                 concurrency,
+                disorder_tolerance,
                 database_url,
                 json,
             })

@@ -11,9 +11,11 @@
 //! - **flood**: for each of `--floods` users, five denied Okta Verify pushes and an
 //!   approval are posted to `POST /v1/ingest/okta` in one batch (flood then success:
 //!   the playbook locks and revokes); the clock starts before the post and stops at the
-//!   revoke call. The events carry the post's time (a millisecond apart), and the engine runs with no
-//!   disorder tolerance: with a tolerance of T a finding waits up to T for stragglers,
-//!   and so does the revoke.
+//!   revoke call. The events carry the post's time (a millisecond apart). The engine
+//!   runs with `--disorder-tolerance` (250 ms unless told): a finding waits that long
+//!   for stragglers, and so does the revoke; an event that reaches the engine later
+//!   than that behind the clock is dropped as late, so the tolerance must cover the
+//!   trip from the log to the engine.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -39,6 +41,7 @@ pub struct RespondBench {
     pub reports: usize,
     pub floods: usize,
     pub concurrency: usize,
+    pub disorder_tolerance: Duration,
     pub database_url: Option<String>,
     pub json: bool,
 }
@@ -157,7 +160,8 @@ pub async fn run(b: RespondBench) -> anyhow::Result<()> {
         ..Connectors::default()
     };
     let mut config = Config::default();
-    config.watch.disorder_tolerance_ms = 0;
+    config.watch.disorder_tolerance_ms =
+        i64::try_from(b.disorder_tolerance.as_millis()).unwrap_or(i64::MAX);
     config.watch.tick_interval_ms = 50;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

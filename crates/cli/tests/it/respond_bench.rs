@@ -19,6 +19,8 @@ fn run(extra: &[&str]) -> Value {
             "4",
             "--concurrency",
             "3",
+            "--disorder-tolerance",
+            "5s",
             "--json",
         ])
         .args(extra)
