@@ -229,8 +229,14 @@ pub async fn run(b: RespondBench) -> anyhow::Result<()> {
     let mut next_ms = 0i64;
     for i in 0..b.floods {
         let login = format!("flooded{i:06}@example.com");
-        // One millisecond apart, in order, and after every earlier batch's events.
-        let first = clock.now().millis().max(next_ms);
+        // One millisecond apart, in order, after every earlier batch's events, and
+        // never ahead of the clock (a future event would wait for the clock to reach
+        // it): the floods go out at most one per 6 ms.
+        let mut first = clock.now().millis();
+        while first < next_ms {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            first = clock.now().millis();
+        }
         next_ms = first + 6;
         let event = |n: usize, ty: &str, result: &str| {
             let at = pushback_model::Timestamp::from_millis(first + n as i64).to_rfc3339();
