@@ -1,5 +1,5 @@
-//! `pushback.toml` tables: `[challenge]` + `[policy]` (GuardSettings) and `[server]`
-//! (ServerSettings). Parsing and validating never panic, and what parses serialises
+//! `pushback.toml` tables: `[challenge]` + `[policy]` (GuardSettings), `[server]`
+//! (ServerSettings) and `[respond]` with its playbook (RespondSettings). Parsing and validating never panic, and what parses serialises
 //! back to TOML that parses to the same settings.
 
 #![no_main]
@@ -7,6 +7,7 @@
 use libfuzzer_sys::fuzz_target;
 
 use pushback_guard::GuardSettings;
+use pushback_respond::RespondSettings;
 use pushback_server::ServerSettings;
 
 fuzz_target!(|data: &[u8]| {
@@ -23,5 +24,11 @@ fuzz_target!(|data: &[u8]| {
         let printed = toml::to_string(&server).expect("settings serialise");
         let again: ServerSettings = toml::from_str(&printed).expect("printed settings parse");
         assert_eq!(again, server);
+    }
+    if let Ok(respond) = toml::from_str::<RespondSettings>(text) {
+        let _ = respond.playbook();
+        let printed = toml::to_string(&respond).expect("settings serialise");
+        let again: RespondSettings = toml::from_str(&printed).expect("printed settings parse");
+        assert_eq!(again, respond);
     }
 });

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use pushback_connect::{Connectors, IdentityProvider as _, Okta, OktaConfig, Secret};
 use pushback_guard::{Decision, GuardSettings, KeyType};
 use pushback_model::Clock as _;
+use pushback_respond::default_entries;
 use pushback_server::Metrics;
 use pushback_server::live::spawn_poller;
 use pushback_server::respond;
@@ -54,6 +55,21 @@ async fn user(State(o): State<Arc<FakeOkta>>, h: HeaderMap, Path(login): Path<St
         .unwrap()
         .push(format!("GET /api/v1/users/{login}"));
     axum::Json(json!({ "id": format!("00u{}", login.len()), "status": "ACTIVE", "profile": { "login": login } })).into_response()
+}
+
+async fn suspend(
+    State(o): State<Arc<FakeOkta>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> StatusCode {
+    if !authorised(&h) {
+        return StatusCode::UNAUTHORIZED;
+    }
+    o.requests
+        .lock()
+        .unwrap()
+        .push(format!("POST /api/v1/users/{id}/lifecycle/suspend"));
+    StatusCode::OK
 }
 
 async fn sessions(
@@ -105,6 +121,10 @@ pub(crate) async fn start_fake_okta(okta: Arc<FakeOkta>) -> String {
     let app = Router::new()
         .route("/api/v1/users/{login}", get(user))
         .route("/api/v1/users/{id}/sessions", delete(sessions))
+        .route(
+            "/api/v1/users/{id}/lifecycle/suspend",
+            axum::routing::post(suspend),
+        )
         .route("/api/v1/logs", get(logs))
         .with_state(okta.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -136,6 +156,7 @@ async fn not_me_revokes_the_users_okta_sessions_and_the_timeline_says_so() {
             GuardSettings::default(),
             Vec::new(),
             respond::actuators(&connectors),
+            default_entries(),
         )
         .await;
         let alice = s.user_with_device("alice", KeyType::P256).await;
@@ -210,6 +231,7 @@ async fn okta_revocation_refused_by_okta_is_retried_then_shown_failed() {
         GuardSettings::default(),
         Vec::new(),
         respond::actuators(&connectors),
+        default_entries(),
     )
     .await;
     let alice = s.user_with_device("alice", KeyType::P256).await;
@@ -348,5 +370,103 @@ async fn the_system_log_poller_feeds_the_engine_and_resumes_from_its_checkpoint(
         );
         assert_eq!(floods[0]["user"], "bob@example.com");
         assert!(floods[0]["event_count"].as_u64() >= Some(5), "{found:#}");
+    }
+}
+
+#[tokio::test]
+async fn a_lockout_freezes_the_devices_suspends_at_okta_and_alerts_a_signed_webhook() {
+    for db in databases() {
+        let fake = Arc::new(FakeOkta::default());
+        let base = start_fake_okta(fake.clone()).await;
+        let (hook_url, receiver) = crate::webhook::receiver(Vec::new()).await;
+        let hook = pushback_connect::Webhook::with_secret(
+            &pushback_connect::WebhookConfig {
+                url: hook_url,
+                ..pushback_connect::WebhookConfig::default()
+            },
+            Secret::new(crate::webhook::SECRET),
+            Arc::new(pushback_model::SystemClock),
+        )
+        .unwrap();
+        let connectors = Connectors {
+            okta: Some(okta_client(&base, Arc::new(pushback_model::SystemClock))),
+            webhook: Some(hook),
+            ..Connectors::default()
+        };
+        let playbook = vec![pushback_respond::Entry {
+            name: "lockout".into(),
+            when: pushback_respond::When {
+                guard: Some(pushback_respond::GuardTrigger::Lockout),
+                ..Default::default()
+            },
+            actions: vec![
+                pushback_respond::Action::FreezeDevice,
+                pushback_respond::Action::SuspendUser,
+                pushback_respond::Action::Alert,
+                pushback_respond::Action::OpenIncident(pushback_model::Severity::High),
+            ],
+        }];
+        let s = TestServer::start_full(
+            &db,
+            GuardSettings::default(),
+            Vec::new(),
+            respond::actuators(&connectors),
+            playbook,
+        )
+        .await;
+        let alice = s.user_with_device("alice", KeyType::P256).await;
+        // Three denies within the window lock push (the default policy).
+        for _ in 0..3 {
+            let ch = s.challenge("alice").await;
+            assert_eq!(ch["status"], "pending", "{ch}");
+            let item = s.pending(&alice).await.remove(0);
+            let (status, _, body) = s
+                .post_answer(&alice.answer(&item, Decision::Deny, "", s.clock.now()))
+                .await;
+            assert_eq!(status, 200, "{body}");
+            s.clock.advance_secs(100);
+        }
+        let list = eventually(&s, "/v1/incidents", |v| {
+            v["incidents"].as_array().is_some_and(|a| !a.is_empty())
+        })
+        .await;
+        let incident = list["incidents"][0].clone();
+        assert_eq!(
+            (incident["subject"].as_str(), incident["severity"].as_str()),
+            (Some("alice"), Some("high"))
+        );
+        let path = format!("/v1/incidents/{}", incident["id"].as_str().unwrap());
+        let done = |d: &Value, step: &str| {
+            d["timeline"].as_array().is_some_and(|t| {
+                t.iter().any(|e| {
+                    e["summary"]
+                        .as_str()
+                        .is_some_and(|s| s.starts_with(&format!("{step}: done")))
+                })
+            })
+        };
+        eventually(&s, &path, |d| {
+            done(d, "freeze_device@guard")
+                && done(d, "suspend_user@okta")
+                && done(d, "alert@webhook")
+        })
+        .await;
+
+        assert!(
+            fake.requests
+                .lock()
+                .unwrap()
+                .contains(&"POST /api/v1/users/00u5/lifecycle/suspend".to_owned())
+        );
+        let seen = receiver.seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 1, "one alert");
+        let (valid, _, body) = &seen[0];
+        assert!(valid, "the alert is signed with the shared secret");
+        let alert: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(alert["incident"]["id"], incident["id"]);
+        assert_eq!(alert["trigger"], "lockout");
+        // The frozen device is refused like a revoked one.
+        let (status, _) = s.pending_raw(&alice, &crate::support::nonce()).await;
+        assert_eq!(status, 403);
     }
 }

@@ -13,7 +13,7 @@ use pushback_guard::{
 use pushback_guard::{Observer, Observers};
 use pushback_model::{Clock, ManualClock, SystemEntropy, Timestamp, random_token};
 use pushback_respond::{
-    Actuator, IncidentStore, Playbook, Responder, RetryPolicy, default_entries,
+    Actuator, Entry, IncidentStore, Playbook, Responder, RetryPolicy, default_entries,
 };
 use pushback_server::live::{GuardEvents, JsonlSink, Sink};
 use pushback_server::respond::{self, GuardActuator, RespondObserver};
@@ -120,7 +120,7 @@ impl TestServer {
 
     /// A server with these guard settings and these sinks besides the jsonl file.
     pub async fn start_with(db: &Db, settings: GuardSettings, sinks: Vec<Box<dyn Sink>>) -> Self {
-        Self::start_full(db, settings, sinks, Vec::new()).await
+        Self::start_full(db, settings, sinks, Vec::new(), default_entries()).await
     }
 
     /// …and these response actuators besides the guard.
@@ -129,6 +129,7 @@ impl TestServer {
         settings: GuardSettings,
         sinks: Vec<Box<dyn Sink>>,
         actuators: Vec<Arc<dyn Actuator>>,
+        playbook: Vec<Entry>,
     ) -> Self {
         captured_logs();
         let dir = tempfile::tempdir().unwrap();
@@ -211,7 +212,7 @@ impl TestServer {
             vec![Arc::new(GuardActuator(guard.clone()))];
         all_actuators.extend(actuators);
         let responder = Arc::new(Responder::new(
-            Playbook::new(default_entries()).unwrap(),
+            Playbook::new(playbook).unwrap(),
             incidents.clone(),
             all_actuators,
             RetryPolicy {

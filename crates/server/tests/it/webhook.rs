@@ -13,17 +13,17 @@ use pushback_server::live::{Sink, WebhookSecret, WebhookSettings, WebhookSink};
 
 use crate::support::{T0, TestServer};
 
-const SECRET: &[u8] = b"a webhook secret of some length";
+pub(crate) const SECRET: &[u8] = b"a webhook secret of some length";
 
 /// (signature valid, timestamp, body) of one request.
 type Seen = (bool, String, Vec<u8>);
 
 #[derive(Clone, Default)]
-struct Receiver {
+pub(crate) struct Receiver {
     /// Statuses to answer, in order; 200 once they run out.
     script: Arc<Mutex<Vec<u16>>>,
     /// Every request.
-    seen: Arc<Mutex<Vec<Seen>>>,
+    pub(crate) seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
@@ -51,7 +51,7 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> 
     }
 }
 
-async fn receiver(script: Vec<u16>) -> (String, Receiver) {
+pub(crate) async fn receiver(script: Vec<u16>) -> (String, Receiver) {
     let r = Receiver {
         script: Arc::new(Mutex::new(script)),
         ..Receiver::default()
