@@ -8,7 +8,6 @@ use anyhow::{Context as _, ensure};
 use serde_json::json;
 
 use pushback_guard::{Decision, GuardSettings};
-use pushback_model::{SystemEntropy, random_token};
 use pushback_server::{AppState, Metrics};
 
 use crate::device::Device;
@@ -35,17 +34,8 @@ pub async fn run(b: GuardBench) -> anyhow::Result<()> {
         b.users >= b.concurrency && b.concurrency > 0,
         "--users must be at least --concurrency (> 0)"
     );
-    let dir = tempfile::tempdir().context("creating a scratch directory")?;
-    let url = b
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
-    let schema = format!(
-        "bench_{}",
-        random_token(&SystemEntropy::new(), 6)
-            .to_ascii_lowercase()
-            .replace('-', "_")
-    );
+    let scratch = super::Scratch::new(b.database_url.as_deref())?;
+    let (url, schema) = (scratch.url.clone(), scratch.schema.clone());
     let store = runtime::open_store_in_schema(&url, Some(&schema)).await?;
     let metrics = Arc::new(Metrics::new());
     // Every lifecycle approves, so the fatigue policy never refuses a well-behaved loader.
@@ -134,11 +124,7 @@ pub async fn run(b: GuardBench) -> anyhow::Result<()> {
     housekeeping.abort();
     let _ = server.await;
     drop(guard);
-    if pushback_store::Backend::of_url(&url) == Some(pushback_store::Backend::Postgres)
-        && let Err(e) = pushback_store::PostgresStore::drop_schema(&url, &schema).await
-    {
-        eprintln!("could not drop the scratch schema {schema}: {e}");
-    }
+    scratch.drop().await;
 
     lat.sort_unstable();
     let pct = |p: f64| -> f64 {

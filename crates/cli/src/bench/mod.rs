@@ -8,9 +8,51 @@ pub mod watch;
 
 use std::sync::Arc;
 
+use anyhow::Context as _;
+
 use pushback_guard::{AdminPrincipal, DeviceKey, Guard, KeyType};
+use pushback_model::{SystemEntropy, random_token};
 
 use crate::device::Device;
+
+/// Where a benchmark keeps its data: a fresh SQLite file in a scratch directory, or a
+/// fresh schema (`bench_<random>`) on the PostgreSQL server `--database-url` names.
+pub(crate) struct Scratch {
+    pub url: String,
+    pub schema: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new(database_url: Option<&str>) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir().context("creating a scratch directory")?;
+        let url = database_url.map_or_else(
+            || format!("sqlite://{}", dir.path().join("bench.db").display()),
+            str::to_owned,
+        );
+        let schema = format!(
+            "bench_{}",
+            random_token(&SystemEntropy::new(), 6)
+                .to_ascii_lowercase()
+                .replace('-', "_")
+        );
+        Ok(Self {
+            url,
+            schema,
+            _dir: dir,
+        })
+    }
+
+    /// Drops the PostgreSQL schema (the SQLite directory goes with `self`).
+    pub async fn drop(self) {
+        if pushback_store::Backend::of_url(&self.url) == Some(pushback_store::Backend::Postgres)
+            && let Err(e) =
+                pushback_store::PostgresStore::drop_schema(&self.url, &self.schema).await
+        {
+            eprintln!("could not drop the scratch schema {}: {e}", self.schema);
+        }
+    }
+}
 
 /// Creates `users` users (`user0000000`, …), each with a P-256 device enrolled the way
 /// a device does it, through the reference authenticator over HTTP.

@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 
 use pushback_connect::{Connectors, Okta, OktaConfig, Secret};
 use pushback_guard::Decision;
-use pushback_model::{Clock as _, SystemClock, SystemEntropy, random_token};
+use pushback_model::{Clock as _, SystemClock};
 
 use crate::config::Config;
 use crate::output;
@@ -132,17 +132,8 @@ async fn settle(sent: &HashMap<String, Instant>, arrivals: &Arrivals) {
 
 pub async fn run(b: RespondBench) -> anyhow::Result<()> {
     ensure!(b.concurrency > 0, "--concurrency must be positive");
-    let dir = tempfile::tempdir().context("creating a scratch directory")?;
-    let url = b
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
-    let schema = format!(
-        "bench_{}",
-        random_token(&SystemEntropy::new(), 6)
-            .to_ascii_lowercase()
-            .replace('-', "_")
-    );
+    let scratch = super::Scratch::new(b.database_url.as_deref())?;
+    let (url, schema) = (scratch.url.clone(), scratch.schema.clone());
     let stores = runtime::open_stores(&url, Some(&schema)).await?;
 
     let arrivals = Arc::new(Arrivals::default());
@@ -268,11 +259,7 @@ pub async fn run(b: RespondBench) -> anyhow::Result<()> {
 
     let _ = stop_tx.send(());
     let _ = server.await;
-    if pushback_store::Backend::of_url(&url) == Some(pushback_store::Backend::Postgres)
-        && let Err(e) = pushback_store::PostgresStore::drop_schema(&url, &schema).await
-    {
-        eprintln!("could not drop the scratch schema {schema}: {e}");
-    }
+    scratch.drop().await;
     let backend = if url.starts_with("sqlite") {
         "sqlite"
     } else {

@@ -159,14 +159,7 @@ async fn not_me_revokes_the_users_okta_sessions_and_the_timeline_says_so() {
             default_entries(),
         )
         .await;
-        let alice = s.user_with_device("alice", KeyType::P256).await;
-        let ch = s.challenge("alice").await;
-        let item = s.pending(&alice).await.remove(0);
-        let code = ch["user_code"].as_str().unwrap();
-        let (status, _, body) = s
-            .post_answer(&alice.answer(&item, Decision::NotMe, code, s.clock.now()))
-            .await;
-        assert_eq!(status, 200, "{body}");
+        s.report_not_me("alice").await;
 
         let list = eventually(&s, "/v1/incidents", |v| {
             v["incidents"].as_array().is_some_and(|a| !a.is_empty())
@@ -234,16 +227,7 @@ async fn okta_revocation_refused_by_okta_is_retried_then_shown_failed() {
         default_entries(),
     )
     .await;
-    let alice = s.user_with_device("alice", KeyType::P256).await;
-    let ch = s.challenge("alice").await;
-    let item = s.pending(&alice).await.remove(0);
-    s.post_answer(&alice.answer(
-        &item,
-        Decision::NotMe,
-        ch["user_code"].as_str().unwrap(),
-        s.clock.now(),
-    ))
-    .await;
+    s.report_not_me("alice").await;
     let list = eventually(&s, "/v1/incidents", |v| {
         v["incidents"][0]["failed_actions"] == 1
     })

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use pushback_guard::{Decision, KeyType};
+use pushback_guard::KeyType;
 use pushback_model::Clock as _;
 
 use crate::support::{TestServer, databases};
@@ -53,14 +53,7 @@ async fn post(s: &TestServer, path: &str, body: Option<Value>) -> (u16, Value) {
 async fn not_me_opens_a_critical_incident_that_records_each_action_and_admins_resolve_it() {
     for db in databases() {
         let s = TestServer::start(&db).await;
-        let alice = s.user_with_device("alice", KeyType::P256).await;
-        let ch = s.challenge("alice").await;
-        let item = s.pending(&alice).await.remove(0);
-        let code = ch["user_code"].as_str().unwrap();
-        let (status, _, body) = s
-            .post_answer(&alice.answer(&item, Decision::NotMe, code, s.clock.now()))
-            .await;
-        assert_eq!(status, 200, "{body}");
+        s.report_not_me("alice").await;
 
         let list = eventually(&s, "/v1/incidents", |v| {
             v["incidents"].as_array().is_some_and(|a| !a.is_empty())

@@ -406,6 +406,19 @@ impl TestServer {
         serde_json::from_value(body["challenges"].clone()).unwrap()
     }
 
+    /// `login` (with a device) is prompted and answers "not me"; the answer is recorded.
+    pub async fn report_not_me(&self, login: &str) -> TestDevice {
+        let device = self.user_with_device(login, KeyType::P256).await;
+        let ch = self.challenge(login).await;
+        let item = self.pending(&device).await.remove(0);
+        let code = ch["user_code"].as_str().unwrap();
+        let (status, _, body) = self
+            .post_answer(&device.answer(&item, Decision::NotMe, code, self.clock.now()))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        device
+    }
+
     /// Posts an answer body; returns (status code, content type, body).
     pub async fn post_answer(&self, body: &Value) -> (u16, String, Value) {
         let r = self
