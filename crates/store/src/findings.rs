@@ -153,6 +153,10 @@ macro_rules! impl_finding_store {
                         .await?)
                 }
 
+                async fn poller_lease(&self, source: &str) -> Result<Option<pushback_watch::store::PollerLease>, FindingStoreError> {
+                    Ok(self.try_lease(&format!("poller.{source}")).await?)
+                }
+
                 async fn save_checkpoint(
                     &self,
                     source: &str,

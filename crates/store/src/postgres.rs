@@ -188,6 +188,22 @@ impl Database for PostgresStore {
     async fn reader(&self) -> SqlResult<PgConn> {
         self.writer().await
     }
+
+    /// A session-level advisory lock on a connection of its own, taken out of the pool:
+    /// it is held while the connection lives, and released when the lease is dropped
+    /// (the connection closes) or when this node dies (PostgreSQL ends the session).
+    async fn try_lease(&self, key: &str) -> SqlResult<Option<crate::sql::Lease>> {
+        let digest = pushback_model::sha256(format!("pushback.lease.{key}").as_bytes());
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&digest[..8]);
+        let mut conn = self.pool.acquire().await.map_err(sql_error)?.detach();
+        let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(i64::from_be_bytes(id))
+            .fetch_one(&mut conn)
+            .await
+            .map_err(sql_error)?;
+        Ok(held.then(|| Box::new(conn) as crate::sql::Lease))
+    }
 }
 
 crate::guard::impl_guard_store!(PostgresStore);

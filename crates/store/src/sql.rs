@@ -194,7 +194,15 @@ pub(crate) trait Database: Send + Sync {
     async fn writer(&self) -> SqlResult<Self::Conn>;
     /// A connection for reading.
     async fn reader(&self) -> SqlResult<Self::Conn>;
+
+    /// Takes the node-wide lease `key` if no other node holds it: something that must
+    /// run on one node at a time (a log poller). The lease lasts as long as the value
+    /// returned; `None` when another node holds it.
+    async fn try_lease(&self, key: &str) -> SqlResult<Option<Lease>>;
 }
+
+/// A held lease (see [`Database::try_lease`]); dropping it lets another node take it.
+pub(crate) type Lease = Box<dyn std::any::Any + Send + Sync>;
 
 /// Decoders for the one-column rows queries often return.
 pub(crate) fn int(r: &dyn Row) -> SqlResult<i64> {

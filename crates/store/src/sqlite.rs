@@ -285,6 +285,11 @@ impl Transaction for SqliteConn {
 impl Database for SqliteStore {
     const LOCK: &'static str = "";
 
+    /// One process serves a SQLite file: the lease is always free.
+    async fn try_lease(&self, _key: &str) -> SqlResult<Option<crate::sql::Lease>> {
+        Ok(Some(Box::new(())))
+    }
+
     type Tx = SqliteConn;
     type Conn = SqliteConn;
 

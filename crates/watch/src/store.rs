@@ -90,6 +90,11 @@ pub trait FindingStore: Send + Sync {
     /// last saved, as text.
     async fn checkpoint(&self, source: &str) -> Result<Option<String>, FindingStoreError>;
 
+    /// Takes the lease on polling `source`, so that of several nodes sharing the
+    /// database one polls it; `None` while another node holds it. The lease lasts as
+    /// long as the value returned (and ends with the node).
+    async fn poller_lease(&self, source: &str) -> Result<Option<PollerLease>, FindingStoreError>;
+
     /// Saves the poller's checkpoint once the records before it were handed to the
     /// engine.
     async fn save_checkpoint(
@@ -101,6 +106,10 @@ pub trait FindingStore: Send + Sync {
 }
 
 pub use pushback_model::finding::episode_key as finding_key;
+
+/// A held poller lease (see [`FindingStore::poller_lease`]); drop it to let another node
+/// poll.
+pub type PollerLease = Box<dyn std::any::Any + Send + Sync>;
 
 #[cfg(test)]
 mod tests {

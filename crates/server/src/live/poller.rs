@@ -7,6 +7,10 @@
 //! finding is stored once per episode. A failure — the vendor down, a 4xx, a malformed
 //! page, a looping cursor — is logged with the connector's message, counted, and
 //! retried after a pause; the checkpoint stays where it was.
+//!
+//! Several nodes may share one PostgreSQL database: each source is polled by the node
+//! that holds its lease (a PostgreSQL advisory lock held by a connection of the
+//! poller's own), and another node takes over when that one goes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +22,9 @@ use pushback_watch::{FindingStore, Format};
 use super::Live;
 use crate::ingest_api::read_batch;
 use crate::metrics::Metrics;
+
+/// How often a node standing by asks for a source's lease.
+const LEASE_RETRY: Duration = Duration::from_secs(5);
 
 /// The longest pause after a failure that waiting cannot mend (a refused credential):
 /// an operator fixes the configuration meanwhile, and the poller tries again.
@@ -48,6 +55,27 @@ pub fn spawn_poller(
                 "no reader for this log source; its poller is not started"
             );
             return;
+        };
+        // Of several nodes sharing a PostgreSQL database, the one holding the lease
+        // polls; the others stand by and take over when it goes.
+        let mut announced = false;
+        let _lease = loop {
+            match store.poller_lease(name).await {
+                Ok(Some(lease)) => break lease,
+                Ok(None) => {
+                    if !announced {
+                        tracing::info!(
+                            source = name,
+                            "another node polls this source; standing by"
+                        );
+                        announced = true;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(source = name, error = %e, "taking the poller's lease failed; retrying");
+                }
+            }
+            tokio::time::sleep(LEASE_RETRY.min(source.poll_interval())).await;
         };
         let mut checkpoint = loop {
             match store.checkpoint(name).await {

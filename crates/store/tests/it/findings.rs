@@ -175,3 +175,38 @@ async fn findings_are_filtered_and_paged_newest_first() {
         );
     }
 }
+
+#[tokio::test]
+async fn one_node_at_a_time_holds_a_pollers_lease() {
+    for b in backends().await {
+        let name = b.name;
+        let first = b.findings.poller_lease("okta").await.expect("lease");
+        assert!(first.is_some(), "[{name}] a free lease is taken");
+        let other = b.findings.poller_lease("entra").await.expect("lease");
+        assert!(other.is_some(), "[{name}] each source has its own");
+        let second = b.findings.poller_lease("okta").await.expect("lease");
+        if name == "postgres" {
+            assert!(
+                second.is_none(),
+                "[{name}] a held lease is refused to another taker"
+            );
+            drop(first);
+            // PostgreSQL ends the dropped session on its own time: ask a few times.
+            let mut third = None;
+            for _ in 0..200 {
+                third = b.findings.poller_lease("okta").await.expect("lease");
+                if third.is_some() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            assert!(
+                third.is_some(),
+                "[{name}] a dropped lease can be taken again"
+            );
+        } else {
+            // One process serves a SQLite file: there is no one to share with.
+            assert!(second.is_some(), "[{name}]");
+        }
+    }
+}
