@@ -5,5 +5,6 @@ mod canary;
 mod config;
 mod govern;
 mod harness;
+mod incidents;
 mod walkthrough;
 mod watch;
