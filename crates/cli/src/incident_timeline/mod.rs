@@ -189,3 +189,159 @@ fn alert(
         acted_at,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pushback_govern::registry::Registry;
+    use pushback_govern::{accountability, render};
+
+    /// A real incident: `pushback incidents show ID --json` after a device answered "not
+    /// me" to a prompt (default playbook, no IdP connector). watch's `user_reported_fraud`
+    /// finding joined it five minutes later; an admin acknowledged it, then resolved it.
+    const NOT_ME: &str = include_str!("not-me.json");
+
+    fn not_me() -> IncidentDetail {
+        serde_json::from_str(NOT_ME).expect("the fixture is an IncidentDetail")
+    }
+
+    fn registry() -> Registry {
+        Registry::parse(
+            "examples/governance/registry.yaml",
+            include_str!("../../../../examples/governance/registry.yaml"),
+        )
+        .expect("the example registry parses")
+    }
+
+    /// `actual` against the golden file `name` beside this module (`PUSHBACK_BLESS=1`
+    /// rewrites it).
+    fn golden(name: &str, actual: &str) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/incident_timeline")
+            .join(name);
+        if std::env::var_os("PUSHBACK_BLESS").is_some_and(|v| v == "1") {
+            std::fs::write(&path, actual).expect("writing the golden file");
+            return;
+        }
+        let expected = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{name}: {e} (PUSHBACK_BLESS=1 creates it)"));
+        assert!(
+            expected == actual,
+            "{name} differs (PUSHBACK_BLESS=1 regenerates it):\n{actual}"
+        );
+    }
+
+    #[test]
+    fn a_not_me_becomes_a_prompt_a_denial_alerts_acted_on_and_containment() {
+        let detail = not_me();
+        assert_eq!(prompted_apps(&detail), ["app_LzpxK5S_Eyzm"]);
+        let t = timeline(&detail, "vpn".into());
+        assert_eq!(
+            (
+                t.incident.as_str(),
+                t.user.as_str(),
+                t.app.as_str(),
+                t.idp.as_str()
+            ),
+            ("inc_PqoiSeuY51h83Ws3", "alice", "vpn", "pushback")
+        );
+        assert_eq!(t.title, "Prompt reported as not theirs by alice");
+        let kinds: Vec<&str> = t.events.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "note",
+                "note",
+                "factor-enrolled",
+                "prompt-sent",
+                "prompt-denied",
+                "contained",
+                "alert-raised",
+                "note",
+                "contained",
+                "contained",
+                "alert-raised",
+                "note",
+                "note",
+                "alert-acknowledged",
+                "note"
+            ]
+        );
+        assert_eq!(t.events[9].source, "guard", "the actuator that acted");
+        let alerts: Vec<_> = t
+            .alerts
+            .iter()
+            .map(|a| {
+                (
+                    a.id.as_str(),
+                    a.rule.as_str(),
+                    a.acted_at.map(|at| at.to_string()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            alerts,
+            [
+                // Acted on when lock_push succeeded …
+                (
+                    "inc_PqoiSeuY51h83Ws3#1",
+                    "guard:not_me",
+                    Some("2026-11-28T10:53:35.976Z".to_owned())
+                ),
+                // … and the finding when the lock was found already in place.
+                (
+                    "0732cd06035b",
+                    "user_reported_fraud",
+                    Some("2026-11-28T10:58:36.092Z".to_owned())
+                ),
+            ]
+        );
+        assert!(t.alerts.iter().all(|a| a.acted_on));
+    }
+
+    #[test]
+    fn an_alert_nothing_was_done_about_is_security_operations_to_answer_for() {
+        let mut detail = not_me();
+        detail
+            .timeline
+            .retain(|e| matches!(e.kind, EntryKind::Guard | EntryKind::Trigger));
+        let t = timeline(&detail, "vpn".into());
+        assert!(t.alerts.iter().all(|a| !a.acted_on));
+        let report = accountability::report(&registry(), &t);
+        let secops = report
+            .owners
+            .iter()
+            .find(|o| o.role == "secops")
+            .expect("security operations answer for it");
+        assert!(
+            secops
+                .reason
+                .contains("alert inc_PqoiSeuY51h83Ws3#1 (guard:not_me)")
+                && secops.reason.contains("was not acted on"),
+            "{}",
+            secops.reason
+        );
+    }
+
+    #[test]
+    fn an_acknowledgement_counts_as_acting_on_the_alert() {
+        let mut detail = not_me();
+        detail
+            .timeline
+            .retain(|e| !matches!(e.kind, EntryKind::Action | EntryKind::ActionResult));
+        let t = timeline(&detail, "vpn".into());
+        let acked = t
+            .events
+            .iter()
+            .find(|e| e.kind == EventKind::AlertAcknowledged)
+            .map(|e| e.at);
+        assert!(acked.is_some());
+        assert!(t.alerts.iter().all(|a| a.acted_at == acked));
+    }
+
+    #[test]
+    fn the_report_of_a_not_me_incident_matches_its_golden_file() {
+        let report = accountability::report(&registry(), &timeline(&not_me(), "vpn".into()));
+        golden("not-me.md", &render::report_markdown(&report));
+    }
+}
