@@ -340,6 +340,34 @@ mod tests {
     }
 
     #[test]
+    fn an_okta_flood_is_an_okta_alert_acted_on_by_step_up_with_no_prompt_of_ours() {
+        // `pushback incidents show ID --json` after five denied Okta Verify pushes were
+        // posted to the ingest API for a user with no device.
+        let detail: IncidentDetail =
+            serde_json::from_str(include_str!("okta-flood.json")).expect("an IncidentDetail");
+        assert!(
+            prompted_apps(&detail).is_empty(),
+            "the caller must name the app"
+        );
+        let t = timeline(&detail, "vpn".into());
+        assert_eq!(
+            (t.user.as_str(), t.idp.as_str()),
+            ("bob@example.com", "okta")
+        );
+        let alert = &t.alerts[0];
+        assert_eq!(
+            (alert.id.as_str(), alert.rule.as_str(), alert.acted_on),
+            ("92ceb2a6d38a", "push_flood", true)
+        );
+        let raised = t
+            .events
+            .iter()
+            .find(|e| e.kind == EventKind::AlertRaised)
+            .expect("an alert-raised event");
+        assert_eq!(raised.source, "okta");
+    }
+
+    #[test]
     fn the_report_of_a_not_me_incident_matches_its_golden_file() {
         let report = accountability::report(&registry(), &timeline(&not_me(), "vpn".into()));
         golden("not-me.md", &render::report_markdown(&report));
