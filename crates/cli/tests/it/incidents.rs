@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::{Api, Run, Server};
+use crate::canary::{Secret, assert_nothing_leaks};
+use crate::harness::{Api, Printed, Run, Server};
 use crate::walkthrough::{open_challenge, word_starting};
 
 /// The registry application the app below is named after (by its name).
@@ -21,9 +22,15 @@ fn registry() -> String {
         .to_string()
 }
 
+/// What [`alice_reports_not_me`] made.
+struct NotMe {
+    device: String,
+    /// Secrets issued on the way, for the canary.
+    secrets: Vec<Secret>,
+}
+
 /// An app, alice with an enrolled device, a prompt from the app, and alice's "not me".
-/// Returns the device's id.
-fn alice_reports_not_me(api: &Api, server: &mut Server) -> String {
+fn alice_reports_not_me(api: &Api, server: &mut Server) -> NotMe {
     let created = server
         .cli_printing_a_secret(&["admin", "app", "create", APP])
         .success();
@@ -37,14 +44,30 @@ fn alice_reports_not_me(api: &Api, server: &mut Server) -> String {
     server
         .cli(&["device", "--key-file", &key_file, "enroll", &link])
         .success();
-    open_challenge(api, server, &app_key);
+    let (_, code) = open_challenge(api, server, &app_key);
     server
         .cli(&["device", "--key-file", &key_file, "not-me"])
         .success();
     let key: Value =
         serde_json::from_str(&std::fs::read_to_string(&key_file).expect("the device key file"))
             .expect("the key file is JSON");
-    key["device_id"].as_str().expect("device_id").to_owned()
+    let secret = |key: &str| key.rsplit('.').next().unwrap_or(key).to_owned();
+    NotMe {
+        device: key["device_id"].as_str().expect("device_id").to_owned(),
+        secrets: vec![
+            Secret::text("the admin key's secret", [secret(&server.admin_key)]),
+            Secret::text("the app key's secret", [secret(&app_key)]),
+            Secret::text(
+                "the enrolment token",
+                [link.rsplit('#').next().unwrap_or_default().to_owned()],
+            ),
+            Secret::text(
+                "the device's private key",
+                [key["private_key"].as_str().expect("private_key").to_owned()],
+            ),
+            Secret::digits(format!("user_code {code}"), &code),
+        ],
+    }
 }
 
 /// `pushback incidents show ID` once its timeline holds every one of `lines` (the
@@ -94,7 +117,7 @@ fn error_line(run: &Run) -> &str {
 fn an_admin_lists_reads_acknowledges_and_resolves_the_incident_a_not_me_opened() {
     let api = Api::new();
     let mut server = Server::start(&api);
-    alice_reports_not_me(&api, &mut server);
+    let not_me = alice_reports_not_me(&api, &mut server);
     let id = alices_incident(&mut server);
 
     // The table: a header, then alice's incident, open and critical, with no owner yet.
@@ -232,6 +255,19 @@ fn an_admin_lists_reads_acknowledges_and_resolves_the_incident_a_not_me_opened()
         .cli(&["incidents", "--key", "pba.nope.nope", "list"])
         .exits(2);
     assert!(error_line(&wrong).contains("(401)"), "{}", wrong.stderr);
+
+    // Nothing secret in what the commands printed or the server logged.
+    let logs = server.stop();
+    let mut printed = std::mem::take(&mut server.printed);
+    printed.push(Printed {
+        what: "the server's stdout".into(),
+        text: logs.stdout,
+    });
+    printed.push(Printed {
+        what: "the server's stderr (logs)".into(),
+        text: logs.stderr,
+    });
+    assert_nothing_leaks(&not_me.secrets, &printed);
 }
 
 #[test]
@@ -244,7 +280,7 @@ when = { guard = "not_me" }
 actions = ["require_step_up", "freeze_device", { open_incident = "critical" }]
 "#;
     let mut server = Server::start_with_config(&api, config);
-    let device = alice_reports_not_me(&api, &mut server);
+    let device = alice_reports_not_me(&api, &mut server).device;
     let id = alices_incident(&mut server);
     shown_with(
         &mut server,
