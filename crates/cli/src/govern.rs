@@ -476,6 +476,10 @@ async fn report_incident(args: IncidentReportArgs) -> anyhow::Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     let url = &args.database.url;
+    if let Some(path) = missing_sqlite_file(url) {
+        eprintln!("error: no database at {path}: pass --database-url or PUSHBACK_DATABASE_URL");
+        return Ok(ExitCode::from(2));
+    }
     let stores = crate::runtime::open_stores(url, None).await?;
     let Some(detail) = stores
         .incidents
@@ -512,6 +516,16 @@ async fn report_incident(args: IncidentReportArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     print_report(&registry, &timeline, args.output)
+}
+
+/// The file a `sqlite:` URL names when it does not exist: a report only reads, and must
+/// not leave an empty database behind.
+fn missing_sqlite_file(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:" && !Path::new(path).exists()).then_some(path)
 }
 
 /// The registry application of the pushback app the incident's prompts came from most:

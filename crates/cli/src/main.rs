@@ -1,4 +1,4 @@
-//! The `pushback` binary: serve, watch, admin, device, audit, bench, config, govern,
+//! The `pushback` binary: serve, watch, admin, incidents, device, audit, bench, config, govern,
 //! assess, report.
 
 mod admin;

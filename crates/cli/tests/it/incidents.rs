@@ -409,6 +409,22 @@ fn the_report_of_an_incident_in_the_database_names_its_user_and_who_answers() {
         "{}",
         not_in_registry.stderr
     );
+    let elsewhere = server.path("elsewhere.db");
+    let elsewhere_url = format!("sqlite://{}", elsewhere.display());
+    let no_database = server.cli(&[
+        "report",
+        "incident",
+        &id,
+        "--registry",
+        &registry,
+        "--database-url",
+        &elsewhere_url,
+    ]);
+    assert!(
+        error_line(&no_database.exits(2)).starts_with("error: no database at "),
+        "a wrong path is said"
+    );
+    assert!(!elsewhere.exists(), "and no empty database is left behind");
     let no_registry = server.cli(&[
         "report",
         "incident",
