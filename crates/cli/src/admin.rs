@@ -158,13 +158,15 @@ pub async fn run(server: &http::ServerArgs, command: AdminCommand) -> anyhow::Re
             seg(&login)
         ))))
         .await
-        .map_err(|e| not_found(e, || format!("no step-up requirement in force for {login}")))?,
+        .map_err(|e| {
+            http::not_found(e, || format!("no step-up requirement in force for {login}"))
+        })?,
         AdminCommand::Unfreeze { id } => {
             http::send(auth(
                 client.post(format!("{base}/v1/admin/devices/{}/unfreeze", seg(&id))),
             ))
             .await
-            .map_err(|e| not_found(e, || format!("no frozen device {id}")))?;
+            .map_err(|e| http::not_found(e, || format!("no frozen device {id}")))?;
             json!({ "unfrozen": id })
         }
         AdminCommand::Enrol { login } => {
@@ -223,14 +225,6 @@ pub async fn run(server: &http::ServerArgs, command: AdminCommand) -> anyhow::Re
     };
     output::json(&answer);
     Ok(())
-}
-
-/// A 404 in the caller's words; any other error as it is.
-pub fn not_found(error: anyhow::Error, say: impl FnOnce() -> String) -> anyhow::Error {
-    match http::Problem::status_of(&error) {
-        Some(404) => anyhow::anyhow!(say()),
-        _ => error,
-    }
 }
 
 /// Prints a just-created credential, which the server shows only this once.

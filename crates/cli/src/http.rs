@@ -39,6 +39,14 @@ impl Problem {
     }
 }
 
+/// A 404 in the caller's words; any other error as it is.
+pub fn not_found(error: anyhow::Error, say: impl FnOnce() -> String) -> anyhow::Error {
+    match Problem::status_of(&error) {
+        Some(404) => anyhow::anyhow!(say()),
+        _ => error,
+    }
+}
+
 /// Sends `req`; returns the JSON body of a success (or `null` for an empty one). A
 /// refusal is a [`Problem`].
 pub async fn send(req: reqwest::RequestBuilder) -> anyhow::Result<Value> {

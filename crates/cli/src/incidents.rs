@@ -99,7 +99,7 @@ pub async fn run(server: &ServerArgs, command: IncidentsCommand) -> anyhow::Resu
             )
             .await
             .map_err(|e| {
-                crate::admin::not_found(e, || {
+                http::not_found(e, || {
                     format!("the server at {} keeps no incidents", server.url)
                 })
             })?;
