@@ -26,6 +26,13 @@ pub enum AdminCommand {
     /// Keys for POST /v1/ingest/{okta|entra|duo} (log forwarders, Okta event hooks).
     #[command(subcommand)]
     IngestKey(IngestKeyCommand),
+    /// Lift the step-up requirement the response playbook put on a user.
+    LiftStepUp { login: String },
+    /// Unfreeze a device the response playbook froze.
+    Unfreeze {
+        #[arg(value_name = "DEVICE_ID")]
+        id: String,
+    },
     /// Findings of live detection, newest first.
     Findings {
         /// Only this rule (e.g. push_flood).
@@ -85,18 +92,18 @@ pub enum DeviceCommand {
     Revoke { id: String },
 }
 
-pub async fn run(url: &str, key: Option<&str>, command: AdminCommand) -> anyhow::Result<()> {
-    let base = url.trim_end_matches('/');
+pub async fn run(server: &http::ServerArgs, command: AdminCommand) -> anyhow::Result<()> {
+    let base = server.url.trim_end_matches('/');
     let needs_key = !matches!(command, AdminCommand::Key(_));
-    let key = match key {
-        Some(k) => k.to_owned(),
+    let key = match &server.key {
+        Some(k) => k.clone(),
         None if needs_key => anyhow::bail!("no admin key: pass --key or set PUSHBACK_ADMIN_KEY"),
         None => String::new(),
     };
     let key = key.as_str();
     let client = http::client()?;
     let auth = |rb: reqwest::RequestBuilder| rb.bearer_auth(key);
-    let seg = |s: &str| urlencode(s);
+    let seg = http::segment;
     let answer = match command {
         AdminCommand::App(AppCommand::Create { name, mode }) => {
             let mut body = json!({ "name": name });
@@ -145,6 +152,22 @@ pub async fn run(url: &str, key: Option<&str>, command: AdminCommand) -> anyhow:
                 client.post(format!("{base}/v1/admin/users/{}/unlock", seg(&login))),
             ))
             .await?
+        }
+        AdminCommand::LiftStepUp { login } => http::send(auth(client.post(format!(
+            "{base}/v1/admin/users/{}/lift-step-up",
+            seg(&login)
+        ))))
+        .await
+        .map_err(|e| {
+            http::not_found(e, || format!("no step-up requirement in force for {login}"))
+        })?,
+        AdminCommand::Unfreeze { id } => {
+            http::send(auth(
+                client.post(format!("{base}/v1/admin/devices/{}/unfreeze", seg(&id))),
+            ))
+            .await
+            .map_err(|e| http::not_found(e, || format!("no frozen device {id}")))?;
+            json!({ "unfrozen": id })
         }
         AdminCommand::Enrol { login } => {
             let e = http::send(auth(
@@ -202,19 +225,6 @@ pub async fn run(url: &str, key: Option<&str>, command: AdminCommand) -> anyhow:
     };
     output::json(&answer);
     Ok(())
-}
-
-/// Percent-encodes a path segment.
-fn urlencode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~@".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Prints a just-created credential, which the server shows only this once.

@@ -123,13 +123,40 @@ pub enum ReportOutput {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct ReportArgs {
+    #[command(subcommand)]
+    pub from: Option<ReportFrom>,
     /// An incident timeline (YAML or JSON; see docs/govern.md).
-    #[arg(long)]
-    pub timeline: PathBuf,
+    #[arg(long, required = true)]
+    pub timeline: Option<PathBuf>,
+    /// The governance registry.
+    #[arg(long, required = true)]
+    pub registry: Option<PathBuf>,
+    #[arg(long, default_value = "markdown")]
+    pub output: ReportOutput,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum ReportFrom {
+    /// The report of an incident in pushback's database (what `pushback incidents`
+    /// lists), instead of a timeline file.
+    Incident(IncidentReportArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct IncidentReportArgs {
+    /// The incident's id (`inc_…`).
+    pub id: String,
     /// The governance registry.
     #[arg(long)]
     pub registry: PathBuf,
+    #[command(flatten)]
+    pub database: crate::DatabaseUrl,
+    /// The registry application the incident reached; by default the one named like
+    /// the pushback app its prompts came from (by id or name).
+    #[arg(long)]
+    pub app: Option<String>,
     #[arg(long, default_value = "markdown")]
     pub output: ReportOutput,
 }
@@ -389,19 +416,24 @@ pub fn assess(args: AssessArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
-    let registry = match load_registry(&args.registry) {
+pub async fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    let (timeline_path, registry_path) = match (args.from, args.timeline, args.registry) {
+        (Some(ReportFrom::Incident(incident)), _, _) => return report_incident(incident).await,
+        (None, Some(t), Some(r)) => (t, r),
+        _ => bail!("pass --timeline and --registry, or `report incident ID --registry R`"),
+    };
+    let registry = match load_registry(&registry_path) {
         Ok(r) => r,
         Err(code) => return Ok(code),
     };
-    let text = match read(&args.timeline) {
+    let text = match read(&timeline_path) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e:#}");
             return Ok(ExitCode::from(2));
         }
     };
-    let timeline = match Timeline::parse(&args.timeline.display().to_string(), &text) {
+    let timeline = match Timeline::parse(&timeline_path.display().to_string(), &text) {
         Ok(t) => t,
         Err(e) => {
             for p in &e.problems {
@@ -410,7 +442,7 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let name = args.timeline.display().to_string();
+    let name = timeline_path.display().to_string();
     let unresolved = timeline.unresolved(&name, &text, &registry);
     if !unresolved.is_empty() {
         for p in &unresolved {
@@ -418,12 +450,107 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::from(2));
     }
-    let report = accountability::report(&registry, &timeline);
-    let text = match args.output {
+    print_report(&registry, &timeline, args.output)
+}
+
+fn print_report(
+    registry: &Registry,
+    timeline: &Timeline,
+    format: ReportOutput,
+) -> anyhow::Result<ExitCode> {
+    let report = accountability::report(registry, timeline);
+    let text = match format {
         ReportOutput::Markdown => render::report_markdown(&report),
         ReportOutput::Html => render::report_html(&report),
         ReportOutput::Json => render::report_json(&report),
     };
     output::text(&text);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `pushback report incident ID`: the incident read from the database, turned into a
+/// timeline (see [`crate::incident_timeline`]), reported like a timeline file.
+async fn report_incident(args: IncidentReportArgs) -> anyhow::Result<ExitCode> {
+    let registry = match load_registry(&args.registry) {
+        Ok(r) => r,
+        Err(code) => return Ok(code),
+    };
+    let url = &args.database.url;
+    if let Some(path) = missing_sqlite_file(url) {
+        eprintln!("error: no database at {path}: pass --database-url or PUSHBACK_DATABASE_URL");
+        return Ok(ExitCode::from(2));
+    }
+    let stores = crate::runtime::open_stores(url, None).await?;
+    let Some(detail) = stores
+        .incidents
+        .incident(&args.id)
+        .await
+        .with_context(|| format!("reading incident {} from {url}", args.id))?
+    else {
+        eprintln!("error: no incident {} in {url}", args.id);
+        return Ok(ExitCode::from(2));
+    };
+    let app = match args.app {
+        Some(app) => app,
+        None => match prompted_app(&registry, stores.guard.as_ref(), &detail).await? {
+            Some(app) => app,
+            None => {
+                eprintln!(
+                    "error: incident {}: none of its prompts names an application; pass --app with a registry application id",
+                    args.id
+                );
+                return Ok(ExitCode::from(2));
+            }
+        },
+    };
+    let timeline = crate::incident_timeline::timeline(&detail, app);
+    // The timeline has no file: the loader's messages are told against the incident.
+    let name = format!("incident {} in {url}", args.id);
+    let text = serde_json::to_string_pretty(&timeline)?;
+    let unresolved = timeline.unresolved(&name, &text, &registry);
+    if !unresolved.is_empty() {
+        for p in &unresolved {
+            eprintln!("error: {name}: {}", p.message);
+        }
+        eprintln!("(pass --app with an application id from {})", registry.file);
+        return Ok(ExitCode::from(2));
+    }
+    print_report(&registry, &timeline, args.output)
+}
+
+/// The file a `sqlite:` URL names when it does not exist: a report only reads, and must
+/// not leave an empty database behind.
+fn missing_sqlite_file(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:" && !Path::new(path).exists()).then_some(path)
+}
+
+/// The registry application of the pushback app the incident's prompts came from most:
+/// one whose id or name is the app's name, else the app's own name (which the registry
+/// check then reports as unknown).
+async fn prompted_app(
+    registry: &Registry,
+    guard: &dyn pushback_guard::store::GuardStore,
+    detail: &pushback_respond::IncidentDetail,
+) -> anyhow::Result<Option<String>> {
+    let Some(app_id) = crate::incident_timeline::prompted_apps(detail)
+        .into_iter()
+        .next()
+    else {
+        return Ok(None);
+    };
+    let name = guard
+        .app(&app_id)
+        .await
+        .with_context(|| format!("reading app {app_id}"))?
+        .map_or_else(|| app_id.clone(), |a| a.name);
+    let known = registry
+        .doc
+        .applications
+        .iter()
+        .find(|a| a.id == name || a.name.eq_ignore_ascii_case(&name));
+    Ok(Some(known.map_or(name, |a| a.id.clone())))
 }

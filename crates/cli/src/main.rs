@@ -1,4 +1,4 @@
-//! The `pushback` binary: serve, watch, admin, device, audit, bench, config, govern,
+//! The `pushback` binary: serve, watch, admin, incidents, device, audit, bench, config, govern,
 //! assess, report.
 
 mod admin;
@@ -9,6 +9,8 @@ mod device;
 mod duration;
 mod govern;
 mod http;
+mod incident_timeline;
+mod incidents;
 mod output;
 mod runtime;
 mod serve;
@@ -50,13 +52,17 @@ enum Command {
     Config(ConfigCommand),
     /// Administer a running server: apps, users, enrolment links, devices, unlocks.
     Admin {
-        #[arg(long, env = "PUSHBACK_URL", default_value = "http://127.0.0.1:8080")]
-        url: String,
-        /// The admin API key printed at first start.
-        #[arg(long, env = "PUSHBACK_ADMIN_KEY", hide_env_values = true)]
-        key: Option<String>,
+        #[command(flatten)]
+        server: http::ServerArgs,
         #[command(subcommand)]
         command: admin::AdminCommand,
+    },
+    /// Incidents the response playbook opened: list, show, acknowledge, resolve.
+    Incidents {
+        #[command(flatten)]
+        server: http::ServerArgs,
+        #[command(subcommand)]
+        command: incidents::IncidentsCommand,
     },
     /// The reference authenticator: enrol, list pending challenges, answer them.
     Device {
@@ -187,9 +193,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             serve::run(config).await?;
         }
         Command::Config(ConfigCommand::Default) => output::line(config::DEFAULT_TOML.trim_end()),
-        Command::Admin { url, key, command } => {
+        Command::Admin { server, command } => {
             init_logging("warn");
-            admin::run(&url, key.as_deref(), command).await?;
+            admin::run(&server, command).await?;
+        }
+        Command::Incidents { server, command } => {
+            init_logging("warn");
+            incidents::run(&server, command).await?;
         }
         Command::Device { key_file, command } => {
             init_logging("warn");
@@ -215,7 +225,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Report(args) => {
             init_logging("warn");
-            return govern::report(args);
+            return govern::report(args).await;
         }
         Command::Bench(BenchCommand::Watch(command)) => {
             init_logging("warn");

@@ -93,9 +93,24 @@ impl Server {
     /// Starts `pushback serve --listen 127.0.0.1:0` with maximal logging and waits until
     /// it has printed its banner and answers `/healthz`.
     pub fn start(api: &Api) -> Self {
+        Self::start_with(api, None)
+    }
+
+    /// Like [`Server::start`], with `config` written to `pushback.toml` and passed as
+    /// `--config`.
+    pub fn start_with_config(api: &Api, config: &str) -> Self {
+        Self::start_with(api, Some(config))
+    }
+
+    fn start_with(api: &Api, config: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("a scratch directory");
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+        if let Some(config) = config {
+            std::fs::write(dir.path().join("pushback.toml"), config).expect("writing the config");
+            args.extend(["--config", "pushback.toml"]);
+        }
         let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(&args)
             .current_dir(dir.path())
             .env_clear()
             .env("PUSHBACK_LOG", "trace")

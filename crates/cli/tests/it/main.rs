@@ -5,6 +5,7 @@ mod canary;
 mod config;
 mod govern;
 mod harness;
+mod incidents;
 mod respond_bench;
 mod walkthrough;
 mod watch;

@@ -15,7 +15,7 @@ const ACTION: &str = "Run the March payroll";
 
 /// The word of `run`'s stdout that starts with `prefix`.
 #[track_caller]
-fn word_starting(run: &Run, prefix: &str) -> String {
+pub(crate) fn word_starting(run: &Run, prefix: &str) -> String {
     run.stdout
         .split_whitespace()
         .find(|w| w.starts_with(prefix))
@@ -37,7 +37,7 @@ fn key_secret(key: &str) -> String {
 }
 
 /// Opens a challenge for alice; returns its id and the code for the login screen.
-fn open_challenge(api: &Api, server: &Server, app_key: &str) -> (String, String) {
+pub(crate) fn open_challenge(api: &Api, server: &Server, app_key: &str) -> (String, String) {
     let body = json!({
         "login_hint": "alice",
         "context": { "action": ACTION, "ip": "203.0.113.9", "location": "Berlin, DE", "user_agent": "Firefox/128.0" },
