@@ -24,13 +24,13 @@ const MAX_LIMIT: u32 = 1000;
 
 impl From<IncidentStoreError> for ApiError {
     fn from(e: IncidentStoreError) -> Self {
-        ApiError::Guard(match e {
-            IncidentStoreError::NotFound(_) => GuardError::NotFound,
-            t @ IncidentStoreError::Transition { .. } => GuardError::Conflict(t.to_string()),
-            other => GuardError::Store(pushback_guard::store::StoreError::Backend(
-                other.to_string(),
+        match e {
+            IncidentStoreError::NotFound(_) => ApiError::Guard(GuardError::NotFound),
+            t @ IncidentStoreError::Transition { .. } => ApiError::WrongState(t.to_string()),
+            other => ApiError::Guard(GuardError::Store(
+                pushback_guard::store::StoreError::Backend(other.to_string()),
             )),
-        })
+        }
     }
 }
 

@@ -20,6 +20,8 @@ pub enum ApiError {
     BadHeaders,
     /// A part of the service (the detection engine) has stopped.
     Unavailable,
+    /// The resource is not in a state that allows the request; the text says why.
+    WrongState(String),
     /// A failure the client must not see the details of; they go to the log.
     Internal(String),
 }
@@ -109,6 +111,12 @@ impl IntoResponse for ApiError {
                 "https://pushback.dev/problems/conflict",
                 "Conflict",
                 Some(format!("{what} already exists")),
+            ),
+            Self::WrongState(detail) => problem(
+                StatusCode::CONFLICT,
+                "https://pushback.dev/problems/wrong-state",
+                "Not allowed in this state",
+                Some(detail),
             ),
             Self::TooLarge => problem(
                 StatusCode::PAYLOAD_TOO_LARGE,

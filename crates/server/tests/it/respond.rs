@@ -118,6 +118,12 @@ async fn not_me_opens_a_critical_incident_that_records_each_action_and_admins_re
         );
         let (status, again) = post(&s, &format!("{path}/resolve"), None).await;
         assert_eq!(status, 409, "{again}");
+        assert!(
+            again["detail"]
+                .as_str()
+                .is_some_and(|d| d.ends_with("is resolved and cannot become resolved")),
+            "{again}"
+        );
         assert_eq!(post(&s, "/v1/incidents/inc_nope/ack", None).await.0, 404);
         let (status, bad) = post(
             &s,
