@@ -171,6 +171,7 @@ event_queue = 1024
 max_ingest_bytes = 5242880
 # Poll the logs of the identity providers configured under [connectors] (one poller
 # per provider; each resumes from its checkpoint in the database after a restart).
+# The tolerance above is raised, if need be, to cover the slowest poller's delay.
 poll = true
 
 [watch.sinks]

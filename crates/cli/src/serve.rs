@@ -78,7 +78,20 @@ impl Service {
         public_url: String,
     ) -> anyhow::Result<Self> {
         let metrics = Arc::new(Metrics::new());
-        let watch = &config.watch;
+        let sources = if config.watch.poll {
+            connectors.log_sources()
+        } else {
+            Vec::new()
+        };
+        let delays: Vec<Duration> = sources.iter().map(|s| s.delay()).collect();
+        let (watch, raised) = config.watch.covering(&delays);
+        if raised {
+            tracing::info!(
+                disorder_tolerance_ms = watch.disorder_tolerance_ms,
+                "the disorder tolerance is raised to cover the slowest log poller; findings may wait that long"
+            );
+        }
+        let watch = &watch;
         let rules = match &watch.rules_dir {
             Some(dir) => RuleSet::builtin_with_dir(std::path::Path::new(dir))
                 .with_context(|| format!("loading rules from {dir}"))?,
@@ -118,23 +131,18 @@ impl Service {
             .map(|hook| hook.with_dead_letters(dead_letters));
         let mut actuators: Vec<Arc<dyn Actuator>> = vec![Arc::new(GuardActuator(guard.clone()))];
         actuators.extend(respond::actuators(&connectors));
-        let pollers = if watch.poll {
-            connectors
-                .log_sources()
-                .into_iter()
-                .map(|source| {
-                    spawn_poller(
-                        source,
-                        live.clone(),
-                        stores.findings.clone(),
-                        clock.clone(),
-                        metrics.clone(),
-                    )
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let pollers = sources
+            .into_iter()
+            .map(|source| {
+                spawn_poller(
+                    source,
+                    live.clone(),
+                    stores.findings.clone(),
+                    clock.clone(),
+                    metrics.clone(),
+                )
+            })
+            .collect();
         let responder = Arc::new(Responder::new(
             playbook,
             stores.incidents.clone(),

@@ -75,6 +75,13 @@ pub trait LogSource: Send {
     /// `poll_interval_secs`).
     fn poll_interval(&self) -> Duration;
 
+    /// How old a record can be, at most, when this poller delivers it in normal
+    /// operation: the provider's own delay that the poller waits out, plus one poll
+    /// interval. A live engine must tolerate events this late.
+    fn delay(&self) -> Duration {
+        self.poll_interval()
+    }
+
     /// The page after `after` (from the configured look-back when `None`).
     async fn poll(&mut self, after: Option<&Checkpoint>) -> Result<Page, ConnectorError>;
 }

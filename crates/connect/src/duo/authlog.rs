@@ -114,6 +114,16 @@ impl LogSource for DuoAuthLogs {
         Duration::from_secs(self.duo.config.poll_interval_secs)
     }
 
+    /// Records are asked for up to `lag_secs` before now.
+    fn delay(&self) -> Duration {
+        Duration::from_secs(
+            self.duo
+                .config
+                .lag_secs
+                .saturating_add(self.duo.config.poll_interval_secs),
+        )
+    }
+
     async fn poll(&mut self, after: Option<&Checkpoint>) -> Result<Page, ConnectorError> {
         let now = self.duo.http.clock.now().millis();
         let mut state: State = match after {

@@ -114,6 +114,16 @@ impl LogSource for GraphSignIns {
         Duration::from_secs(self.graph.config.poll_interval_secs)
     }
 
+    /// Windows end `settle_secs` before now.
+    fn delay(&self) -> Duration {
+        Duration::from_secs(
+            self.graph
+                .config
+                .settle_secs
+                .saturating_add(self.graph.config.poll_interval_secs),
+        )
+    }
+
     async fn poll(&mut self, after: Option<&Checkpoint>) -> Result<Page, ConnectorError> {
         let now = self.graph.http.clock.now().millis();
         let mut state: State = match after {

@@ -80,6 +80,30 @@ impl Default for WatchSettings {
 }
 
 impl WatchSettings {
+    /// Margin above a poller's delay: its own request time, clock skew.
+    pub const POLL_MARGIN_MS: i64 = 60_000;
+
+    /// These settings with a disorder tolerance that covers pollers delivering records
+    /// up to `delays` late (plus a margin): an event older than the tolerance is judged
+    /// late and dropped, so a poller slower than the tolerance would find nothing.
+    /// The tolerance only grows; the second value says whether it did.
+    #[must_use]
+    pub fn covering(&self, delays: &[Duration]) -> (Self, bool) {
+        let needed = delays
+            .iter()
+            .map(|d| {
+                i64::try_from(d.as_millis())
+                    .unwrap_or(i64::MAX)
+                    .saturating_add(Self::POLL_MARGIN_MS)
+            })
+            .max()
+            .unwrap_or(0);
+        let mut out = self.clone();
+        let raised = needed > out.disorder_tolerance_ms;
+        out.disorder_tolerance_ms = out.disorder_tolerance_ms.max(needed);
+        (out, raised)
+    }
+
     pub fn engine(&self) -> EngineSettings {
         EngineSettings {
             disorder_tolerance_ms: self.disorder_tolerance_ms,
@@ -298,4 +322,24 @@ pub(crate) fn count_ingest(metrics: &Metrics, source: EventSource, accepted: u64
         .inc_by(accepted);
     f.get_or_create(&vec![("source", source.as_str()), ("result", "rejected")])
         .inc_by(rejected);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tolerance_grows_to_cover_the_slowest_poller_and_never_shrinks() {
+        let w = WatchSettings::default();
+        assert_eq!(w.disorder_tolerance_ms, 300_000);
+        // Entra's defaults: windows end 300 s before now, polled every 60 s.
+        let (raised, grew) = w.covering(&[Duration::from_secs(30), Duration::from_secs(360)]);
+        assert!(grew);
+        assert_eq!(raised.disorder_tolerance_ms, 420_000);
+        // A fast poller leaves the configured tolerance alone.
+        let (same, grew) = w.covering(&[Duration::from_secs(30)]);
+        assert!(!grew);
+        assert_eq!(same, w);
+        assert_eq!(w.covering(&[]).0, w);
+    }
 }
