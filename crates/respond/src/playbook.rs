@@ -277,16 +277,16 @@ impl Playbook {
                     Action::OpenIncident(s) => {
                         plan.incident = Some(plan.incident.map_or(*s, |had| had.max(*s)));
                     }
-                    a if plan.actions.iter().any(|had| had.name() == a.name()) => {
-                        // The same action twice: keep the longer lock.
-                        if let (Action::LockPush(new), Some(Action::LockPush(had))) = (
-                            a,
-                            plan.actions.iter_mut().find(|had| had.name() == a.name()),
-                        ) {
-                            *had = (*had).max(*new);
+                    a => match plan.actions.iter_mut().find(|had| had.name() == a.name()) {
+                        // The same action twice: once, with the longer lock.
+                        Some(Action::LockPush(had)) => {
+                            if let Action::LockPush(new) = a {
+                                *had = (*had).max(*new);
+                            }
                         }
-                    }
-                    a => plan.actions.push(a.clone()),
+                        Some(_) => {}
+                        None => plan.actions.push(a.clone()),
+                    },
                 }
             }
         }

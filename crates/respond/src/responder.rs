@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::task::JoinSet;
 
-use pushback_model::{Clock, Entropy, Severity, random_token};
+use pushback_model::{Clock, Entropy, random_token};
 
 use crate::incident::{
     Claim, EntryKind, Incident, IncidentStore, IncidentStoreError, NewIncident, TimelineEntry,
@@ -346,11 +346,6 @@ fn title(trigger: &Trigger, subject: &str) -> String {
             crate::TriggerKind::Finding => format!("Finding about {subject}"),
         },
     }
-}
-
-/// Severity ordering for incidents raised by several triggers.
-pub fn worse(a: Severity, b: Severity) -> Severity {
-    a.max(b)
 }
 
 #[cfg(test)]

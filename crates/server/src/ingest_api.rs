@@ -48,12 +48,14 @@ pub struct IngestReply {
     errors: Vec<RecordProblem>,
 }
 
-fn format_of(source: &str) -> Result<(Format, EventSource), ApiError> {
+/// The reader format and event source a log source's name (`okta`, `entra`, `duo`:
+/// the ingest path, and a poller's name) stands for.
+pub(crate) fn format_of(source: &str) -> Option<(Format, EventSource)> {
     match source {
-        "okta" => Ok((Format::Okta, EventSource::Okta)),
-        "entra" => Ok((Format::Entra, EventSource::Entra)),
-        "duo" => Ok((Format::Duo, EventSource::Duo)),
-        _ => Err(GuardError::NotFound.into()),
+        "okta" => Some((Format::Okta, EventSource::Okta)),
+        "entra" => Some((Format::Entra, EventSource::Entra)),
+        "duo" => Some((Format::Duo, EventSource::Duo)),
+        _ => None,
     }
 }
 
@@ -136,7 +138,7 @@ pub async fn ingest(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<IngestReply>), ApiError> {
     let watch = state.watch.as_ref().ok_or(GuardError::NotFound)?;
-    let (format, event_source) = format_of(&source)?;
+    let (format, event_source) = format_of(&source).ok_or(GuardError::NotFound)?;
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::TooLarge

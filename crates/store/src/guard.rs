@@ -366,8 +366,8 @@ macro_rules! impl_guard_store {
                     }
                     state.step_up_since = required.then_some(at);
                     save_state(&mut tx, user.id, &state).await?;
-                    let (kind, severity) = if required { ("user.step_up_required", Severity::High) } else { ("user.step_up_lifted", Severity::High) };
-                    audit(&mut tx, at, kind, severity, &user.login, actor, json!({})).await?;
+                    let kind = if required { "user.step_up_required" } else { "user.step_up_lifted" };
+                    audit(&mut tx, at, kind, Severity::High, &user.login, actor, json!({})).await?;
                     tx.commit().await?;
                     Ok(true)
                 }

@@ -56,27 +56,17 @@ pub async fn run(b: GuardBench) -> anyhow::Result<()> {
     let housekeeping = pushback_server::spawn_housekeeping(guard.clone(), Duration::from_secs(1));
 
     // Seed users and P-256 devices through the guard itself.
-    let admin_key = guard.create_admin_key().await?;
-    let admin = guard.authenticate_admin(&admin_key).await?;
-    let (_, app_key) = guard.create_app(&admin, "bench", None).await?;
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(b.concurrency * 2)
-        .build()?;
-    if !b.json {
-        eprintln!("seeding {} users with P-256 devices…", b.users);
-    }
-    let devices = super::seed_devices(&guard, &admin, &base, &http, b.users).await?;
+    let super::Seeded {
+        app_key,
+        http,
+        per_worker,
+        ..
+    } = super::seed(&guard, &base, b.users, b.concurrency, b.json).await?;
 
     // Seeding left an audit entry per user, enrolment and device to chain; seal them now
     // so the measured window carries only the lifecycles' own sealing.
     while guard.store().seal_audit(10_000).await? > 0 {}
 
-    // Worker w takes users w, w + C, w + 2C, … in turn, so no two workers share a user.
-    let mut per_worker: Vec<Vec<(String, Device)>> =
-        (0..b.concurrency).map(|_| Vec::new()).collect();
-    for (i, d) in devices.into_iter().enumerate() {
-        per_worker[i % b.concurrency].push(d);
-    }
     #[allow(clippy::disallowed_methods)] // a benchmark measures elapsed time by definition
     let started = std::time::Instant::now();
     let deadline = started + b.duration;

@@ -54,9 +54,50 @@ impl Scratch {
     }
 }
 
+/// What a loader needs once seeding is done: an admin, an app's key, a client, and the
+/// users with their devices dealt out to the workers.
+pub(crate) struct Seeded {
+    pub admin: AdminPrincipal,
+    pub app_key: String,
+    pub http: reqwest::Client,
+    /// Worker *w* has users *w*, *w + C*, *w + 2C*, …: no two workers share a user.
+    pub per_worker: Vec<Vec<(String, Device)>>,
+}
+
+/// An admin, an app called `bench`, and `users` users with P-256 devices, split among
+/// `workers` workers.
+pub(crate) async fn seed(
+    guard: &Arc<Guard>,
+    base: &str,
+    users: usize,
+    workers: usize,
+    quiet: bool,
+) -> anyhow::Result<Seeded> {
+    let admin_key = guard.create_admin_key().await?;
+    let admin = guard.authenticate_admin(&admin_key).await?;
+    let (_, app_key) = guard.create_app(&admin, "bench", None).await?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(workers * 2)
+        .build()?;
+    if !quiet {
+        eprintln!("seeding {users} users with P-256 devices…");
+    }
+    let devices = seed_devices(guard, &admin, base, &http, users).await?;
+    let mut per_worker: Vec<Vec<(String, Device)>> = (0..workers).map(|_| Vec::new()).collect();
+    for (i, d) in devices.into_iter().enumerate() {
+        per_worker[i % workers].push(d);
+    }
+    Ok(Seeded {
+        admin,
+        app_key,
+        http,
+        per_worker,
+    })
+}
+
 /// Creates `users` users (`user0000000`, …), each with a P-256 device enrolled the way
 /// a device does it, through the reference authenticator over HTTP.
-pub(crate) async fn seed_devices(
+async fn seed_devices(
     guard: &Arc<Guard>,
     admin: &AdminPrincipal,
     base: &str,

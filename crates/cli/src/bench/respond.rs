@@ -173,22 +173,14 @@ pub async fn run(b: RespondBench) -> anyhow::Result<()> {
         let _ = stop_rx.await;
     }));
 
-    let admin_key = guard.create_admin_key().await?;
-    let admin = guard.authenticate_admin(&admin_key).await?;
-    let (_, app_key) = guard.create_app(&admin, "bench", None).await?;
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(b.concurrency * 2)
-        .build()?;
-    if !b.json {
-        eprintln!("seeding {} users with P-256 devices…", b.reports);
-    }
-    let devices = super::seed_devices(&guard, &admin, &base, &http, b.reports).await?;
+    let super::Seeded {
+        admin,
+        app_key,
+        http,
+        per_worker,
+    } = super::seed(&guard, &base, b.reports, b.concurrency, b.json).await?;
 
     // not-me: C workers, each through its share of the users.
-    let mut per_worker: Vec<Vec<_>> = (0..b.concurrency).map(|_| Vec::new()).collect();
-    for (i, d) in devices.into_iter().enumerate() {
-        per_worker[i % b.concurrency].push(d);
-    }
     let mut workers = Vec::new();
     for users in per_worker {
         let (http, base, app_key) = (http.clone(), base.clone(), app_key.clone());

@@ -16,11 +16,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pushback_connect::{Checkpoint, LogSource};
-use pushback_model::{Clock, EventSource};
-use pushback_watch::{FindingStore, Format};
+use pushback_model::Clock;
+use pushback_watch::FindingStore;
 
 use super::Live;
-use crate::ingest_api::read_batch;
+use crate::ingest_api::{format_of, read_batch};
 use crate::metrics::Metrics;
 
 /// How often a node standing by asks for a source's lease.
@@ -29,15 +29,6 @@ const LEASE_RETRY: Duration = Duration::from_secs(5);
 /// The longest pause after a failure that waiting cannot mend (a refused credential):
 /// an operator fixes the configuration meanwhile, and the poller tries again.
 const REFUSED_PAUSE: Duration = Duration::from_secs(300);
-
-fn format_of(name: &str) -> Option<(Format, EventSource)> {
-    match name {
-        "okta" => Some((Format::Okta, EventSource::Okta)),
-        "entra" => Some((Format::Entra, EventSource::Entra)),
-        "duo" => Some((Format::Duo, EventSource::Duo)),
-        _ => None,
-    }
-}
 
 /// Starts polling `source` into `live`, with its checkpoint in `store`.
 pub fn spawn_poller(

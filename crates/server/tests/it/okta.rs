@@ -21,7 +21,7 @@ use pushback_server::live::spawn_poller;
 use pushback_server::respond;
 
 use crate::respond::eventually;
-use crate::support::{TestServer, databases};
+use crate::support::{Db, TestServer, databases};
 use crate::watch::{catch_up, okta};
 
 const TOKEN: &str = "okta-test-token-0123456789";
@@ -135,11 +135,31 @@ pub(crate) async fn start_fake_okta(okta: Arc<FakeOkta>) -> String {
 }
 
 pub(crate) fn okta_client(base: &str, clock: Arc<dyn pushback_model::Clock>) -> Okta {
+    okta_with_token(base, TOKEN, clock)
+}
+
+fn okta_with_token(base: &str, token: &str, clock: Arc<dyn pushback_model::Clock>) -> Okta {
     let config = OktaConfig {
         base_url: base.to_owned(),
         ..OktaConfig::default()
     };
-    Okta::with_token(&config, Secret::new(TOKEN), clock).unwrap()
+    Okta::with_token(&config, Secret::new(token), clock).unwrap()
+}
+
+/// A server whose default playbook acts through `okta`.
+async fn server_acting_through(db: &Db, okta: Okta) -> TestServer {
+    let connectors = Connectors {
+        okta: Some(okta),
+        ..Connectors::default()
+    };
+    TestServer::start_full(
+        db,
+        GuardSettings::default(),
+        Vec::new(),
+        respond::actuators(&connectors),
+        default_entries(),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -147,18 +167,8 @@ async fn not_me_revokes_the_users_okta_sessions_and_the_timeline_says_so() {
     for db in databases() {
         let fake = Arc::new(FakeOkta::default());
         let base = start_fake_okta(fake.clone()).await;
-        let connectors = Connectors {
-            okta: Some(okta_client(&base, Arc::new(pushback_model::SystemClock))),
-            ..Connectors::default()
-        };
-        let s = TestServer::start_full(
-            &db,
-            GuardSettings::default(),
-            Vec::new(),
-            respond::actuators(&connectors),
-            default_entries(),
-        )
-        .await;
+        let okta = okta_client(&base, Arc::new(pushback_model::SystemClock));
+        let s = server_acting_through(&db, okta).await;
         s.report_not_me("alice").await;
 
         let list = eventually(&s, "/v1/incidents", |v| {
@@ -194,39 +204,23 @@ async fn not_me_revokes_the_users_okta_sessions_and_the_timeline_says_so() {
 }
 
 #[tokio::test]
-async fn okta_revocation_refused_by_okta_is_retried_then_shown_failed() {
+async fn a_revocation_okta_refuses_is_tried_once_and_shown_failed() {
     // A token Okta refuses: a 401 is final, so one attempt, then the failure is on the
     // timeline and counted on the incident.
     let db = &databases()[0];
     let fake = Arc::new(FakeOkta::default());
     let base = start_fake_okta(fake.clone()).await;
-    let config = OktaConfig {
-        base_url: base,
-        ..OktaConfig::default()
-    };
-    let okta = Okta::with_token(
-        &config,
-        Secret::new("wrong-token-0123456789"),
+    let okta = okta_with_token(
+        &base,
+        "wrong-token-0123456789",
         Arc::new(pushback_model::SystemClock),
-    )
-    .unwrap();
+    );
     assert!(
         okta.revoke_sessions(&pushback_connect::UserRef::new("x"))
             .await
             .is_err()
     );
-    let connectors = Connectors {
-        okta: Some(okta),
-        ..Connectors::default()
-    };
-    let s = TestServer::start_full(
-        db,
-        GuardSettings::default(),
-        Vec::new(),
-        respond::actuators(&connectors),
-        default_entries(),
-    )
-    .await;
+    let s = server_acting_through(db, okta).await;
     s.report_not_me("alice").await;
     let list = eventually(&s, "/v1/incidents", |v| {
         v["incidents"][0]["failed_actions"] == 1
