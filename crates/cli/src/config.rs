@@ -164,6 +164,12 @@ disorder_tolerance_ms = 300000
 max_groups_per_rule = 100000
 # How often the engine's watermark follows the clock, in milliseconds.
 tick_interval_ms = 1000
+# How often, at most, the engine saves what it holds (events waiting, open windows)
+# with the pollers' checkpoints, in milliseconds; also on shutdown. After a restart it
+# goes on from there: an attack straddling the restart is seen whole. After a crash,
+# ingested events since the last save are missing from the windows (polled records
+# are read again).
+state_save_interval_ms = 10000
 # Batches waiting for the engine; an ingest request waits for room, a guard event
 # is dropped (and counted) when there is none.
 event_queue = 1024

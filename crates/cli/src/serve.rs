@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use pushback_guard::Observer;
 use pushback_model::{SystemClock, SystemEntropy};
 use pushback_respond::{Actuator, Responder};
-use pushback_server::live::{GuardEvents, spawn_poller};
+use pushback_server::live::{GuardEvents, LiveParts, spawn_poller};
 use pushback_server::respond::{self, GuardActuator, RespondObserver, StoredDeadLetters};
 use pushback_server::{AppState, Live, Metrics, WatchState};
 use pushback_watch::rule::RuleSet;
@@ -104,13 +104,16 @@ impl Service {
         let (triggers, trigger_queue) = respond::channel();
         let respond_on = config.respond.enabled.then(|| triggers.clone());
         let (live, engine) = Live::start(
-            rules,
+            LiveParts {
+                rules,
+                store: stores.findings.clone(),
+                sinks,
+                clock: clock.clone(),
+                metrics: metrics.clone(),
+                respond: respond_on.clone(),
+                pollers: sources.iter().map(|s| s.name()).collect(),
+            },
             watch,
-            stores.findings.clone(),
-            sinks,
-            clock.clone(),
-            metrics.clone(),
-            respond_on.clone(),
         );
         let mut observers: Vec<Arc<dyn Observer>> = vec![Arc::new(GuardEvents(live.clone()))];
         if let Some(triggers) = respond_on {
@@ -138,7 +141,6 @@ impl Service {
                     source,
                     live.clone(),
                     stores.findings.clone(),
-                    clock.clone(),
                     metrics.clone(),
                 )
             })
@@ -176,8 +178,8 @@ impl Service {
         })
     }
 
-    /// Serves until `shutdown`, then judges what the engine still holds, lets responses
-    /// in flight end (after their last retry at the latest) and stops.
+    /// Serves until `shutdown`, then saves what the engine holds for the next start,
+    /// lets responses in flight end (after their last retry at the latest) and stops.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
@@ -190,7 +192,7 @@ impl Service {
             poller.abort();
         }
         self.housekeeping.abort();
-        if self.live.finish().await.is_err() {
+        if self.live.stop().await.is_err() {
             tracing::warn!("the detection engine had already stopped");
         }
         let _ = self.engine.await;

@@ -157,20 +157,40 @@ macro_rules! impl_finding_store {
                     Ok(self.try_lease(&format!("poller.{source}")).await?)
                 }
 
-                async fn save_checkpoint(
+                async fn engine_state(&self) -> Result<Option<String>, FindingStoreError> {
+                    Ok(self
+                        .reader()
+                        .await?
+                        .opt(
+                            "SELECT state FROM engine_state WHERE name = 'live'",
+                            $crate::sql::args![],
+                            $crate::sql::text,
+                        )
+                        .await?)
+                }
+
+                async fn save_engine_state(
                     &self,
-                    source: &str,
-                    checkpoint: &str,
+                    state: &str,
+                    checkpoints: &[(String, String)],
                     at: Timestamp,
                 ) -> Result<(), FindingStoreError> {
-                    self.writer()
-                        .await?
-                        .exec(
+                    let mut tx = self.begin().await?;
+                    tx.exec(
+                        "INSERT INTO engine_state (name, state, updated_at) VALUES ('live', $1, $2) \
+                         ON CONFLICT (name) DO UPDATE SET state = $1, updated_at = $2",
+                        $crate::sql::args![state, at.millis()],
+                    )
+                    .await?;
+                    for (source, checkpoint) in checkpoints {
+                        tx.exec(
                             "INSERT INTO poll_checkpoints (source, checkpoint, updated_at) VALUES ($1, $2, $3) \
                              ON CONFLICT (source) DO UPDATE SET checkpoint = $2, updated_at = $3",
                             $crate::sql::args![source, checkpoint, at.millis()],
                         )
                         .await?;
+                    }
+                    tx.commit().await?;
                     Ok(())
                 }
             }

@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0002_findings.sql"),
     include_str!("../migrations/sqlite/0003_ingest_keys.sql"),
     include_str!("../migrations/sqlite/0004_respond.sql"),
+    include_str!("../migrations/sqlite/0005_engine_state.sql"),
 ];
 
 /// pushback's store on one SQLite file.

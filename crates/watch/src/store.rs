@@ -95,12 +95,15 @@ pub trait FindingStore: Send + Sync {
     /// long as the value returned (and ends with the node).
     async fn poller_lease(&self, source: &str) -> Result<Option<PollerLease>, FindingStoreError>;
 
-    /// Saves the poller's checkpoint once the records before it were handed to the
-    /// engine.
-    async fn save_checkpoint(
+    /// The live engine's state as last saved by [`FindingStore::save_engine_state`].
+    async fn engine_state(&self) -> Result<Option<String>, FindingStoreError>;
+
+    /// Saves the live engine's state and, in the same transaction, the checkpoints of
+    /// the pollers whose records it holds: `(source, checkpoint)`.
+    async fn save_engine_state(
         &self,
-        source: &str,
-        checkpoint: &str,
+        state: &str,
+        checkpoints: &[(String, String)],
         at: Timestamp,
     ) -> Result<(), FindingStoreError>;
 }

@@ -21,13 +21,14 @@ mod poller;
 pub mod sink;
 mod webhook;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use pushback_model::{AuthEvent, Clock, EventSource, Finding};
+use pushback_model::{AuthEvent, Clock, EventSource, Finding, Timestamp};
 use pushback_watch::rule::RuleSet;
 use pushback_watch::{Engine, EngineSettings, EngineStats, FindingStore};
 
@@ -36,6 +37,7 @@ use crate::respond::Triggers;
 
 pub use guard_events::{GuardEvents, auth_event};
 pub use poller::spawn_poller;
+
 pub use sink::{JsonlSink, Sink, SinkError, SinkSettings};
 pub use webhook::{WebhookSecret, WebhookSettings, WebhookSink};
 
@@ -54,6 +56,9 @@ pub struct WatchSettings {
     pub max_groups_per_rule: usize,
     /// How often the engine's watermark follows the clock, in milliseconds.
     pub tick_interval_ms: u64,
+    /// How often, at most, the engine's state is saved with the pollers' checkpoints
+    /// (and always when the service stops), in milliseconds.
+    pub state_save_interval_ms: u64,
     /// Batches (an ingest request, or one guard event) waiting for the engine.
     pub event_queue: usize,
     /// Largest accepted ingest request body, in bytes.
@@ -71,6 +76,7 @@ impl Default for WatchSettings {
             disorder_tolerance_ms: engine.disorder_tolerance_ms,
             max_groups_per_rule: engine.max_groups_per_rule,
             tick_interval_ms: 1000,
+            state_save_interval_ms: 10_000,
             event_queue: 1024,
             max_ingest_bytes: 5 << 20,
             poll: true,
@@ -114,11 +120,29 @@ impl WatchSettings {
 
 enum Msg {
     Events(Vec<AuthEvent>),
+    Page(PolledPage),
+    /// A poller that will not catch up for now: the engine stops waiting for it.
+    Settled(&'static str),
     /// Tick now, store and dispatch what that finds, then answer.
     Sync(oneshot::Sender<()>),
-    /// Judge everything held, store and dispatch, answer and stop.
-    Finish(oneshot::Sender<()>),
+    /// Save the state, answer and stop.
+    Stop(oneshot::Sender<()>),
 }
+
+/// One page from a log poller, with the checkpoint to save along with the engine's
+/// state once the engine holds the page's events.
+#[derive(Debug)]
+pub struct PolledPage {
+    pub source: &'static str,
+    pub events: Vec<AuthEvent>,
+    pub checkpoint: String,
+    /// The log had nothing more to give: the poller has caught up.
+    pub caught_up: bool,
+}
+
+/// How long, at most, the engine holds its watermark back for pollers catching up
+/// after a start (a source that stays down must not hold up every other detection).
+const CATCH_UP_LIMIT: Duration = Duration::from_secs(600);
 
 /// The engine task has stopped.
 #[derive(Debug, thiserror::Error)]
@@ -138,32 +162,65 @@ impl std::fmt::Debug for Live {
     }
 }
 
+/// What the engine task starts from.
+pub struct LiveParts {
+    pub rules: RuleSet,
+    /// Where findings are stored, and the engine's state with the pollers' checkpoints.
+    pub store: Arc<dyn FindingStore>,
+    /// Each gets a task and a queue of `settings.sinks.queue`.
+    pub sinks: Vec<Box<dyn Sink>>,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+    /// The responder's queue: every new finding is a trigger.
+    pub respond: Option<Triggers>,
+    /// The log sources that will be polled: until each has caught up (or
+    /// [`CATCH_UP_LIMIT`] has passed), the watermark waits for the records they
+    /// deliver, so that what happened while the service was down is judged.
+    pub pollers: Vec<&'static str>,
+}
+
 impl Live {
-    /// Starts the engine task over `rules`, storing findings in `store` and handing new
-    /// ones to `sinks` (each gets a task and a queue of `settings.sinks.queue`).
+    /// Starts the engine task: it first takes up the state saved when it last stopped,
+    /// then judges what it is given, storing findings and handing new ones to the
+    /// sinks and the responder.
     pub fn start(
-        rules: RuleSet,
+        parts: LiveParts,
         settings: &WatchSettings,
-        store: Arc<dyn FindingStore>,
-        sinks: Vec<Box<dyn Sink>>,
-        clock: Arc<dyn Clock>,
-        metrics: Arc<Metrics>,
-        respond: Option<Triggers>,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(settings.event_queue.max(1));
-        let outlets = sink::start_all(sinks, settings.sinks.queue.max(1), metrics.clone());
+        let outlets = sink::start_all(
+            parts.sinks,
+            settings.sinks.queue.max(1),
+            parts.metrics.clone(),
+        );
         let task = EngineTask {
-            engine: Engine::new(rules, settings.engine()),
-            store,
+            engine: Engine::new(parts.rules, settings.engine()),
+            tolerance_ms: settings.disorder_tolerance_ms.max(0),
+            store: parts.store,
             outlets,
-            clock,
-            metrics: metrics.clone(),
+            clock: parts.clock,
+            metrics: parts.metrics.clone(),
             last: EngineStats::default(),
-            respond,
+            respond: parts.respond,
+            catching_up: parts.pollers.into_iter().map(|p| (p, None)).collect(),
+            checkpoints: BTreeMap::new(),
+            dirty: false,
+            save_every_ms: i64::try_from(settings.state_save_interval_ms).unwrap_or(i64::MAX),
+            last_save: None,
         };
         let every = Duration::from_millis(settings.tick_interval_ms.max(10));
         let handle = tokio::spawn(task.run(rx, every));
-        (Self { tx, metrics }, handle)
+        (
+            Self {
+                tx,
+                metrics: parts.metrics,
+            },
+            handle,
+        )
+    }
+
+    async fn send(&self, msg: Msg) -> Result<(), EngineStopped> {
+        self.tx.send(msg).await.map_err(|_| EngineStopped)
     }
 
     /// Hands a batch to the engine, waiting for room in its queue.
@@ -171,10 +228,18 @@ impl Live {
         if events.is_empty() {
             return Ok(());
         }
-        self.tx
-            .send(Msg::Events(events))
-            .await
-            .map_err(|_| EngineStopped)
+        self.send(Msg::Events(events)).await
+    }
+
+    /// Hands a poller's page to the engine, waiting for room in its queue. Its
+    /// checkpoint is saved with the engine's state.
+    pub async fn submit_page(&self, page: PolledPage) -> Result<(), EngineStopped> {
+        self.send(Msg::Page(page)).await
+    }
+
+    /// Tells the engine that the poller of `source` will not catch up for now.
+    pub async fn settled(&self, source: &'static str) -> Result<(), EngineStopped> {
+        self.send(Msg::Settled(source)).await
     }
 
     /// Hands one event to the engine if its queue has room; otherwise drops it and
@@ -192,45 +257,55 @@ impl Live {
         sent
     }
 
-    /// Moves the watermark to the clock's now and returns once what that released is
-    /// stored and queued for the sinks (every event submitted before is in).
+    /// Moves the watermark to the clock's now (as far as a hold allows) and returns
+    /// once what that released is stored and queued for the sinks (every event
+    /// submitted before is in).
     pub async fn sync(&self) -> Result<(), EngineStopped> {
         let (reply, done) = oneshot::channel();
-        self.tx
-            .send(Msg::Sync(reply))
-            .await
-            .map_err(|_| EngineStopped)?;
+        self.send(Msg::Sync(reply)).await?;
         done.await.map_err(|_| EngineStopped)
     }
 
-    /// End of service: judges every held event and open window, stores and queues the
-    /// findings, and stops the engine.
-    pub async fn finish(&self) -> Result<(), EngineStopped> {
+    /// End of service: saves what the engine holds (events not yet judged, open
+    /// windows) with the pollers' checkpoints, for the next start to go on from, and
+    /// stops the engine. Nothing is judged early.
+    pub async fn stop(&self) -> Result<(), EngineStopped> {
         let (reply, done) = oneshot::channel();
-        self.tx
-            .send(Msg::Finish(reply))
-            .await
-            .map_err(|_| EngineStopped)?;
+        self.send(Msg::Stop(reply)).await?;
         done.await.map_err(|_| EngineStopped)
     }
 }
 
 struct EngineTask {
     engine: Engine,
+    tolerance_ms: i64,
     store: Arc<dyn FindingStore>,
     outlets: Vec<sink::Outlet>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
     last: EngineStats,
-    /// The responder's queue: every new finding is a trigger.
     respond: Option<Triggers>,
+    /// Pollers not caught up yet, with the newest event time each has delivered.
+    catching_up: BTreeMap<&'static str, Option<Timestamp>>,
+    /// Checkpoints of the pages taken since the state was last saved.
+    checkpoints: BTreeMap<&'static str, String>,
+    /// Something was taken since the state was last saved.
+    dirty: bool,
+    save_every_ms: i64,
+    last_save: Option<Timestamp>,
 }
 
 impl EngineTask {
     async fn run(mut self, mut rx: mpsc::Receiver<Msg>, every: Duration) {
+        self.restore().await;
+        let catch_up_until = self
+            .clock
+            .now()
+            .plus_millis(i64::try_from(CATCH_UP_LIMIT.as_millis()).unwrap_or(i64::MAX));
+        let mut found = Vec::new();
+        self.hold(&mut found);
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut found = Vec::new();
         loop {
             tokio::select! {
                 msg = rx.recv() => match msg {
@@ -238,29 +313,138 @@ impl EngineTask {
                         for e in events {
                             self.engine.observe_into(e, &mut found);
                         }
-                        self.report(&mut found).await;
+                        self.dirty = true;
+                    }
+                    Some(Msg::Page(page)) => self.take_page(page, &mut found),
+                    Some(Msg::Settled(source)) => {
+                        if self.catching_up.remove(source).is_some() {
+                            self.hold(&mut found);
+                        }
                     }
                     Some(Msg::Sync(reply)) => {
                         found.extend(self.engine.tick(self.clock.now()));
                         self.report(&mut found).await;
+                        self.save_if_due().await;
                         let _ = reply.send(());
+                        continue;
                     }
-                    Some(Msg::Finish(reply)) => {
-                        found.extend(self.engine.finish());
+                    Some(Msg::Stop(reply)) => {
                         self.report(&mut found).await;
+                        self.save().await;
                         let _ = reply.send(());
                         return;
                     }
                     None => {
-                        found.extend(self.engine.finish());
                         self.report(&mut found).await;
+                        self.save().await;
                         return;
                     }
                 },
                 _ = tick.tick() => {
+                    if !self.catching_up.is_empty() && self.clock.now() > catch_up_until {
+                        tracing::warn!(
+                            pollers = ?self.catching_up.keys().collect::<Vec<_>>(),
+                            "log pollers have not caught up; detection no longer waits for them (their older records may now be counted late)"
+                        );
+                        self.catching_up.clear();
+                        self.hold(&mut found);
+                    }
                     found.extend(self.engine.tick(self.clock.now()));
-                    self.report(&mut found).await;
                 }
+            }
+            self.report(&mut found).await;
+            self.save_if_due().await;
+        }
+    }
+
+    /// Takes up the state saved when the engine last stopped, if there is one.
+    async fn restore(&mut self) {
+        match self.store.engine_state().await {
+            Ok(Some(text)) => match self.engine.restore_state(&text) {
+                Ok(r) => tracing::info!(
+                    events = r.events,
+                    windows = r.windows,
+                    changed_rules = r.dropped_windows,
+                    "the detection engine goes on from its saved state"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the saved detection state is unusable; starting afresh");
+                }
+            },
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the saved detection state failed; starting afresh");
+            }
+        }
+    }
+
+    /// Holds the watermark below the oldest position of the pollers still catching
+    /// up (all the way back while one has delivered nothing yet), or lets it go.
+    fn hold(&mut self, found: &mut Vec<Finding>) {
+        let hold = self
+            .catching_up
+            .values()
+            .map(|p| {
+                p.map_or(Timestamp::from_millis(i64::MIN), |t| {
+                    t.plus_millis(-self.tolerance_ms)
+                })
+            })
+            .min();
+        found.extend(self.engine.set_hold(hold));
+    }
+
+    fn take_page(&mut self, page: PolledPage, found: &mut Vec<Finding>) {
+        let newest = page.events.iter().map(|e| e.time).max();
+        for e in page.events {
+            self.engine.observe_into(e, found);
+        }
+        self.checkpoints.insert(page.source, page.checkpoint);
+        self.dirty = true;
+        if page.caught_up {
+            if self.catching_up.remove(page.source).is_some() {
+                self.hold(found);
+            }
+        } else if let Some(position) = self.catching_up.get_mut(page.source)
+            && newest > *position
+        {
+            *position = newest;
+            self.hold(found);
+        }
+    }
+
+    async fn save_if_due(&mut self) {
+        let due = self
+            .last_save
+            .is_none_or(|at| self.clock.now() >= at.plus_millis(self.save_every_ms));
+        if self.dirty && due {
+            self.save().await;
+        }
+    }
+
+    /// Saves the engine's state with the checkpoints of the pages it took; on failure
+    /// both wait for the next save (the pollers read those pages again after a crash).
+    async fn save(&mut self) {
+        if !self.dirty && self.checkpoints.is_empty() {
+            return;
+        }
+        let state = self.engine.save_state();
+        let checkpoints: Vec<(String, String)> = self
+            .checkpoints
+            .iter()
+            .map(|(s, c)| ((*s).to_owned(), c.clone()))
+            .collect();
+        match self
+            .store
+            .save_engine_state(&state, &checkpoints, self.clock.now())
+            .await
+        {
+            Ok(()) => {
+                self.checkpoints.clear();
+                self.dirty = false;
+                self.last_save = Some(self.clock.now());
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "saving the detection state failed; will retry");
             }
         }
     }

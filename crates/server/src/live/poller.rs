@@ -2,9 +2,13 @@
 //! the vendor's log page by page, hands the records to the live engine through the same
 //! reader as the ingest API, and saves the page's checkpoint once the engine has them.
 //!
-//! After a restart a poller resumes from its saved checkpoint: no record is skipped,
-//! and a page handed over just before the stop and read again is harmless, because a
-//! finding is stored once per episode. A failure — the vendor down, a 4xx, a malformed
+//! A page's checkpoint is saved with the engine's state, in one transaction (see
+//! [`super::Live::submit_page`]). After a restart, or a crash, the engine goes on from
+//! its saved state and the poller from the checkpoint saved with it: records read
+//! after that save are read again and judged once, nothing is skipped, and an attack
+//! straddling the restart is seen whole. Until a poller has caught up, the engine
+//! holds its watermark for it, so records of the time the service was down are judged
+//! rather than dropped as late. A failure — the vendor down, a 4xx, a malformed
 //! page, a looping cursor — is logged with the connector's message, counted, and
 //! retried after a pause; the checkpoint stays where it was.
 //!
@@ -16,10 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pushback_connect::{Checkpoint, LogSource};
-use pushback_model::Clock;
 use pushback_watch::FindingStore;
 
-use super::Live;
+use super::{Live, PolledPage};
 use crate::ingest_api::{format_of, read_batch};
 use crate::metrics::Metrics;
 
@@ -30,12 +33,11 @@ const LEASE_RETRY: Duration = Duration::from_secs(5);
 /// an operator fixes the configuration meanwhile, and the poller tries again.
 const REFUSED_PAUSE: Duration = Duration::from_secs(300);
 
-/// Starts polling `source` into `live`, with its checkpoint in `store`.
+/// Starts polling `source` into `live`, from the checkpoint saved in `store`.
 pub fn spawn_poller(
     mut source: Box<dyn LogSource>,
     live: Live,
     store: Arc<dyn FindingStore>,
-    clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -60,6 +62,10 @@ pub fn spawn_poller(
                             "another node polls this source; standing by"
                         );
                         announced = true;
+                        // Detection here must not wait for records it will not get.
+                        if live.settled(name).await.is_err() {
+                            return;
+                        }
                     }
                 }
                 Err(e) => {
@@ -93,17 +99,15 @@ pub fn spawn_poller(
                     }
                     let batch = read_batch(format, &bytes);
                     super::count_ingest(&metrics, event_source, batch.accepted, batch.rejected);
-                    if live.submit(batch.events).await.is_err() {
+                    let polled = PolledPage {
+                        source: name,
+                        events: batch.events,
+                        checkpoint: page.checkpoint.as_str().to_owned(),
+                        caught_up: !page.more,
+                    };
+                    if live.submit_page(polled).await.is_err() {
                         tracing::info!(source = name, "the engine has stopped; poller ends");
                         return;
-                    }
-                    // Saved after the engine has the records; kept in memory when the
-                    // save fails, so the next poll continues and the save is retried.
-                    if let Err(e) = store
-                        .save_checkpoint(name, page.checkpoint.as_str(), clock.now())
-                        .await
-                    {
-                        tracing::warn!(source = name, error = %e, "saving the poller's checkpoint failed; will retry with the next page");
                     }
                     checkpoint = Some(page.checkpoint);
                     if page.more {
@@ -123,6 +127,10 @@ pub fn spawn_poller(
                     if transient {
                         source.poll_interval()
                     } else {
+                        // Refused until an operator acts: detection must not wait.
+                        if live.settled(name).await.is_err() {
+                            return;
+                        }
                         source.poll_interval().max(REFUSED_PAUSE)
                     }
                 }

@@ -287,7 +287,6 @@ async fn the_system_log_poller_feeds_the_engine_and_resumes_from_its_checkpoint(
             Box::new(client.logs()),
             s.live.clone(),
             s.findings.clone(),
-            s.clock.clone(),
             metrics.clone(),
         );
         while !requests(&fake).iter().any(|r| r.ends_with("after=1"))
@@ -310,7 +309,6 @@ async fn the_system_log_poller_feeds_the_engine_and_resumes_from_its_checkpoint(
             Box::new(client.logs()),
             s.live.clone(),
             s.findings.clone(),
-            s.clock.clone(),
             metrics,
         );
         while !requests(&fake)[seen_before..]
@@ -348,6 +346,161 @@ async fn the_system_log_poller_feeds_the_engine_and_resumes_from_its_checkpoint(
         );
         assert_eq!(floods[0]["user"], "bob@example.com");
         assert!(floods[0]["event_count"].as_u64() >= Some(5), "{found:#}");
+    }
+}
+
+/// A whole service's detection, as `serve` starts it: an engine over `s`'s database
+/// that goes on from its saved state, with a poller of `fake`.
+fn start_detection(
+    s: &TestServer,
+    fake_base: &str,
+) -> (
+    pushback_server::Live,
+    tokio::task::JoinHandle<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let metrics = Arc::new(Metrics::new());
+    let watch = pushback_server::WatchSettings {
+        tick_interval_ms: 3_600_000,
+        state_save_interval_ms: 0,
+        ..pushback_server::WatchSettings::default()
+    };
+    let (live, engine) = pushback_server::Live::start(
+        pushback_server::live::LiveParts {
+            rules: pushback_watch::rule::RuleSet::builtin().unwrap(),
+            store: s.findings.clone(),
+            sinks: Vec::new(),
+            clock: s.clock.clone(),
+            metrics: metrics.clone(),
+            respond: None,
+            pollers: vec!["okta"],
+        },
+        &watch,
+    );
+    let client = okta_client(fake_base, s.clock.clone());
+    let poller = spawn_poller(
+        Box::new(client.logs()),
+        live.clone(),
+        s.findings.clone(),
+        metrics,
+    );
+    (live, engine, poller)
+}
+
+/// Waits for `done`, failing the test (rather than hanging it) after a minute.
+async fn within(done: impl std::future::Future<Output = ()>) {
+    tokio::time::timeout(std::time::Duration::from_secs(60), done)
+        .await
+        .expect("the service got there within a minute");
+}
+
+async fn floods(s: &TestServer) -> Vec<Value> {
+    let found = s
+        .get_json("/v1/findings?rule_id=push_flood", &s.admin_key)
+        .await;
+    found["findings"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_flood_straddling_a_restart_and_an_outage_is_found_once_with_every_deny() {
+    for db in databases() {
+        let s = TestServer::start(&db).await;
+        let t0 = s.clock.now().minus_secs(120);
+        let deny = |i: i64| {
+            okta(
+                &format!("carol-deny-{i}"),
+                t0.plus_secs(i * 30),
+                "user.mfa.okta_verify.deny_push",
+                "FAILURE",
+                "carol@example.com",
+            )
+        };
+        let fake = Arc::new(FakeOkta {
+            pages: vec![vec![deny(0), deny(1), deny(2)], vec![deny(3), deny(4)]],
+            ..FakeOkta::default()
+        });
+        let base = start_fake_okta(fake.clone()).await;
+        let requests = |fake: &FakeOkta| fake.requests.lock().unwrap().clone();
+        let saved = |after: &'static str| {
+            let findings = s.findings.clone();
+            async move {
+                findings
+                    .checkpoint("okta")
+                    .await
+                    .unwrap()
+                    .is_some_and(|c| c.contains(after))
+            }
+        };
+
+        // Okta has written three denies; the service reads them, then dies without
+        // a word (its task is aborted: no orderly stop).
+        fake.available.store(1, std::sync::atomic::Ordering::SeqCst);
+        let (live, engine, poller) = start_detection(&s, &base);
+        within(async {
+            while !saved("after=1").await {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        poller.abort();
+        engine.abort();
+        let _ = (poller.await, engine.await);
+        drop(live);
+        assert!(floods(&s).await.is_empty());
+
+        // It stays down an hour, longer than the disorder tolerance, while Okta logs
+        // two more denies. The new service's clock ticks before its poller has
+        // delivered anything.
+        s.clock.advance_secs(3600);
+        fake.available.store(2, std::sync::atomic::Ordering::SeqCst);
+        let seen_before = requests(&fake).len();
+        let (live, engine, poller) = start_detection(&s, &base);
+        live.sync().await.unwrap();
+        // Once the poller has caught up (Okta has nothing after the second page), the
+        // engine judges what it holds.
+        within(async {
+            while floods(&s).await.is_empty() {
+                tokio::task::yield_now().await;
+                live.sync().await.unwrap();
+            }
+        })
+        .await;
+        poller.abort();
+        let _ = poller.await;
+        assert_eq!(
+            requests(&fake)[seen_before..],
+            ["GET /api/v1/logs after=1", "GET /api/v1/logs after=2"],
+            "the poller went on from the checkpoint saved with the state"
+        );
+        let found = floods(&s).await;
+        assert_eq!(found.len(), 1, "the flood across the outage: {found:#?}");
+        assert_eq!(found[0]["user"], "carol@example.com");
+        assert_eq!(found[0]["event_count"], 5, "{found:#?}");
+        assert_eq!(
+            found[0]["event_ids"][0], "carol-deny-0",
+            "the denies from before the restart count: {found:#?}"
+        );
+
+        // An orderly stop, and a third start: the episode is not reported again and
+        // nothing is read twice.
+        live.stop().await.unwrap();
+        let _ = engine.await;
+        let seen_before = requests(&fake).len();
+        let (live, engine, poller) = start_detection(&s, &base);
+        within(async {
+            while requests(&fake).len() == seen_before {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        poller.abort();
+        let _ = poller.await;
+        s.clock.advance_secs(3600);
+        live.sync().await.unwrap();
+        live.stop().await.unwrap();
+        let _ = engine.await;
+        assert_eq!(requests(&fake)[seen_before], "GET /api/v1/logs after=2");
+        assert_eq!(floods(&s).await.len(), 1, "still one flood");
     }
 }
 

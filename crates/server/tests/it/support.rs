@@ -15,7 +15,7 @@ use pushback_model::{Clock, ManualClock, SystemEntropy, Timestamp, random_token}
 use pushback_respond::{
     Actuator, Entry, IncidentStore, Playbook, Responder, RetryPolicy, default_entries,
 };
-use pushback_server::live::{GuardEvents, JsonlSink, Sink};
+use pushback_server::live::{GuardEvents, JsonlSink, LiveParts, Sink};
 use pushback_server::respond::{self, GuardActuator, RespondObserver};
 use pushback_server::{AppState, Live, Metrics, MetricsObserver, WatchSettings, WatchState};
 use pushback_watch::FindingStore;
@@ -178,17 +178,22 @@ impl TestServer {
         let watch = WatchSettings {
             // Only `Live::sync` moves the watermark with the clock: tests are exact.
             tick_interval_ms: 3_600_000,
+            // Saved after every batch: a test can stop at any point.
+            state_save_interval_ms: 0,
             ..WatchSettings::default()
         };
         let (triggers, trigger_queue) = respond::channel();
         let (live, _engine) = Live::start(
-            RuleSet::builtin().unwrap(),
+            LiveParts {
+                rules: RuleSet::builtin().unwrap(),
+                store: findings.clone(),
+                sinks: all_sinks,
+                clock: clock.clone(),
+                metrics: metrics.clone(),
+                respond: Some(triggers.clone()),
+                pollers: Vec::new(),
+            },
             &watch,
-            findings.clone(),
-            all_sinks,
-            clock.clone(),
-            metrics.clone(),
-            Some(triggers.clone()),
         );
         let observers: Vec<Arc<dyn Observer>> = vec![
             Arc::new(MetricsObserver(metrics.clone())),

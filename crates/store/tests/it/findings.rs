@@ -210,3 +210,53 @@ async fn one_node_at_a_time_holds_a_pollers_lease() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_engine_state_is_saved_with_the_pollers_checkpoints_and_replaced_whole() {
+    for b in backends().await {
+        let name = b.name;
+        let s = &b.findings;
+        assert_eq!(s.engine_state().await.expect("read"), None, "[{name}]");
+        assert_eq!(s.checkpoint("okta").await.expect("read"), None, "[{name}]");
+
+        let at = Timestamp::from_millis(T0);
+        let cps = vec![
+            ("okta".to_owned(), "{\"v\":1,\"since\":\"a\"}".to_owned()),
+            ("duo".to_owned(), "{\"v\":1,\"mintime\":1}".to_owned()),
+        ];
+        s.save_engine_state("{\"format\":1}", &cps, at)
+            .await
+            .expect("save");
+        assert_eq!(
+            s.engine_state().await.expect("read").as_deref(),
+            Some("{\"format\":1}"),
+            "[{name}]"
+        );
+        assert_eq!(
+            s.checkpoint("okta").await.expect("read").as_deref(),
+            Some(cps[0].1.as_str()),
+            "[{name}]"
+        );
+
+        // The next save replaces the state; a checkpoint not named again stays.
+        let okta = vec![("okta".to_owned(), "{\"v\":1,\"since\":\"b\"}".to_owned())];
+        s.save_engine_state("{\"format\":1,\"n\":2}", &okta, at.plus_secs(10))
+            .await
+            .expect("save again");
+        assert_eq!(
+            s.engine_state().await.expect("read").as_deref(),
+            Some("{\"format\":1,\"n\":2}"),
+            "[{name}]"
+        );
+        assert_eq!(
+            s.checkpoint("okta").await.expect("read").as_deref(),
+            Some(okta[0].1.as_str()),
+            "[{name}]"
+        );
+        assert_eq!(
+            s.checkpoint("duo").await.expect("read").as_deref(),
+            Some(cps[1].1.as_str()),
+            "[{name}]"
+        );
+    }
+}

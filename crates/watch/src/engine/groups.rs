@@ -9,10 +9,11 @@
 use std::collections::HashMap;
 
 use pushback_model::Timestamp;
+use serde::{Deserialize, Serialize};
 
 const NIL: usize = usize::MAX;
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Slot<S> {
     key: Box<str>,
     state: S,
@@ -21,7 +22,7 @@ struct Slot<S> {
     next: usize,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct GroupTable<S> {
     index: HashMap<Box<str>, usize>,
     slots: Vec<Option<Slot<S>>>,
@@ -47,6 +48,16 @@ impl<S> GroupTable<S> {
 
     pub(crate) fn len(&self) -> usize {
         self.index.len()
+    }
+
+    pub(crate) fn cap(&self) -> usize {
+        self.cap
+    }
+
+    /// Changes the cap (a restored table takes the current setting); a table above it
+    /// shrinks as groups are added.
+    pub(crate) fn set_cap(&mut self, cap: usize) {
+        self.cap = cap.max(1);
     }
 
     fn slot(&self, i: usize) -> &Slot<S> {

@@ -58,7 +58,7 @@ mod reorder;
 pub(crate) mod window;
 
 use reorder::Reorder;
-use window::{Fired, Hit, Ids, Window};
+use window::{Fired, Hit, Ids, SavedWindow, SavedWindowRef, Window};
 
 /// Separates group-by values inside a group key.
 const KEY_SEPARATOR: char = '\u{1f}';
@@ -102,6 +102,45 @@ pub struct EngineStats {
     pub buffered: usize,
     /// Groups currently held, over all correlation rules.
     pub groups: usize,
+}
+
+/// The version of [`Engine::save_state`]'s format.
+const STATE_FORMAT: u32 = 1;
+
+/// The engine's state as saved: the events held for reordering (with the watermark)
+/// and each correlation window, under a fingerprint of its rule's definition.
+#[derive(Serialize)]
+struct SavedRef<'a> {
+    format: u32,
+    reorder: &'a Reorder,
+    windows: Vec<(String, SavedWindowRef<'a>)>,
+}
+
+#[derive(Deserialize)]
+struct Saved {
+    format: u32,
+    reorder: Reorder,
+    windows: Vec<(String, SavedWindow)>,
+}
+
+/// What [`Engine::restore_state`] took up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Restored {
+    /// Events that were waiting in the reorder buffer.
+    pub events: usize,
+    /// Correlation windows whose rule is unchanged, with their groups.
+    pub windows: usize,
+    /// Saved windows left out: their rule is gone or its definition changed.
+    pub dropped_windows: usize,
+}
+
+/// A saved state that cannot be restored.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("the saved engine state does not parse: {0}")]
+    Malformed(String),
+    #[error("the saved engine state is in format {0}; this build reads format {STATE_FORMAT}")]
+    Format(u32),
 }
 
 /// Scratch buffers reused from event to event.
@@ -218,6 +257,80 @@ impl Engine {
     /// Events older than this are late.
     pub fn watermark(&self) -> Option<Timestamp> {
         self.reorder.watermark()
+    }
+
+    /// Holds the watermark at `hold` at most, or lets it go (`None`), and returns the
+    /// findings that released. A live runner holds it while a log source catches up
+    /// after a restart, so that the old events it delivers are judged, not dropped.
+    pub fn set_hold(&mut self, hold: Option<Timestamp>) -> Vec<Finding> {
+        let mut out = Vec::new();
+        self.reorder.set_hold(hold);
+        self.release(false, &mut out);
+        out
+    }
+
+    /// What the engine holds — events waiting to be judged, every open window, the
+    /// watermark — as text for [`Engine::restore_state`], so that a service that stops
+    /// and starts again goes on as if it had not (an attack straddling the restart is
+    /// still seen whole).
+    pub fn save_state(&self) -> String {
+        let windows = self
+            .windows
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| Some((self.fingerprint(i)?, w.as_ref()?.saved())))
+            .collect();
+        let saved = SavedRef {
+            format: STATE_FORMAT,
+            reorder: &self.reorder,
+            windows,
+        };
+        // Strings, numbers and sequences only: serialising cannot fail.
+        serde_json::to_string(&saved).unwrap_or_default()
+    }
+
+    /// Takes up a state saved by [`Engine::save_state`] in place of this engine's
+    /// (meant for a new engine). Held events are kept whatever the rules; a window is
+    /// kept only if its rule's definition is unchanged. The current settings (disorder
+    /// tolerance, group cap) apply from now on.
+    pub fn restore_state(&mut self, text: &str) -> Result<Restored, StateError> {
+        let saved: Saved =
+            serde_json::from_str(text).map_err(|e| StateError::Malformed(e.to_string()))?;
+        if saved.format != STATE_FORMAT {
+            return Err(StateError::Format(saved.format));
+        }
+        let tolerance = self.reorder.tolerance_ms();
+        self.reorder = saved.reorder;
+        self.reorder.set_tolerance_ms(tolerance);
+        let mut restored = Restored {
+            events: self.reorder.len(),
+            ..Restored::default()
+        };
+        let mut by_fingerprint: std::collections::HashMap<String, SavedWindow> =
+            saved.windows.into_iter().collect();
+        for i in 0..self.windows.len() {
+            let Some(print) = self.fingerprint(i) else {
+                continue;
+            };
+            if let (Some(w), Some(state)) =
+                (self.windows[i].as_mut(), by_fingerprint.remove(&print))
+            {
+                w.restore(state);
+                restored.windows += 1;
+            }
+        }
+        restored.dropped_windows = by_fingerprint.len();
+        Ok(restored)
+    }
+
+    /// What identifies correlation rule `i`'s window across runs: its name and its
+    /// whole definition.
+    fn fingerprint(&self, i: usize) -> Option<String> {
+        let rule = &self.rules[i];
+        match &rule.body {
+            Body::Correlation(def) => Some(format!("{}\u{1f}{def:?}", rule.meta.key())),
+            Body::Detection(_) => None,
+        }
     }
 
     fn release(&mut self, all: bool, out: &mut Vec<Finding>) {

@@ -16,8 +16,9 @@ use std::collections::{BinaryHeap, VecDeque};
 type Key = (Timestamp, u64, u64, usize);
 
 use pushback_model::{AuthEvent, Timestamp};
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Reorder {
     tolerance_ms: i64,
     /// Keys that arrived in order, ascending.
@@ -28,6 +29,13 @@ pub(crate) struct Reorder {
     free: Vec<usize>,
     arrivals: u64,
     watermark: Option<Timestamp>,
+    /// Where the watermark would be without the hold.
+    #[serde(default)]
+    wanted: Option<Timestamp>,
+    /// The watermark goes no further than this while it is set (a source catching up
+    /// after a restart delivers old events that must not count as late).
+    #[serde(skip)]
+    hold: Option<Timestamp>,
 }
 
 /// FNV-1a: a fixed, cheap hash so that tie order does not depend on arrival.
@@ -47,11 +55,27 @@ impl Reorder {
             free: Vec::new(),
             arrivals: 0,
             watermark: None,
+            wanted: None,
+            hold: None,
         }
     }
 
     pub(crate) fn tolerance_ms(&self) -> i64 {
         self.tolerance_ms
+    }
+
+    /// Takes the current tolerance (a restored buffer keeps its events and watermark).
+    pub(crate) fn set_tolerance_ms(&mut self, tolerance_ms: i64) {
+        self.tolerance_ms = tolerance_ms.max(0);
+    }
+
+    /// Holds the watermark at `hold` at most (`None`: no hold), moving it up to where
+    /// it would be when the hold rises or ends. Never moves it back.
+    pub(crate) fn set_hold(&mut self, hold: Option<Timestamp>) {
+        self.hold = hold;
+        if let Some(to) = self.wanted {
+            self.advance(to);
+        }
     }
 
     pub(crate) fn watermark(&self) -> Option<Timestamp> {
@@ -89,8 +113,12 @@ impl Reorder {
         true
     }
 
-    /// Moves the watermark forward to `to` (never back).
+    /// Moves the watermark forward to `to` (never back), or as far as the hold allows.
     pub(crate) fn advance(&mut self, to: Timestamp) {
+        if self.wanted.is_none_or(|w| to > w) {
+            self.wanted = Some(to);
+        }
+        let to = self.hold.map_or(to, |h| to.min(h));
         if self.watermark.is_none_or(|w| to > w) {
             self.watermark = Some(to);
         }
@@ -174,6 +202,22 @@ mod tests {
             assert!(two.push(ev(id, 5)));
         }
         assert_eq!(drain(&mut one, true), drain(&mut two, true));
+    }
+
+    #[test]
+    fn a_hold_keeps_old_events_in_time_until_it_ends() {
+        let mut r = Reorder::new(100);
+        r.set_hold(Some(Timestamp::from_millis(1_000)));
+        assert!(r.push(ev("now", 10_000)));
+        assert_eq!(r.watermark(), Some(Timestamp::from_millis(1_000)));
+        assert!(r.push(ev("old", 1_200)), "not late while held");
+        assert!(!r.push(ev("older", 999)), "below the hold is late");
+        r.set_hold(Some(Timestamp::from_millis(2_000)));
+        assert_eq!(drain(&mut r, false), ["old"]);
+        r.set_hold(None);
+        assert_eq!(r.watermark(), Some(Timestamp::from_millis(9_900)));
+        assert_eq!(drain(&mut r, false), Vec::<String>::new());
+        assert_eq!(drain(&mut r, true), ["now"]);
     }
 
     #[test]

@@ -391,3 +391,75 @@ fn any_arrival_order_within_the_tolerance_gives_the_sorted_findings() {
         assert_eq!(got, expected, "seed {seed}");
     }
 }
+
+/// Runs `events` through one engine, saving and restoring its state into a new engine
+/// before event `cut`; returns the findings and the restore report.
+fn run_with_restart(
+    text: &str,
+    events: &[AuthEvent],
+    cut: usize,
+    settings: EngineSettings,
+) -> (Vec<Finding>, super::Restored) {
+    let mut first = engine(text, settings.clone());
+    let mut out = Vec::new();
+    for e in &events[..cut] {
+        first.observe_into(e.clone(), &mut out);
+    }
+    let saved = first.save_state();
+    drop(first);
+    let mut second = engine(text, settings);
+    let restored = second.restore_state(&saved).expect("the state restores");
+    out.extend(run(&mut second, events[cut..].iter().cloned()));
+    (out, restored)
+}
+
+#[test]
+fn a_flood_straddling_a_restart_is_found_once_as_if_there_had_been_none() {
+    let text = format!("{}---\n{OK}", flood("{gte: 5}"));
+    let mut events = denies("alice", &[0, 1, 2, 3, 4, 5, 6]);
+    events.extend(denies("bob", &[1, 2]));
+    let settings = EngineSettings {
+        disorder_tolerance_ms: 2 * MIN,
+        ..EngineSettings::default()
+    };
+    let whole = run(&mut engine(&text, settings.clone()), events.clone());
+    assert_eq!(whole.len(), 1);
+    for cut in 1..events.len() {
+        let (found, restored) = run_with_restart(&text, &events, cut, settings.clone());
+        assert_eq!(found, whole, "restart before event {cut}");
+        assert_eq!(restored.windows, 1);
+        assert_eq!(restored.dropped_windows, 0);
+    }
+    // Three denies in (minutes 0 to 2, tolerance 2 minutes), then the restart: all
+    // three were still held for reordering.
+    let (_, restored) = run_with_restart(&text, &events, 3, settings);
+    assert_eq!(restored.events, 3);
+}
+
+#[test]
+fn a_changed_rule_starts_its_window_afresh_and_held_events_are_kept() {
+    let events = denies("alice", &[0, 1, 2, 3, 4]);
+    let mut first = engine(&flood("{gte: 5}"), no_disorder());
+    for e in &events[..3] {
+        assert!(first.observe(e.clone()).is_empty());
+    }
+    let saved = first.save_state();
+    let mut second = engine(&flood("{gte: 4}"), no_disorder());
+    let restored = second.restore_state(&saved).expect("restores");
+    assert_eq!((restored.windows, restored.dropped_windows), (0, 1));
+    assert!(
+        run(&mut second, events[3..].iter().cloned()).is_empty(),
+        "the changed rule saw two denies"
+    );
+
+    let mut bad = engine(&flood("{gte: 5}"), no_disorder());
+    assert!(matches!(
+        bad.restore_state("{\"format\": 1"),
+        Err(super::StateError::Malformed(_))
+    ));
+    let future = saved.replacen("\"format\":1", "\"format\":99", 1);
+    assert!(matches!(
+        bad.restore_state(&future),
+        Err(super::StateError::Format(99))
+    ));
+}

@@ -15,6 +15,7 @@
 use std::collections::VecDeque;
 
 use pushback_model::{EventSource, Finding, Timestamp};
+use serde::{Deserialize, Serialize};
 
 use super::groups::GroupTable;
 use crate::rule::correlation::{Bounds, CorrelationDef, Counting};
@@ -60,7 +61,7 @@ pub(crate) struct Fired {
 }
 
 /// The value all contributions shared, or none if they differed.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct Shared<T> {
     value: Option<T>,
     mixed: bool,
@@ -108,7 +109,7 @@ impl<T: PartialEq> Shared<T> {
 }
 
 /// Matches that together make (part of) an episode.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct Part {
     time: Timestamp,
     start: Timestamp,
@@ -183,7 +184,7 @@ fn merge_all(parts: impl IntoIterator<Item = Part>) -> Option<Part> {
     Some(first)
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 enum State {
     /// `event_count`, lower bound: the last `low` matches.
     Count(VecDeque<Part>),
@@ -198,7 +199,7 @@ enum State {
     Tumbling(Option<Tumble>),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Tumble {
     generation: u64,
     part: Part,
@@ -207,10 +208,26 @@ struct Tumble {
     overflow: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Group {
     quiet_until: Option<Timestamp>,
     state: State,
+}
+
+/// A window's state, as saved.
+#[derive(Serialize)]
+pub(crate) struct SavedWindowRef<'a> {
+    groups: &'a GroupTable<Group>,
+    closing: &'a VecDeque<(Timestamp, Box<str>, u64)>,
+    generation: u64,
+}
+
+/// A window's state, read back.
+#[derive(Deserialize)]
+pub(crate) struct SavedWindow {
+    groups: GroupTable<Group>,
+    closing: VecDeque<(Timestamp, Box<str>, u64)>,
+    generation: u64,
 }
 
 /// The window of one correlation rule.
@@ -241,6 +258,25 @@ impl Window {
 
     pub(crate) fn groups(&self) -> usize {
         self.groups.len()
+    }
+
+    /// What this window has seen, to be saved and restored by [`Window::restore`].
+    pub(crate) fn saved(&self) -> SavedWindowRef<'_> {
+        SavedWindowRef {
+            groups: &self.groups,
+            closing: &self.closing,
+            generation: self.generation,
+        }
+    }
+
+    /// Takes up a saved state (of a window built from the same definition), keeping
+    /// the current group cap.
+    pub(crate) fn restore(&mut self, saved: SavedWindow) {
+        let cap = self.groups.cap();
+        self.groups = saved.groups;
+        self.groups.set_cap(cap);
+        self.closing = saved.closing;
+        self.generation = saved.generation;
     }
 
     fn empty_state(counting: Counting, bounds: Bounds, steps: usize) -> State {
