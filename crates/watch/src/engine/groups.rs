@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 const NIL: usize = usize::MAX;
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug)]
 struct Slot<S> {
     key: Box<str>,
     state: S,
@@ -22,7 +22,7 @@ struct Slot<S> {
     next: usize,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug)]
 pub(crate) struct GroupTable<S> {
     index: HashMap<Box<str>, usize>,
     slots: Vec<Option<Slot<S>>>,
@@ -32,6 +32,37 @@ pub(crate) struct GroupTable<S> {
     /// Least recently seen.
     tail: usize,
     cap: usize,
+}
+
+/// Saved as `(key, last seen, state)` from the least to the most recently seen: no
+/// slots or links, so that nothing read back can point nowhere.
+impl<S: Serialize> Serialize for GroupTable<S> {
+    fn serialize<Z: serde::Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
+        use serde::ser::SerializeSeq as _;
+        let mut seq = serializer.serialize_seq(Some(self.len()))?;
+        let mut i = self.tail;
+        while i != NIL {
+            let s = self.slot(i);
+            seq.serialize_element(&(&s.key, s.last_seen, &s.state))?;
+            i = s.prev;
+        }
+        seq.end()
+    }
+}
+
+/// Read back with the largest cap; the engine then sets the current one.
+impl<'de, S: Deserialize<'de>> Deserialize<'de> for GroupTable<S> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let entries = Vec::<(Box<str>, Timestamp, S)>::deserialize(deserializer)?;
+        let mut table = GroupTable::new(usize::MAX);
+        for (key, last_seen, state) in entries {
+            if table.index.contains_key(&key) {
+                continue;
+            }
+            table.insert_front(key, last_seen, state);
+        }
+        Ok(table)
+    }
 }
 
 impl<S> GroupTable<S> {
@@ -48,6 +79,11 @@ impl<S> GroupTable<S> {
 
     pub(crate) fn len(&self) -> usize {
         self.index.len()
+    }
+
+    /// Every group's state, in no particular order.
+    pub(crate) fn states(&self) -> impl Iterator<Item = &S> {
+        self.slots.iter().flatten().map(|s| &s.state)
     }
 
     pub(crate) fn cap(&self) -> usize {
@@ -134,11 +170,16 @@ impl<S> GroupTable<S> {
             self.remove(self.tail);
             evicted = true;
         }
-        let key: Box<str> = key.into();
+        let i = self.insert_front(key.into(), now, make());
+        (&mut self.slot_mut(i).state, evicted)
+    }
+
+    /// Adds a group as the most recently seen; its slot.
+    fn insert_front(&mut self, key: Box<str>, last_seen: Timestamp, state: S) -> usize {
         let slot = Slot {
             key: key.clone(),
-            state: make(),
-            last_seen: now,
+            state,
+            last_seen,
             prev: NIL,
             next: NIL,
         };
@@ -154,7 +195,7 @@ impl<S> GroupTable<S> {
         };
         self.index.insert(key, i);
         self.push_front(i);
-        (&mut self.slot_mut(i).state, evicted)
+        i
     }
 
     /// The state of `key` without counting it as seen.

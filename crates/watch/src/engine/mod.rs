@@ -130,7 +130,8 @@ pub struct Restored {
     pub events: usize,
     /// Correlation windows whose rule is unchanged, with their groups.
     pub windows: usize,
-    /// Saved windows left out: their rule is gone or its definition changed.
+    /// Saved windows left out: their rule is gone, its definition changed, or the
+    /// saved state does not fit it.
     pub dropped_windows: usize,
 }
 
@@ -315,11 +316,14 @@ impl Engine {
             if let (Some(w), Some(state)) =
                 (self.windows[i].as_mut(), by_fingerprint.remove(&print))
             {
-                w.restore(state);
-                restored.windows += 1;
+                if w.restore(state) {
+                    restored.windows += 1;
+                } else {
+                    restored.dropped_windows += 1;
+                }
             }
         }
-        restored.dropped_windows = by_fingerprint.len();
+        restored.dropped_windows += by_fingerprint.len();
         Ok(restored)
     }
 

@@ -18,7 +18,7 @@ type Key = (Timestamp, u64, u64, usize);
 use pushback_model::{AuthEvent, Timestamp};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug)]
 pub(crate) struct Reorder {
     tolerance_ms: i64,
     /// Keys that arrived in order, ascending.
@@ -30,12 +30,51 @@ pub(crate) struct Reorder {
     arrivals: u64,
     watermark: Option<Timestamp>,
     /// Where the watermark would be without the hold.
-    #[serde(default)]
     wanted: Option<Timestamp>,
     /// The watermark goes no further than this while it is set (a source catching up
     /// after a restart delivers old events that must not count as late).
-    #[serde(skip)]
     hold: Option<Timestamp>,
+}
+
+/// A reorder buffer as saved: its watermark and its events in the order they will
+/// leave. No slots or indices, so that nothing read back can point nowhere.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    watermark: Option<Timestamp>,
+    wanted: Option<Timestamp>,
+    events: Vec<AuthEvent>,
+}
+
+impl Serialize for Reorder {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut keys: Vec<Key> = self.run.iter().copied().collect();
+        keys.extend(self.heap.iter().map(|Reverse(k)| *k));
+        keys.sort_unstable();
+        let events = keys
+            .iter()
+            .filter_map(|k| self.slots.get(k.3).and_then(Option::as_ref).cloned())
+            .collect();
+        Saved {
+            watermark: self.watermark,
+            wanted: self.wanted,
+            events,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Reorder {
+    /// The tolerance is not saved: the engine sets the current one.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let saved = Saved::deserialize(deserializer)?;
+        let mut r = Reorder::new(0);
+        for e in saved.events {
+            r.store(e);
+        }
+        r.watermark = saved.watermark;
+        r.wanted = saved.wanted.or(saved.watermark);
+        Ok(r)
+    }
 }
 
 /// FNV-1a: a fixed, cheap hash so that tie order does not depend on arrival.
@@ -92,6 +131,12 @@ impl Reorder {
             return false;
         }
         self.advance(e.time.plus_millis(-self.tolerance_ms));
+        self.store(e);
+        true
+    }
+
+    /// Keeps `e` until its turn.
+    fn store(&mut self, e: AuthEvent) {
         let key = (e.time, tie(&e.id), self.arrivals);
         self.arrivals += 1;
         let slot = match self.free.pop() {
@@ -110,7 +155,6 @@ impl Reorder {
         } else {
             self.heap.push(Reverse(key));
         }
-        true
     }
 
     /// Moves the watermark forward to `to` (never back), or as far as the hold allows.

@@ -463,3 +463,35 @@ fn a_changed_rule_starts_its_window_afresh_and_held_events_are_kept() {
         Err(super::StateError::Format(99))
     ));
 }
+
+#[test]
+fn a_saved_window_of_the_wrong_shape_is_refused_not_trusted() {
+    let builtin = || Engine::new(RuleSet::builtin().expect("built-ins"), no_disorder());
+    let mut first = builtin();
+    for e in denies("alice", &[0, 1, 2, 3, 4, 5]) {
+        first.observe(e);
+    }
+    let saved = first.save_state();
+    assert!(
+        saved.contains("\"Ordered\":["),
+        "the flood began a sequence: {saved}"
+    );
+    assert_eq!(builtin().restore_state(&saved).unwrap().dropped_windows, 0);
+
+    // A sequence with more steps than its rule has, and a counter saved as a sequence:
+    // either would index out of bounds if it were taken up.
+    for bad in [
+        saved.replacen("\"Ordered\":[", "\"Ordered\":[null,null,null,", 1),
+        saved.replacen("\"Ordered\":[", "\"Temporal\":[", 1),
+        saved.replacen("\"Count\":[", "\"Ordered\":[", 1),
+    ] {
+        let mut second = builtin();
+        // Refused whole (it does not parse as a state) or window by window.
+        if let Ok(restored) = second.restore_state(&bad) {
+            assert!(restored.dropped_windows >= 1, "{restored:?}");
+        }
+        let mut out = Vec::new();
+        second.observe_into(ev("ok", 6 * MIN, EventKind::MfaSuccess, "alice"), &mut out);
+        out.extend(second.finish());
+    }
+}

@@ -270,13 +270,45 @@ impl Window {
     }
 
     /// Takes up a saved state (of a window built from the same definition), keeping
-    /// the current group cap.
-    pub(crate) fn restore(&mut self, saved: SavedWindow) {
+    /// the current group cap. False, and nothing changed, if a group's state does not
+    /// have the shape this window's definition gives it.
+    pub(crate) fn restore(&mut self, saved: SavedWindow) -> bool {
+        if !saved.groups.states().all(|g| self.fits(&g.state)) {
+            return false;
+        }
+        let newest = saved
+            .groups
+            .states()
+            .filter_map(|g| match &g.state {
+                State::Tumbling(Some(t)) => Some(t.generation),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
         let cap = self.groups.cap();
         self.groups = saved.groups;
         self.groups.set_cap(cap);
         self.closing = saved.closing;
-        self.generation = saved.generation;
+        self.generation = saved.generation.max(newest);
+        true
+    }
+
+    fn fits(&self, state: &State) -> bool {
+        let tumbling = self.bounds.high.is_some();
+        match state {
+            State::Tumbling(_) => tumbling,
+            _ if tumbling => false,
+            State::Count(_) => matches!(self.counting, Counting::Events),
+            State::Values(_) => matches!(self.counting, Counting::Values(_)),
+            State::Temporal(v) => {
+                matches!(self.counting, Counting::Temporal) && v.len() == self.steps
+            }
+            State::Ordered(v) => {
+                matches!(self.counting, Counting::TemporalOrdered)
+                    && v.len() == self.steps
+                    && !v.is_empty()
+            }
+        }
     }
 
     fn empty_state(counting: Counting, bounds: Bounds, steps: usize) -> State {
