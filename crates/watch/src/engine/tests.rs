@@ -476,7 +476,13 @@ fn a_saved_window_of_the_wrong_shape_is_refused_not_trusted() {
         saved.contains("\"Ordered\":["),
         "the flood began a sequence: {saved}"
     );
-    assert_eq!(builtin().restore_state(&saved).unwrap().dropped_windows, 0);
+    assert_eq!(
+        builtin()
+            .restore_state(&saved)
+            .expect("restores")
+            .dropped_windows,
+        0
+    );
 
     // A sequence with more steps than its rule has, and a counter saved as a sequence:
     // either would index out of bounds if it were taken up.
