@@ -85,6 +85,8 @@ pub struct Server {
     stderr_thread: Option<JoinHandle<String>>,
     /// Stdout lines read so far, less the admin key line.
     seen_stdout: Vec<String>,
+    /// What servers stopped by [`Server::restart`] wrote on stderr.
+    earlier_stderr: String,
     /// The output of every client command run through [`Server::cli`].
     pub printed: Vec<Printed>,
 }
@@ -104,38 +106,10 @@ impl Server {
 
     fn start_with(api: &Api, config: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("a scratch directory");
-        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
         if let Some(config) = config {
             std::fs::write(dir.path().join("pushback.toml"), config).expect("writing the config");
-            args.extend(["--config", "pushback.toml"]);
         }
-        let mut child = Command::new(BIN)
-            .args(&args)
-            .current_dir(dir.path())
-            .env_clear()
-            .env("PUSHBACK_LOG", "trace")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawning pushback serve");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (tx, stdout_lines) = mpsc::channel();
-        let stdout_thread = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr_thread = std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = BufReader::new(stderr).read_to_end(&mut bytes);
-            String::from_utf8_lossy(&bytes).into_owned()
-        });
+        let (child, stdout_lines, stdout_thread, stderr_thread) = spawn(dir.path());
         let mut server = Self {
             dir,
             url: String::new(),
@@ -145,6 +119,7 @@ impl Server {
             stdout_thread: Some(stdout_thread),
             stderr_thread: Some(stderr_thread),
             seen_stdout: Vec::new(),
+            earlier_stderr: String::new(),
             printed: Vec::new(),
         };
         server.read_banner();
@@ -152,8 +127,48 @@ impl Server {
         server
     }
 
+    /// Stops the server in an orderly way (SIGTERM, as a service manager does) and
+    /// starts it again in the same directory, on the same database and configuration.
+    pub fn restart(&mut self, api: &Api) {
+        if let Some(mut child) = self.child.take() {
+            let terminated = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .expect("running kill");
+            assert!(terminated.success());
+            let status = child.wait().expect("the server ends");
+            assert!(status.success(), "an orderly stop exits 0: {status}");
+        }
+        if let Some(t) = self.stdout_thread.take() {
+            let _ = t.join();
+        }
+        self.seen_stdout.extend(self.stdout_lines.try_iter());
+        if let Some(t) = self.stderr_thread.take() {
+            self.earlier_stderr.push_str(&t.join().unwrap_or_default());
+        }
+        let (child, stdout_lines, stdout_thread, stderr_thread) = spawn(self.dir.path());
+        self.child = Some(child);
+        self.stdout_lines = stdout_lines;
+        self.stdout_thread = Some(stdout_thread);
+        self.stderr_thread = Some(stderr_thread);
+        let key = std::mem::take(&mut self.admin_key);
+        self.url.clear();
+        self.read_banner_until(|s| !s.url.is_empty());
+        self.admin_key = key;
+        self.wait_healthy(api);
+    }
+
     fn read_banner(&mut self) {
-        let mut addr = None;
+        self.read_banner_until(|s| !s.url.is_empty() && !s.admin_key.is_empty());
+        assert!(
+            self.admin_key.starts_with("pba."),
+            "admin key {:?}",
+            self.admin_key
+        );
+    }
+
+    /// Reads banner lines (the listen address, a first start's admin key) until `done`.
+    fn read_banner_until(&mut self, done: impl Fn(&Self) -> bool) {
         for _ in 0..BANNER_LINES {
             let line = match self.stdout_lines.recv_timeout(LINE_WAIT) {
                 Ok(line) => line,
@@ -168,22 +183,19 @@ impl Server {
             if let Some(key) = line.trim().strip_prefix("export PUSHBACK_ADMIN_KEY=") {
                 self.admin_key = key.to_owned();
             } else {
-                if let Some(rest) = line.strip_prefix("pushback listening on http://") {
-                    addr = rest.split_whitespace().next().map(str::to_owned);
+                if let Some(addr) = line
+                    .strip_prefix("pushback listening on http://")
+                    .and_then(|rest| rest.split_whitespace().next())
+                {
+                    self.url = format!("http://{addr}");
                 }
                 self.seen_stdout.push(line);
             }
-            if addr.is_some() && !self.admin_key.is_empty() {
-                break;
+            if done(self) {
+                return;
             }
         }
-        let addr = addr.expect("a `pushback listening on http://ADDR` banner line");
-        assert!(
-            self.admin_key.starts_with("pba."),
-            "admin key {:?}",
-            self.admin_key
-        );
-        self.url = format!("http://{addr}");
+        panic!("no `pushback listening on http://ADDR` banner line");
     }
 
     fn wait_healthy(&self, api: &Api) {
@@ -265,11 +277,12 @@ impl Server {
         if let Some(t) = self.stdout_thread.take() {
             let _ = t.join();
         }
-        let stderr = self
-            .stderr_thread
-            .take()
-            .map(|t| t.join().unwrap_or_default())
-            .unwrap_or_default();
+        let stderr = self.earlier_stderr.clone()
+            + &self
+                .stderr_thread
+                .take()
+                .map(|t| t.join().unwrap_or_default())
+                .unwrap_or_default();
         let admin_line = format!("export PUSHBACK_ADMIN_KEY={}", self.admin_key);
         for line in self.stdout_lines.try_iter() {
             if !line.contains(&admin_line) {
@@ -290,6 +303,51 @@ impl Drop for Server {
             let _ = child.wait();
         }
     }
+}
+
+/// Starts `pushback serve --listen 127.0.0.1:0` in `dir` (with `--config
+/// pushback.toml` when the file is there), with maximal logging: the child, its stdout
+/// lines, and the threads reading its output.
+fn spawn(
+    dir: &Path,
+) -> (
+    Child,
+    mpsc::Receiver<String>,
+    JoinHandle<()>,
+    JoinHandle<String>,
+) {
+    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+    if dir.join("pushback.toml").exists() {
+        args.extend(["--config", "pushback.toml"]);
+    }
+    let mut child = Command::new(BIN)
+        .args(&args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PUSHBACK_LOG", "trace")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning pushback serve");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, stdout_lines) = mpsc::channel();
+    let stdout_thread = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let stderr_thread = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = BufReader::new(stderr).read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    });
+    (child, stdout_lines, stdout_thread, stderr_thread)
 }
 
 /// A small blocking HTTP client over reqwest.

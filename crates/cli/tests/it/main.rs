@@ -7,5 +7,6 @@ mod govern;
 mod harness;
 mod incidents;
 mod respond_bench;
+mod restart;
 mod walkthrough;
 mod watch;

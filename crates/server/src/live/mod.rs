@@ -205,6 +205,7 @@ impl Live {
             catching_up: parts.pollers.into_iter().map(|p| (p, None)).collect(),
             checkpoints: BTreeMap::new(),
             dirty: false,
+            saved_evaluated: 0,
             save_every_ms: i64::try_from(settings.state_save_interval_ms).unwrap_or(i64::MAX),
             last_save: None,
         };
@@ -291,6 +292,9 @@ struct EngineTask {
     checkpoints: BTreeMap<&'static str, String>,
     /// Something was taken since the state was last saved.
     dirty: bool,
+    /// Events the engine had evaluated at the last save: a tick that releases held
+    /// events changes the state as much as taking new ones does.
+    saved_evaluated: u64,
     save_every_ms: i64,
     last_save: Option<Timestamp>,
 }
@@ -416,15 +420,21 @@ impl EngineTask {
         let due = self
             .last_save
             .is_none_or(|at| self.clock.now() >= at.plus_millis(self.save_every_ms));
-        if self.dirty && due {
+        if self.changed() && due {
             self.save().await;
         }
     }
 
     /// Saves the engine's state with the checkpoints of the pages it took; on failure
     /// both wait for the next save (the pollers read those pages again after a crash).
+    fn changed(&self) -> bool {
+        self.dirty
+            || !self.checkpoints.is_empty()
+            || self.engine.stats().evaluated != self.saved_evaluated
+    }
+
     async fn save(&mut self) {
-        if !self.dirty && self.checkpoints.is_empty() {
+        if !self.changed() {
             return;
         }
         let state = self.engine.save_state();
@@ -441,6 +451,7 @@ impl EngineTask {
             Ok(()) => {
                 self.checkpoints.clear();
                 self.dirty = false;
+                self.saved_evaluated = self.engine.stats().evaluated;
                 self.last_save = Some(self.clock.now());
             }
             Err(e) => {
