@@ -270,6 +270,7 @@ fn bench_watch_finds_the_injected_floods_on_one_thread_and_on_two() {
                 "--threads",
                 "1,2",
                 "--json",
+                "--state",
                 "--input",
                 input,
             ],
@@ -289,6 +290,10 @@ fn bench_watch_finds_the_injected_floods_on_one_thread_and_on_two() {
                 run["peak_rss_mib"].as_f64().is_some_and(|m| m > 1.0),
                 "{run}"
             );
+            // The state at the end of the input holds the users' windows, and a new
+            // engine takes all of it up.
+            assert!(run["state"]["groups"].as_u64() > Some(100), "{run}");
+            assert!(run["state"]["bytes"].as_u64() > Some(1000), "{run}");
         }
         assert_eq!(runs[0]["findings"], runs[1]["findings"]);
     }

@@ -65,6 +65,12 @@ pub enum Command {
         /// median (the machine is shared, so single runs are noisy).
         #[arg(long, default_value_t = 1)]
         repeat: usize,
+        /// Also measure what `serve` does every `state_save_interval_ms`: save the
+        /// engine's state at the end of the input (before the final judgement), and
+        /// take it up in a new engine. Outside the timed part, but its text counts in the
+        /// peak RSS.
+        #[arg(long)]
+        state: bool,
         #[arg(long)]
         json: bool,
     },
@@ -117,6 +123,7 @@ pub fn run(command: Command) -> anyhow::Result<bool> {
             threads,
             input,
             repeat,
+            state,
             json,
         } => {
             let (log, truth) = input.files();
@@ -131,7 +138,13 @@ pub fn run(command: Command) -> anyhow::Result<bool> {
                 .len();
             let mut rows = Vec::new();
             for &t in std::iter::repeat_n(&threads, repeat.max(1)).flatten() {
-                let row = measure(&path, bytes, input, t.max(1), &truth)?;
+                let row = measure(&path, bytes, input, t.max(1), &truth, state)?;
+                if let (Some(st), false) = (&row.state, json) {
+                    eprintln!(
+                        "engine state at the end: {} bytes, {} groups, {} events held; saved in {:.1} ms, taken up in {:.1} ms",
+                        st.bytes, st.groups, st.held_events, st.save_ms, st.restore_ms
+                    );
+                }
                 if !json {
                     eprintln!(
                         "{} threads: {:.0} events/s, peak {:.1} MiB, truth {}",
@@ -216,6 +229,18 @@ struct Row {
     findings: usize,
     push_flood_findings: usize,
     truth: Check,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<StateCost>,
+}
+
+/// What saving and restoring the engine's state cost at the end of the input.
+#[derive(Debug, Serialize)]
+struct StateCost {
+    bytes: usize,
+    groups: usize,
+    held_events: usize,
+    save_ms: f64,
+    restore_ms: f64,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -238,6 +263,7 @@ fn measure(
     input: InputKind,
     threads: usize,
     truth: &Truth,
+    measure_state: bool,
 ) -> anyhow::Result<Row> {
     let peak_reset = reset_peak_rss();
     let rules = RuleSet::builtin().context("loading the built-in rules")?;
@@ -260,8 +286,16 @@ fn measure(
             Err(_) => bad += 1,
         }
     }
+    let mut elapsed = started.elapsed();
+    let state = if measure_state {
+        Some(state_cost(&engine)?)
+    } else {
+        None
+    };
+    #[allow(clippy::disallowed_methods)] // a benchmark measures elapsed time by definition
+    let finishing = std::time::Instant::now();
     findings.extend(engine.finish());
-    let elapsed = started.elapsed();
+    elapsed += finishing.elapsed();
     let peak = peak_rss_bytes().context("reading VmHWM from /proc/self/status")?;
     let secs = elapsed.max(Duration::from_micros(1)).as_secs_f64();
     let check = check(&findings, truth);
@@ -287,6 +321,36 @@ fn measure(
             ok: check.ok && bad == 0,
             ..check
         },
+        state,
+    })
+}
+
+/// Saves `engine`'s state and takes it up in a new engine, timing both.
+#[allow(clippy::disallowed_methods)] // a benchmark measures elapsed time by definition
+fn state_cost(engine: &Engine) -> anyhow::Result<StateCost> {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let saving = std::time::Instant::now();
+    let text = engine.save_state();
+    let save_ms = ms(saving.elapsed());
+    let mut fresh = Engine::new(
+        RuleSet::builtin().context("loading the built-in rules")?,
+        EngineSettings::default(),
+    );
+    let restoring = std::time::Instant::now();
+    let restored = fresh
+        .restore_state(&text)
+        .context("taking up the saved state")?;
+    let restore_ms = ms(restoring.elapsed());
+    if restored.dropped_windows > 0 {
+        bail!("{} windows were not taken up", restored.dropped_windows);
+    }
+    let stats = fresh.stats();
+    Ok(StateCost {
+        bytes: text.len(),
+        groups: stats.groups,
+        held_events: restored.events,
+        save_ms,
+        restore_ms,
     })
 }
 
