@@ -5,11 +5,18 @@
 //!
 //! ```text
 //! POST /v1/ingest/{okta|entra|duo} ─┐
-//!                                    ├─► queue ─► engine task ─► FindingStore
+//! log pollers (pages + checkpoints) ─┼─► queue ─► engine task ─► FindingStore
 //! guard (GuardEvents observer) ─────┘   (bounded)   │ tick(now)     │ new findings only
 //!                                                    timer          ▼
 //!                                                        per-sink queue ─► jsonl, stdout, webhook
 //! ```
+//!
+//! **State across restarts.** At most every `state_save_interval_ms`, when something
+//! changed, and when the service stops, the task saves the engine's state with the
+//! checkpoints of the pages it took, in one transaction; it takes that state up when it
+//! starts. Until each poller has caught up with its log, the watermark is held for it
+//! (at most [`CATCH_UP_LIMIT`] after the start), so that the records of an outage are
+//! judged rather than counted late.
 //!
 //! Nothing upstream waits on a sink: each sink drains a queue of its own, and a full
 //! queue drops the finding and counts it (`pushback_sink_deliveries{result="dropped"}`).
@@ -37,7 +44,6 @@ use crate::respond::Triggers;
 
 pub use guard_events::{GuardEvents, auth_event};
 pub use poller::spawn_poller;
-
 pub use sink::{JsonlSink, Sink, SinkError, SinkSettings};
 pub use webhook::{WebhookSecret, WebhookSettings, WebhookSink};
 
