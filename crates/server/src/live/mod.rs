@@ -15,7 +15,7 @@
 //! changed, and when the service stops, the task saves the engine's state with the
 //! checkpoints of the pages it took, in one transaction; it takes that state up when it
 //! starts. Until each poller has caught up with its log, the watermark is held for it
-//! (at most [`CATCH_UP_LIMIT`] after the start), so that the records of an outage are
+//! (at most ten minutes after the start), so that the records of an outage are
 //! judged rather than counted late.
 //!
 //! Nothing upstream waits on a sink: each sink drains a queue of its own, and a full
@@ -180,7 +180,7 @@ pub struct LiveParts {
     /// The responder's queue: every new finding is a trigger.
     pub respond: Option<Triggers>,
     /// The log sources that will be polled: until each has caught up (or
-    /// [`CATCH_UP_LIMIT`] has passed), the watermark waits for the records they
+    /// ten minutes have passed), the watermark waits for the records they
     /// deliver, so that what happened while the service was down is judged.
     pub pollers: Vec<&'static str>,
 }
