@@ -199,6 +199,10 @@ impl Live {
             settings.sinks.queue.max(1),
             parts.metrics.clone(),
         );
+        let catch_up_until = parts
+            .clock
+            .now()
+            .plus_millis(i64::try_from(CATCH_UP_LIMIT.as_millis()).unwrap_or(i64::MAX));
         let task = EngineTask {
             engine: Engine::new(parts.rules, settings.engine()),
             tolerance_ms: settings.disorder_tolerance_ms.max(0),
@@ -209,6 +213,7 @@ impl Live {
             last: EngineStats::default(),
             respond: parts.respond,
             catching_up: parts.pollers.into_iter().map(|p| (p, None)).collect(),
+            catch_up_until,
             checkpoints: BTreeMap::new(),
             dirty: false,
             saved_evaluated: 0,
@@ -294,6 +299,8 @@ struct EngineTask {
     respond: Option<Triggers>,
     /// Pollers not caught up yet, with the newest event time each has delivered.
     catching_up: BTreeMap<&'static str, Option<Timestamp>>,
+    /// When the engine stops waiting for them (the start plus [`CATCH_UP_LIMIT`]).
+    catch_up_until: Timestamp,
     /// Checkpoints of the pages taken since the state was last saved.
     checkpoints: BTreeMap<&'static str, String>,
     /// Something was taken since the state was last saved.
@@ -308,10 +315,6 @@ struct EngineTask {
 impl EngineTask {
     async fn run(mut self, mut rx: mpsc::Receiver<Msg>, every: Duration) {
         self.restore().await;
-        let catch_up_until = self
-            .clock
-            .now()
-            .plus_millis(i64::try_from(CATCH_UP_LIMIT.as_millis()).unwrap_or(i64::MAX));
         let mut found = Vec::new();
         self.hold(&mut found);
         let mut tick = tokio::time::interval(every);
@@ -351,7 +354,7 @@ impl EngineTask {
                     }
                 },
                 _ = tick.tick() => {
-                    if !self.catching_up.is_empty() && self.clock.now() > catch_up_until {
+                    if !self.catching_up.is_empty() && self.clock.now() > self.catch_up_until {
                         tracing::warn!(
                             pollers = ?self.catching_up.keys().collect::<Vec<_>>(),
                             "log pollers have not caught up; detection no longer waits for them (their older records may now be counted late)"

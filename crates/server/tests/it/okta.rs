@@ -354,6 +354,7 @@ async fn the_system_log_poller_feeds_the_engine_and_resumes_from_its_checkpoint(
 fn start_detection(
     s: &TestServer,
     fake_base: &str,
+    token: &str,
 ) -> (
     pushback_server::Live,
     tokio::task::JoinHandle<()>,
@@ -377,7 +378,7 @@ fn start_detection(
         },
         &watch,
     );
-    let client = okta_client(fake_base, s.clock.clone());
+    let client = okta_with_token(fake_base, token, s.clock.clone());
     let poller = spawn_poller(
         Box::new(client.logs()),
         live.clone(),
@@ -435,7 +436,7 @@ async fn a_flood_straddling_a_restart_and_an_outage_is_found_once_with_every_den
         // Okta has written three denies; the service reads them, then dies without
         // a word (its task is aborted: no orderly stop).
         fake.available.store(1, std::sync::atomic::Ordering::SeqCst);
-        let (live, engine, poller) = start_detection(&s, &base);
+        let (live, engine, poller) = start_detection(&s, &base, TOKEN);
         within(async {
             while !saved("after=1").await {
                 tokio::task::yield_now().await;
@@ -454,7 +455,7 @@ async fn a_flood_straddling_a_restart_and_an_outage_is_found_once_with_every_den
         s.clock.advance_secs(3600);
         fake.available.store(2, std::sync::atomic::Ordering::SeqCst);
         let seen_before = requests(&fake).len();
-        let (live, engine, poller) = start_detection(&s, &base);
+        let (live, engine, poller) = start_detection(&s, &base, TOKEN);
         live.sync().await.unwrap();
         // Once the poller has caught up (Okta has nothing after the second page), the
         // engine judges what it holds.
@@ -486,7 +487,7 @@ async fn a_flood_straddling_a_restart_and_an_outage_is_found_once_with_every_den
         live.stop().await.unwrap();
         let _ = engine.await;
         let seen_before = requests(&fake).len();
-        let (live, engine, poller) = start_detection(&s, &base);
+        let (live, engine, poller) = start_detection(&s, &base, TOKEN);
         within(async {
             while requests(&fake).len() == seen_before {
                 tokio::task::yield_now().await;
@@ -501,6 +502,96 @@ async fn a_flood_straddling_a_restart_and_an_outage_is_found_once_with_every_den
         let _ = engine.await;
         assert_eq!(requests(&fake)[seen_before], "GET /api/v1/logs after=2");
         assert_eq!(floods(&s).await.len(), 1, "still one flood");
+    }
+}
+
+#[tokio::test]
+async fn a_poller_whose_token_is_refused_does_not_hold_up_detection() {
+    for db in databases() {
+        let s = TestServer::start(&db).await;
+        let base = start_fake_okta(Arc::new(FakeOkta::default())).await;
+        let (live, engine, poller) = start_detection(&s, &base, "wrong-token-0123456789");
+        // A flood reaches the engine some other way (the ingest API) while the poller
+        // is refused: it is judged without waiting for a log that will not come.
+        let t0 = s.clock.now().minus_secs(120);
+        let denies = (0..5)
+            .map(|i| {
+                pushback_model::AuthEvent::new(
+                    format!("frank-deny-{i}"),
+                    t0.plus_secs(i * 20),
+                    pushback_model::EventSource::Okta,
+                    pushback_model::EventKind::PushDenied,
+                    "frank@example.com",
+                    "user.mfa.okta_verify.deny_push",
+                )
+            })
+            .collect();
+        live.submit(denies).await.unwrap();
+        s.clock.advance_secs(3600);
+        within(async {
+            while floods(&s).await.is_empty() {
+                tokio::task::yield_now().await;
+                live.sync().await.unwrap();
+            }
+        })
+        .await;
+        poller.abort();
+        live.stop().await.unwrap();
+        let _ = (poller.await, engine.await);
+        assert_eq!(floods(&s).await[0]["user"], "frank@example.com");
+    }
+}
+
+#[tokio::test]
+async fn a_poller_that_never_catches_up_holds_detection_ten_minutes_at_most() {
+    for db in databases() {
+        let s = TestServer::start(&db).await;
+        // A configured source whose poller never delivers (its vendor times out).
+        let watch = pushback_server::WatchSettings {
+            tick_interval_ms: 10,
+            ..pushback_server::WatchSettings::default()
+        };
+        let (live, engine) = pushback_server::Live::start(
+            pushback_server::live::LiveParts {
+                rules: pushback_watch::rule::RuleSet::builtin().unwrap(),
+                store: s.findings.clone(),
+                sinks: Vec::new(),
+                clock: s.clock.clone(),
+                metrics: Arc::new(Metrics::new()),
+                respond: None,
+                pollers: vec!["okta"],
+            },
+            &watch,
+        );
+        let t0 = s.clock.now();
+        let denies = (0..5)
+            .map(|i| {
+                pushback_model::AuthEvent::new(
+                    format!("gina-deny-{i}"),
+                    t0.plus_secs(i * 20),
+                    pushback_model::EventSource::Okta,
+                    pushback_model::EventKind::PushDenied,
+                    "gina@example.com",
+                    "user.mfa.okta_verify.deny_push",
+                )
+            })
+            .collect();
+        live.submit(denies).await.unwrap();
+        // Nine minutes on, long past the disorder tolerance: still held for the poller.
+        s.clock.advance_secs(540);
+        live.sync().await.unwrap();
+        assert!(floods(&s).await.is_empty(), "held for the poller");
+        // Past ten minutes from the start, the next tick lets go.
+        s.clock.advance_secs(120);
+        within(async {
+            while floods(&s).await.is_empty() {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                live.sync().await.unwrap();
+            }
+        })
+        .await;
+        live.stop().await.unwrap();
+        let _ = engine.await;
     }
 }
 
