@@ -47,6 +47,7 @@ pub fn spawn_poller(
                 source = name,
                 "no reader for this log source; its poller is not started"
             );
+            let _ = live.settled(name).await;
             return;
         };
         // Of several nodes sharing a PostgreSQL database, the one holding the lease
