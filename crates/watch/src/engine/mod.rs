@@ -328,7 +328,8 @@ impl Engine {
     }
 
     /// What identifies correlation rule `i`'s window across runs: its name and its
-    /// whole definition.
+    /// whole definition (as `Debug` writes it: a build that writes it differently
+    /// starts every window afresh, which is safe).
     fn fingerprint(&self, i: usize) -> Option<String> {
         let rule = &self.rules[i];
         match &rule.body {
