@@ -137,9 +137,12 @@ pub struct Restored {
 
 /// A saved state that cannot be restored.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StateError {
+    /// Not the JSON [`Engine::save_state`] writes.
     #[error("the saved engine state does not parse: {0}")]
     Malformed(String),
+    /// Written by a build with another format.
     #[error("the saved engine state is in format {0}; this build reads format {STATE_FORMAT}")]
     Format(u32),
 }
