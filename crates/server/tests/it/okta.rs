@@ -258,15 +258,7 @@ async fn the_system_log_poller_feeds_the_engine_and_resumes_from_its_checkpoint(
     for db in databases() {
         let s = TestServer::start(&db).await;
         let t0 = s.clock.now().minus_secs(120);
-        let deny = |i: i64| {
-            okta(
-                &format!("bob-deny-{i}"),
-                t0.plus_secs(i * 30),
-                "user.mfa.okta_verify.deny_push",
-                "FAILURE",
-                "bob@example.com",
-            )
-        };
+        let deny = |i: i64| okta_deny("bob", t0.plus_secs(i * 30), i);
         let fake = Arc::new(FakeOkta {
             pages: vec![
                 vec![deny(0), deny(1), deny(2)],
@@ -349,8 +341,61 @@ async fn the_system_log_poller_feeds_the_engine_and_resumes_from_its_checkpoint(
     }
 }
 
-/// A whole service's detection, as `serve` starts it: an engine over `s`'s database
-/// that goes on from its saved state, with a poller of `fake`.
+/// The `i`th denied Okta Verify push of `name`@example.com, as Okta logs it.
+fn okta_deny(name: &str, at: pushback_model::Timestamp, i: i64) -> Value {
+    okta(
+        &format!("{name}-deny-{i}"),
+        at,
+        "user.mfa.okta_verify.deny_push",
+        "FAILURE",
+        &format!("{name}@example.com"),
+    )
+}
+
+/// Five denied pushes of `name`@example.com, 20 seconds apart from `t0`, as watch
+/// normalises them.
+fn denies(name: &str, t0: pushback_model::Timestamp) -> Vec<pushback_model::AuthEvent> {
+    (0..5)
+        .map(|i| {
+            pushback_model::AuthEvent::new(
+                format!("{name}-deny-{i}"),
+                t0.plus_secs(i * 20),
+                pushback_model::EventSource::Okta,
+                pushback_model::EventKind::PushDenied,
+                format!("{name}@example.com"),
+                "user.mfa.okta_verify.deny_push",
+            )
+        })
+        .collect()
+}
+
+/// The detection engine as `serve` starts it, over `s`'s database, going on from its
+/// saved state and expecting a poller of Okta; saved after every batch.
+fn detection_engine(
+    s: &TestServer,
+    tick_interval_ms: u64,
+) -> (pushback_server::Live, tokio::task::JoinHandle<()>) {
+    let watch = pushback_server::WatchSettings {
+        tick_interval_ms,
+        state_save_interval_ms: 0,
+        ..pushback_server::WatchSettings::default()
+    };
+    pushback_server::Live::start(
+        pushback_server::live::LiveParts {
+            rules: pushback_watch::rule::RuleSet::builtin().unwrap(),
+            store: s.findings.clone(),
+            sinks: Vec::new(),
+            clock: s.clock.clone(),
+            metrics: Arc::new(Metrics::new()),
+            respond: None,
+            pollers: vec!["okta"],
+        },
+        &watch,
+    )
+}
+
+/// A whole service's detection, as `serve` starts it: the engine (its clock moved only
+/// by `Live::sync`) and a poller of the Okta at `fake_base`, presenting `token`.
 fn start_detection(
     s: &TestServer,
     fake_base: &str,
@@ -360,30 +405,13 @@ fn start_detection(
     tokio::task::JoinHandle<()>,
     tokio::task::JoinHandle<()>,
 ) {
-    let metrics = Arc::new(Metrics::new());
-    let watch = pushback_server::WatchSettings {
-        tick_interval_ms: 3_600_000,
-        state_save_interval_ms: 0,
-        ..pushback_server::WatchSettings::default()
-    };
-    let (live, engine) = pushback_server::Live::start(
-        pushback_server::live::LiveParts {
-            rules: pushback_watch::rule::RuleSet::builtin().unwrap(),
-            store: s.findings.clone(),
-            sinks: Vec::new(),
-            clock: s.clock.clone(),
-            metrics: metrics.clone(),
-            respond: None,
-            pollers: vec!["okta"],
-        },
-        &watch,
-    );
+    let (live, engine) = detection_engine(s, 3_600_000);
     let client = okta_with_token(fake_base, token, s.clock.clone());
     let poller = spawn_poller(
         Box::new(client.logs()),
         live.clone(),
         s.findings.clone(),
-        metrics,
+        Arc::new(Metrics::new()),
     );
     (live, engine, poller)
 }
@@ -407,15 +435,7 @@ async fn a_flood_straddling_a_restart_and_an_outage_is_found_once_with_every_den
     for db in databases() {
         let s = TestServer::start(&db).await;
         let t0 = s.clock.now().minus_secs(120);
-        let deny = |i: i64| {
-            okta(
-                &format!("carol-deny-{i}"),
-                t0.plus_secs(i * 30),
-                "user.mfa.okta_verify.deny_push",
-                "FAILURE",
-                "carol@example.com",
-            )
-        };
+        let deny = |i: i64| okta_deny("carol", t0.plus_secs(i * 30), i);
         let fake = Arc::new(FakeOkta {
             pages: vec![vec![deny(0), deny(1), deny(2)], vec![deny(3), deny(4)]],
             ..FakeOkta::default()
@@ -513,20 +533,9 @@ async fn a_poller_whose_token_is_refused_does_not_hold_up_detection() {
         let (live, engine, poller) = start_detection(&s, &base, "wrong-token-0123456789");
         // A flood reaches the engine some other way (the ingest API) while the poller
         // is refused: it is judged without waiting for a log that will not come.
-        let t0 = s.clock.now().minus_secs(120);
-        let denies = (0..5)
-            .map(|i| {
-                pushback_model::AuthEvent::new(
-                    format!("frank-deny-{i}"),
-                    t0.plus_secs(i * 20),
-                    pushback_model::EventSource::Okta,
-                    pushback_model::EventKind::PushDenied,
-                    "frank@example.com",
-                    "user.mfa.okta_verify.deny_push",
-                )
-            })
-            .collect();
-        live.submit(denies).await.unwrap();
+        live.submit(denies("frank", s.clock.now().minus_secs(120)))
+            .await
+            .unwrap();
         s.clock.advance_secs(3600);
         within(async {
             while floods(&s).await.is_empty() {
@@ -547,36 +556,8 @@ async fn a_poller_that_never_catches_up_holds_detection_ten_minutes_at_most() {
     for db in databases() {
         let s = TestServer::start(&db).await;
         // A configured source whose poller never delivers (its vendor times out).
-        let watch = pushback_server::WatchSettings {
-            tick_interval_ms: 10,
-            ..pushback_server::WatchSettings::default()
-        };
-        let (live, engine) = pushback_server::Live::start(
-            pushback_server::live::LiveParts {
-                rules: pushback_watch::rule::RuleSet::builtin().unwrap(),
-                store: s.findings.clone(),
-                sinks: Vec::new(),
-                clock: s.clock.clone(),
-                metrics: Arc::new(Metrics::new()),
-                respond: None,
-                pollers: vec!["okta"],
-            },
-            &watch,
-        );
-        let t0 = s.clock.now();
-        let denies = (0..5)
-            .map(|i| {
-                pushback_model::AuthEvent::new(
-                    format!("gina-deny-{i}"),
-                    t0.plus_secs(i * 20),
-                    pushback_model::EventSource::Okta,
-                    pushback_model::EventKind::PushDenied,
-                    "gina@example.com",
-                    "user.mfa.okta_verify.deny_push",
-                )
-            })
-            .collect();
-        live.submit(denies).await.unwrap();
+        let (live, engine) = detection_engine(&s, 10);
+        live.submit(denies("gina", s.clock.now())).await.unwrap();
         // Nine minutes on, long past the disorder tolerance: still held for the poller.
         s.clock.advance_secs(540);
         live.sync().await.unwrap();
