@@ -45,8 +45,6 @@ pub enum Action {
     Suspend,
     /// Graph Identity Protection: confirm the user compromised (user risk high).
     ConfirmCompromised,
-    /// Duo: lock the user out.
-    Lock,
 }
 
 impl Action {
@@ -55,7 +53,6 @@ impl Action {
             Self::RevokeSessions => "revoke_sessions",
             Self::Suspend => "suspend",
             Self::ConfirmCompromised => "confirm_compromised",
-            Self::Lock => "lock",
         }
     }
 }

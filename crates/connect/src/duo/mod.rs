@@ -5,12 +5,11 @@
 //! |---|---|---|
 //! | look up a user | `GET /admin/v1/users?username=…` | `{"stat":"OK","response":[{user_id, username, status}]}`; an empty list → unknown user |
 //! | disable (suspend) | `POST /admin/v1/users/{user_id}` with `{"status":"disabled"}` | `stat` OK |
-//! | lock | `POST /admin/v1/users/{user_id}` with `{"status":"locked out"}` | `stat` OK |
 //! | authentication log | `GET /admin/v2/logs/authentication?mintime=…&maxtime=…&limit=…&sort=ts:asc[&next_offset=…]` | `{"stat":"OK","response":{"authlogs":[…],"metadata":{"next_offset":[ms, txid]}}}` ([`DuoAuthLogs`]) |
 //!
-//! Disable versus lock: `disabled` stays until an administrator re-enables the user;
-//! `locked out` is the state Duo itself sets after too many failed attempts, which an
-//! administrator (or Duo's auto-unlock, where configured) clears. A user already in
+//! Disabling is how the Admin API locks a user out: a user's status can be set to
+//! `active`, `bypass` or `disabled`; `locked out` is a state Duo sets itself after too
+//! many failed attempts, not one an API client sets. A user already in
 //! the asked status is [`Outcome::AlreadyDone`] (the status is read first). Duo keeps
 //! no sessions an API could revoke, so [`IdentityProvider::revoke_sessions`] answers
 //! [`ConnectorError::Unsupported`].
@@ -271,12 +270,6 @@ impl Duo {
         let _: serde_json::Value = Self::response(op, answer)?;
         tracing::info!(connector = "duo", user = %user, status, "user status set");
         Ok(receipt(Outcome::Done))
-    }
-
-    /// Locks the user out (Duo status `locked out`) until an administrator or Duo's
-    /// auto-unlock clears it.
-    pub async fn lock(&self, user: &UserRef) -> Result<ActionReceipt, ConnectorError> {
-        self.set_status(user, Action::Lock, "locked out").await
     }
 }
 
