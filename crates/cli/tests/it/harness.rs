@@ -80,6 +80,8 @@ pub struct Server {
     pub url: String,
     pub admin_key: String,
     child: Option<Child>,
+    /// The `--database-url` it runs on; its directory's SQLite file when `None`.
+    database: Option<String>,
     stdout_lines: mpsc::Receiver<String>,
     stdout_thread: Option<JoinHandle<()>>,
     stderr_thread: Option<JoinHandle<String>>,
@@ -95,26 +97,34 @@ impl Server {
     /// Starts `pushback serve --listen 127.0.0.1:0` with maximal logging and waits until
     /// it has printed its banner and answers `/healthz`.
     pub fn start(api: &Api) -> Self {
-        Self::start_with(api, None)
+        Self::start_with(api, None, None)
+    }
+
+    /// Like [`Server::start`], on the database at `database_url` (`--database-url`).
+    pub fn start_on(api: &Api, database_url: &str) -> Self {
+        Self::start_with(api, None, Some(database_url))
     }
 
     /// Like [`Server::start`], with `config` written to `pushback.toml` and passed as
     /// `--config`.
     pub fn start_with_config(api: &Api, config: &str) -> Self {
-        Self::start_with(api, Some(config))
+        Self::start_with(api, Some(config), None)
     }
 
-    fn start_with(api: &Api, config: Option<&str>) -> Self {
+    fn start_with(api: &Api, config: Option<&str>, database: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("a scratch directory");
         if let Some(config) = config {
             std::fs::write(dir.path().join("pushback.toml"), config).expect("writing the config");
         }
-        let (child, stdout_lines, stdout_thread, stderr_thread) = spawn(dir.path());
+        let database = database.map(str::to_owned);
+        let (child, stdout_lines, stdout_thread, stderr_thread) =
+            spawn(dir.path(), database.as_deref());
         let mut server = Self {
             dir,
             url: String::new(),
             admin_key: String::new(),
             child: Some(child),
+            database,
             stdout_lines,
             stdout_thread: Some(stdout_thread),
             stderr_thread: Some(stderr_thread),
@@ -146,7 +156,8 @@ impl Server {
         if let Some(t) = self.stderr_thread.take() {
             self.earlier_stderr.push_str(&t.join().unwrap_or_default());
         }
-        let (child, stdout_lines, stdout_thread, stderr_thread) = spawn(self.dir.path());
+        let (child, stdout_lines, stdout_thread, stderr_thread) =
+            spawn(self.dir.path(), self.database.as_deref());
         self.child = Some(child);
         self.stdout_lines = stdout_lines;
         self.stdout_thread = Some(stdout_thread);
@@ -218,9 +229,12 @@ impl Server {
         self.dir.path().join(name)
     }
 
-    /// `sqlite://<dir>/pushback.db`, the database the server made in its directory.
+    /// The database the server runs on: `sqlite://<dir>/pushback.db`, the one it made
+    /// in its directory, unless it was started on another.
     pub fn database_url(&self) -> String {
-        format!("sqlite://{}", self.path("pushback.db").display())
+        self.database
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.path("pushback.db").display()))
     }
 
     fn command(&self, args: &[&str]) -> Run {
@@ -306,10 +320,11 @@ impl Drop for Server {
 }
 
 /// Starts `pushback serve --listen 127.0.0.1:0` in `dir` (with `--config
-/// pushback.toml` when the file is there), with maximal logging: the child, its stdout
-/// lines, and the threads reading its output.
+/// pushback.toml` when the file is there, and `--database-url` when given), with
+/// maximal logging: the child, its stdout lines, and the threads reading its output.
 fn spawn(
     dir: &Path,
+    database: Option<&str>,
 ) -> (
     Child,
     mpsc::Receiver<String>,
@@ -319,6 +334,9 @@ fn spawn(
     let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
     if dir.join("pushback.toml").exists() {
         args.extend(["--config", "pushback.toml"]);
+    }
+    if let Some(url) = database {
+        args.extend(["--database-url", url]);
     }
     let mut child = Command::new(BIN)
         .args(&args)
@@ -348,6 +366,65 @@ fn spawn(
         String::from_utf8_lossy(&bytes).into_owned()
     });
     (child, stdout_lines, stdout_thread, stderr_thread)
+}
+
+/// A PostgreSQL schema of its own for one test, made with pushback's tables and dropped
+/// when the test ends. `None` where `PUSHBACK_TEST_POSTGRES_URL` is unset (said on
+/// stderr); in CI that is a failure instead.
+pub struct ScratchPostgres {
+    /// A URL whose sessions work in the schema (`search_path`).
+    pub url: String,
+    base: String,
+    schema: String,
+}
+
+impl ScratchPostgres {
+    pub fn new() -> Option<Self> {
+        let base = match std::env::var("PUSHBACK_TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => url,
+            _ if std::env::var_os("CI").is_some() => {
+                panic!("CI must run the PostgreSQL tests: set PUSHBACK_TEST_POSTGRES_URL")
+            }
+            _ => {
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\n*** SKIPPED PostgreSQL: PUSHBACK_TEST_POSTGRES_URL is unset ***\n"
+                );
+                return None;
+            }
+        };
+        let token = pushback_model::random_token(&pushback_model::SystemEntropy::new(), 8);
+        let digest = pushback_model::sha256(token.as_bytes());
+        let schema: String = std::iter::once("cli_".to_owned())
+            .chain(digest[..6].iter().map(|b| format!("{b:02x}")))
+            .collect();
+        block_on(pushback_store::PostgresStore::connect_in_schema(
+            &base,
+            Some(&schema),
+        ))
+        .expect("a scratch schema on the test PostgreSQL");
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+        Some(Self { url, base, schema })
+    }
+}
+
+impl Drop for ScratchPostgres {
+    fn drop(&mut self) {
+        let _ = block_on(pushback_store::PostgresStore::drop_schema(
+            &self.base,
+            &self.schema,
+        ));
+    }
+}
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(future)
 }
 
 /// A small blocking HTTP client over reqwest.

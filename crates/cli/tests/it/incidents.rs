@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::canary::{Secret, assert_nothing_leaks};
-use crate::harness::{Api, Printed, Run, Server};
+use crate::harness::{Api, Printed, Run, ScratchPostgres, Server};
 use crate::walkthrough::{open_challenge, word_starting};
 
 /// The registry application the app below is named after (by its name).
@@ -117,8 +117,22 @@ fn error_line(run: &Run) -> &str {
 fn an_admin_lists_reads_acknowledges_and_resolves_the_incident_a_not_me_opened() {
     let api = Api::new();
     let mut server = Server::start(&api);
-    let not_me = alice_reports_not_me(&api, &mut server);
-    let id = alices_incident(&mut server);
+    lists_reads_acknowledges_and_resolves(&api, &mut server);
+}
+
+#[test]
+fn the_same_on_postgresql() {
+    let Some(pg) = ScratchPostgres::new() else {
+        return;
+    };
+    let api = Api::new();
+    let mut server = Server::start_on(&api, &pg.url);
+    lists_reads_acknowledges_and_resolves(&api, &mut server);
+}
+
+fn lists_reads_acknowledges_and_resolves(api: &Api, server: &mut Server) {
+    let not_me = alice_reports_not_me(api, server);
+    let id = alices_incident(server);
 
     // The table: a header, then alice's incident, open and critical, with no owner yet.
     let listed = server.cli(&["incidents", "list"]).success();
@@ -152,7 +166,7 @@ fn an_admin_lists_reads_acknowledges_and_resolves_the_incident_a_not_me_opened()
     assert_eq!(none.stdout, "no incidents\n");
 
     // The story in time order: the prompt, alice's report, the response.
-    let shown = shown_with(&mut server, &id, &["lock_push@guard: done"]);
+    let shown = shown_with(server, &id, &["lock_push@guard: done"]);
     assert!(
         shown
             .stdout
