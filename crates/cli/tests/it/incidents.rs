@@ -326,9 +326,23 @@ actions = ["require_step_up", "freeze_device", { open_incident = "critical" }]
 fn the_report_of_an_incident_in_the_database_names_its_user_and_who_answers() {
     let api = Api::new();
     let mut server = Server::start(&api);
-    alice_reports_not_me(&api, &mut server);
-    let id = alices_incident(&mut server);
-    shown_with(&mut server, &id, &["lock_push@guard: done"]);
+    report_from_the_database(&api, &mut server);
+}
+
+#[test]
+fn the_report_of_an_incident_in_postgresql_too() {
+    let Some(pg) = ScratchPostgres::new() else {
+        return;
+    };
+    let api = Api::new();
+    let mut server = Server::start_on(&api, &pg.url);
+    report_from_the_database(&api, &mut server);
+}
+
+fn report_from_the_database(api: &Api, server: &mut Server) {
+    alice_reports_not_me(api, server);
+    let id = alices_incident(server);
+    shown_with(server, &id, &["lock_push@guard: done"]);
     let database = server.database_url();
     let registry = registry();
     let report = |server: &mut Server, extra: &[&str]| {
@@ -345,8 +359,8 @@ fn the_report_of_an_incident_in_the_database_names_its_user_and_who_answers() {
         server.cli(&args)
     };
 
-    // Read while the server runs (SQLite WAL lets a second process read).
-    let markdown = report(&mut server, &[]).success();
+    // Read while the server runs (on SQLite, WAL lets a second process read).
+    let markdown = report(server, &[]).success();
     assert!(
         markdown
             .stdout
@@ -366,7 +380,7 @@ fn the_report_of_an_incident_in_the_database_names_its_user_and_who_answers() {
         markdown.stdout
     );
 
-    let json = report(&mut server, &["--output", "json"]).success().json();
+    let json = report(server, &["--output", "json"]).success().json();
     assert_eq!(
         (
             json["incident"].as_str(),
@@ -394,12 +408,12 @@ fn the_report_of_an_incident_in_the_database_names_its_user_and_who_answers() {
         accountable.contains(&"owner-vpn") && accountable.contains(&"secops"),
         "{accountable:?}"
     );
-    let html = report(&mut server, &["--output", "html"]).success();
+    let html = report(server, &["--output", "html"]).success();
     assert!(html.stdout.contains("alice"), "{}", html.stdout);
 
     // After the server stopped, the same report; then what a user gets wrong.
     server.stop();
-    let after = report(&mut server, &[]).success();
+    let after = report(server, &[]).success();
     assert_eq!(after.stdout, markdown.stdout);
     let unknown = server.cli(&[
         "report",
@@ -415,7 +429,7 @@ fn the_report_of_an_incident_in_the_database_names_its_user_and_who_answers() {
         error_line(&unknown),
         format!("error: no incident inc_nope in {database}")
     );
-    let not_in_registry = report(&mut server, &["--app", "payroll"]).exits(2);
+    let not_in_registry = report(server, &["--app", "payroll"]).exits(2);
     assert!(
         not_in_registry
             .stderr
