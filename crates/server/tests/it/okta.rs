@@ -423,6 +423,18 @@ async fn within(done: impl std::future::Future<Output = ()>) {
         .expect("the service got there within a minute");
 }
 
+/// Waits, syncing `live` with the clock, until a flood is stored (a poller's page or
+/// a tick may still be on its way); fails after a minute.
+async fn first_flood(s: &TestServer, live: &pushback_server::Live) {
+    within(async {
+        while floods(s).await.is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            live.sync().await.unwrap();
+        }
+    })
+    .await;
+}
+
 async fn floods(s: &TestServer) -> Vec<Value> {
     let found = s
         .get_json("/v1/findings?rule_id=push_flood", &s.admin_key)
@@ -479,13 +491,7 @@ async fn a_flood_straddling_a_restart_and_an_outage_is_found_once_with_every_den
         live.sync().await.unwrap();
         // Once the poller has caught up (Okta has nothing after the second page), the
         // engine judges what it holds.
-        within(async {
-            while floods(&s).await.is_empty() {
-                tokio::task::yield_now().await;
-                live.sync().await.unwrap();
-            }
-        })
-        .await;
+        first_flood(&s, &live).await;
         poller.abort();
         let _ = poller.await;
         assert_eq!(
@@ -537,13 +543,7 @@ async fn a_poller_whose_token_is_refused_does_not_hold_up_detection() {
             .await
             .unwrap();
         s.clock.advance_secs(3600);
-        within(async {
-            while floods(&s).await.is_empty() {
-                tokio::task::yield_now().await;
-                live.sync().await.unwrap();
-            }
-        })
-        .await;
+        first_flood(&s, &live).await;
         poller.abort();
         live.stop().await.unwrap();
         let _ = (poller.await, engine.await);
@@ -564,13 +564,7 @@ async fn a_poller_that_never_catches_up_holds_detection_ten_minutes_at_most() {
         assert!(floods(&s).await.is_empty(), "held for the poller");
         // Past ten minutes from the start, the next tick lets go.
         s.clock.advance_secs(120);
-        within(async {
-            while floods(&s).await.is_empty() {
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                live.sync().await.unwrap();
-            }
-        })
-        .await;
+        first_flood(&s, &live).await;
         live.stop().await.unwrap();
         let _ = engine.await;
     }
