@@ -167,6 +167,8 @@ pub struct Engine {
     stats: EngineStats,
     scratch: Scratch,
     closed: Vec<(Box<str>, Fired)>,
+    /// Evaluated events kept for the caller ([`Engine::keep_spent`]); `None`: dropped.
+    spent: Option<Vec<AuthEvent>>,
 }
 
 impl Engine {
@@ -210,6 +212,35 @@ impl Engine {
             stats: EngineStats::default(),
             scratch: Scratch::default(),
             closed: Vec::new(),
+            spent: None,
+        }
+    }
+
+    /// Keeps evaluated events for [`Engine::take_spent`] instead of dropping them.
+    ///
+    /// Freeing memory on another thread than the one that allocated it is slow with
+    /// the system allocator: a reader whose events were made on normalising threads
+    /// ([`crate::input::Reader::recycle`]) has them freed there, and this thread only
+    /// runs the rules.
+    pub fn keep_spent(&mut self, keep: bool) {
+        match (keep, &self.spent) {
+            (true, None) => self.spent = Some(Vec::new()),
+            (false, Some(_)) => self.spent = None,
+            _ => {}
+        }
+    }
+
+    /// How many evaluated events are waiting for [`Engine::take_spent`].
+    pub fn spent_len(&self) -> usize {
+        self.spent.as_ref().map_or(0, Vec::len)
+    }
+
+    /// The evaluated events kept since the last call (none unless
+    /// [`Engine::keep_spent`] is on).
+    pub fn take_spent(&mut self) -> Vec<AuthEvent> {
+        match &mut self.spent {
+            Some(spent) => std::mem::replace(spent, Vec::with_capacity(spent.capacity())),
+            None => Vec::new(),
         }
     }
 
@@ -345,6 +376,9 @@ impl Engine {
         while let Some(e) = self.reorder.pop(all) {
             self.close_windows(e.time, out);
             self.evaluate(&e, out);
+            if let Some(spent) = &mut self.spent {
+                spent.push(e);
+            }
         }
         if let Some(w) = self.reorder.watermark()
             && !all

@@ -185,6 +185,10 @@ impl<R: Read> Iterator for EventReader<R> {
     }
 }
 
+/// How many spent events to hand back at a time with [`Reader::recycle`]: enough that
+/// the hand-over costs nothing per event, few enough that they hold little memory.
+pub const RECYCLE_BATCH: usize = 512;
+
 /// An [`EventReader`] on the calling thread, or a [`ParallelReader`]: the same items
 /// in the same order either way.
 pub enum Reader<R> {
@@ -210,6 +214,16 @@ impl<R: Read> Reader<R> {
         match self {
             Self::Sequential(r) => r.format(),
             Self::Parallel(r) => r.format(),
+        }
+    }
+
+    /// Frees events the caller is done with on the thread that made them, where there
+    /// is one ([`ParallelReader::recycle`]); with one thread they are simply dropped.
+    /// Pair with [`crate::Engine::keep_spent`].
+    pub fn recycle(&self, spent: Vec<pushback_model::AuthEvent>) {
+        match self {
+            Self::Sequential(_) => drop(spent),
+            Self::Parallel(r) => r.recycle(spent),
         }
     }
 }

@@ -59,6 +59,8 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 
+use pushback_model::AuthEvent;
+
 use super::split::Splitter;
 use super::{Input, ReaderSettings, Record, RecordError, RecordProblem, SplitProblem};
 use crate::source::{self, Format, NormaliseError, Normalised, Normaliser};
@@ -73,6 +75,8 @@ pub const CHUNK_BYTES: usize = 1 << 20;
 pub struct ParallelReader {
     done: Receiver<Done>,
     buffers: SyncSender<Vec<u8>>,
+    /// Spent events on their way back to a worker to be freed ([`ParallelReader::recycle`]).
+    spent: SyncSender<Vec<AuthEvent>>,
     /// Chunks that arrived before their turn.
     early: BTreeMap<u64, Done>,
     next: u64,
@@ -135,6 +139,8 @@ impl ParallelReader {
         }
         let (work_tx, work_rx) = sync_channel::<Chunk>(workers);
         let (done_tx, done_rx) = sync_channel::<Done>(in_flight);
+        let (spent_tx, spent_rx) = sync_channel::<Vec<AuthEvent>>(in_flight);
+        let spent_rx = Arc::new(Mutex::new(spent_rx));
 
         let split_settings = settings.clone();
         thread::Builder::new()
@@ -145,11 +151,12 @@ impl ParallelReader {
         let work_rx = Arc::new(Mutex::new(work_rx));
         for i in 0..workers {
             let work_rx = Arc::clone(&work_rx);
+            let spent_rx = Arc::clone(&spent_rx);
             let done_tx_worker = done_tx.clone();
             let normalise = settings.normalise.clone();
             let spawned = thread::Builder::new()
                 .name(format!("watch-normalise-{i}"))
-                .spawn(move || work(&work_rx, &done_tx_worker, &normalise));
+                .spawn(move || work(&work_rx, &spent_rx, &done_tx_worker, &normalise));
             if let Err(e) = spawned {
                 spawn_failed(&done_tx, e);
             }
@@ -158,6 +165,7 @@ impl ParallelReader {
         Self {
             done: done_rx,
             buffers: buffers_tx,
+            spent: spent_tx,
             early: BTreeMap::new(),
             next: 0,
             current: None,
@@ -171,6 +179,19 @@ impl ParallelReader {
     /// The format being read: as set, or as guessed once a record was recognised.
     pub fn format(&self) -> Option<Format> {
         self.format
+    }
+
+    /// Hands events the caller is done with to a normalising thread to be freed there.
+    ///
+    /// Their strings were allocated on those threads; freeing them on the calling
+    /// thread makes the system allocator hand memory across threads, which cost about
+    /// a third of the second core (BENCHMARKS.md). Never blocks: when the workers are
+    /// behind, the events are freed here.
+    pub fn recycle(&self, spent: Vec<AuthEvent>) {
+        if !spent.is_empty() {
+            // Refused (full, or the workers gone): dropped here instead.
+            let _ = self.spent.try_send(spent);
+        }
     }
 
     /// The next chunk in sequence, waiting for it if need be; `None` when every thread
@@ -399,8 +420,13 @@ fn unrecognised(bytes: &[u8], number: u64, line: u64) -> RecordError {
 }
 
 /// A normalising thread: takes chunks until the splitter is done or the reader dropped.
+///
+/// Events the caller has finished with ([`ParallelReader::recycle`]) are freed here,
+/// one before each record is normalised, so the allocator reuses their memory for the
+/// next event's strings at once.
 fn work(
     chunks: &Mutex<Receiver<Chunk>>,
+    spent: &Mutex<Receiver<Vec<AuthEvent>>>,
     done: &SyncSender<Done>,
     settings: &source::NormaliseSettings,
 ) {
@@ -408,6 +434,11 @@ fn work(
     loop {
         let received = chunks.lock().unwrap_or_else(PoisonError::into_inner).recv();
         let Ok(chunk) = received else { return };
+        let mut spent = spent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .try_recv()
+            .unwrap_or_default();
         let mut outcomes = Vec::new();
         if let Some(format) = chunk.format.filter(|f| independent(*f)) {
             let n = match &mut normaliser {
@@ -417,10 +448,12 @@ fn work(
             outcomes.reserve(chunk.items.len());
             for item in &chunk.items {
                 if let Item::Raw { start, end, .. } = *item {
+                    drop(spent.pop());
                     outcomes.push(n.normalise(&chunk.bytes[start..end]));
                 }
             }
         }
+        drop(spent);
         if done.send(Done { chunk, outcomes }).is_err() {
             return;
         }

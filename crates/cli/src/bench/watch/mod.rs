@@ -27,7 +27,7 @@ use anyhow::{Context as _, bail};
 use serde::Serialize;
 
 use pushback_model::Finding;
-use pushback_watch::input::{Reader, ReaderSettings};
+use pushback_watch::input::{RECYCLE_BATCH, Reader, ReaderSettings};
 use pushback_watch::rule::RuleSet;
 use pushback_watch::{Engine, EngineSettings};
 
@@ -271,15 +271,20 @@ fn measure(
     let started = std::time::Instant::now();
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut engine = Engine::new(rules, EngineSettings::default());
+    engine.keep_spent(threads > 1);
     let mut findings: Vec<Finding> = Vec::new();
     let (mut records, mut events, mut bad) = (0u64, 0u64, 0u64);
-    for item in Reader::new(file, ReaderSettings::default(), threads) {
+    let mut reader = Reader::new(file, ReaderSettings::default(), threads);
+    while let Some(item) = reader.next() {
         records += 1;
         match item {
             Ok(record) => {
                 for event in record.outcome.into_events() {
                     events += 1;
                     engine.observe_into(event, &mut findings);
+                }
+                if engine.spent_len() >= RECYCLE_BATCH {
+                    reader.recycle(engine.take_spent());
                 }
             }
             Err(e) if e.is_fatal() => bail!("{}: {e}", path.display()),
