@@ -40,6 +40,7 @@
 
 use std::net::IpAddr;
 
+pub use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
@@ -179,38 +180,38 @@ impl std::fmt::Display for EventKind {
 /// One normalised MFA event. The module documentation has the field table.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthEvent {
-    pub id: Box<str>,
+    pub id: CompactString,
     pub time: Timestamp,
     pub source: EventSource,
     pub kind: EventKind,
-    pub user: Box<str>,
+    pub user: CompactString,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<Box<str>>,
+    pub user_id: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session: Option<Box<str>>,
+    pub session: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub src_ip: Option<IpAddr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub src_country: Option<Box<str>>,
+    pub src_country: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub src_city: Option<Box<str>>,
+    pub src_city: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asn: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answer_ip: Option<IpAddr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub answer_country: Option<Box<str>>,
+    pub answer_country: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub factor: Option<Box<str>>,
+    pub factor: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<Box<str>>,
+    pub result: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<Box<str>>,
+    pub reason: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub app: Option<Box<str>>,
-    pub vendor_event: Box<str>,
+    pub app: Option<CompactString>,
+    pub vendor_event: CompactString,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub risk_level: Option<Box<str>>,
+    pub risk_level: Option<CompactString>,
     #[serde(default, skip_serializing_if = "<[_]>::is_empty")]
     pub risk_detections: Box<[Box<str>]>,
 }
@@ -218,12 +219,12 @@ pub struct AuthEvent {
 impl AuthEvent {
     /// An event with the required fields and nothing else, for sources to fill in.
     pub fn new(
-        id: impl Into<Box<str>>,
+        id: impl Into<CompactString>,
         time: Timestamp,
         source: EventSource,
         kind: EventKind,
-        user: impl Into<Box<str>>,
-        vendor_event: impl Into<Box<str>>,
+        user: impl Into<CompactString>,
+        vendor_event: impl Into<CompactString>,
     ) -> Self {
         Self {
             id: id.into(),

@@ -24,7 +24,7 @@ mod severity;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use entropy::{Entropy, SystemEntropy, random_token};
-pub use event::{AuthEvent, EventKind, EventSource};
+pub use event::{AuthEvent, CompactString, EventKind, EventSource};
 pub use finding::{DistinctValues, Finding};
 pub use severity::Severity;
 

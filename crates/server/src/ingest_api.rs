@@ -111,7 +111,9 @@ pub(crate) fn read_batch(format: Format, body: &[u8]) -> Batch {
         match item {
             Ok(record) => {
                 batch.accepted += 1;
-                batch.events.extend(record.outcome.into_events());
+                batch
+                    .events
+                    .extend(record.outcome.into_events().map(|e| *e));
             }
             Err(e) => {
                 batch.rejected += 1;

@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use pushback_model::CompactString;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// An optional text value read leniently (see the module documentation).
@@ -24,9 +25,9 @@ impl<'a> Text<'a> {
         }
     }
 
-    /// The text as an owned box, if present and not empty.
-    pub(crate) fn boxed(&self) -> Option<Box<str>> {
-        self.get().map(Box::from)
+    /// The text as an owned event string, if present and not empty.
+    pub(crate) fn owned(&self) -> Option<CompactString> {
+        self.get().map(CompactString::from)
     }
 }
 

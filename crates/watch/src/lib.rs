@@ -51,7 +51,7 @@ pub mod source;
 pub mod store;
 mod timestamp;
 
-pub use engine::{Engine, EngineSettings, EngineStats, Restored, StateError};
+pub use engine::{Engine, EngineSettings, EngineStats, Restored, Spent, StateError};
 pub use input::{EventReader, ParallelReader, Reader, ReaderSettings, Record, RecordError};
 pub use source::{Format, Normalised, Normaliser, Skip};
 pub use store::{FindingStore, FindingStoreError, finding_key};

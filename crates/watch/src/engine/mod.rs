@@ -147,6 +147,11 @@ pub enum StateError {
     Format(u32),
 }
 
+/// Evaluated events handed back by [`Engine::take_spent`], in the boxes they came in, so
+/// that they can be freed on the thread that made them.
+#[allow(clippy::vec_box)]
+pub type Spent = Vec<Box<AuthEvent>>;
+
 /// Scratch buffers reused from event to event.
 #[derive(Debug, Default)]
 struct Scratch {
@@ -168,7 +173,7 @@ pub struct Engine {
     scratch: Scratch,
     closed: Vec<(Box<str>, Fired)>,
     /// Evaluated events kept for the caller ([`Engine::keep_spent`]); `None`: dropped.
-    spent: Option<Vec<AuthEvent>>,
+    spent: Option<Spent>,
 }
 
 impl Engine {
@@ -237,7 +242,7 @@ impl Engine {
 
     /// The evaluated events kept since the last call (none unless
     /// [`Engine::keep_spent`] is on).
-    pub fn take_spent(&mut self) -> Vec<AuthEvent> {
+    pub fn take_spent(&mut self) -> Spent {
         match &mut self.spent {
             Some(spent) => std::mem::replace(spent, Vec::with_capacity(spent.capacity())),
             None => Vec::new(),
@@ -246,16 +251,16 @@ impl Engine {
 
     /// Takes one event; returns the findings of the events this one released from the
     /// reorder buffer (usually events up to the tolerance older than it).
-    pub fn observe(&mut self, event: AuthEvent) -> Vec<Finding> {
+    pub fn observe(&mut self, event: impl Into<Box<AuthEvent>>) -> Vec<Finding> {
         let mut out = Vec::new();
         self.observe_into(event, &mut out);
         out
     }
 
     /// [`Engine::observe`], appending to `out` (no allocation when nothing is found).
-    pub fn observe_into(&mut self, event: AuthEvent, out: &mut Vec<Finding>) {
+    pub fn observe_into(&mut self, event: impl Into<Box<AuthEvent>>, out: &mut Vec<Finding>) {
         self.stats.events += 1;
-        if !self.reorder.push(event) {
+        if !self.reorder.push(event.into()) {
             self.stats.late += 1;
             return;
         }

@@ -25,7 +25,7 @@ pub(crate) struct Reorder {
     run: VecDeque<Key>,
     /// Keys that arrived out of order.
     heap: BinaryHeap<Reverse<Key>>,
-    slots: Vec<Option<AuthEvent>>,
+    slots: Vec<Option<Box<AuthEvent>>>,
     free: Vec<usize>,
     arrivals: u64,
     watermark: Option<Timestamp>,
@@ -52,7 +52,7 @@ impl Serialize for Reorder {
         keys.sort_unstable();
         let events = keys
             .iter()
-            .filter_map(|k| self.slots.get(k.3).and_then(Option::as_ref).cloned())
+            .filter_map(|k| self.slots.get(k.3).and_then(Option::as_deref).cloned())
             .collect();
         Saved {
             watermark: self.watermark,
@@ -69,7 +69,7 @@ impl<'de> Deserialize<'de> for Reorder {
         let saved = Saved::deserialize(deserializer)?;
         let mut r = Reorder::new(0);
         for e in saved.events {
-            r.store(e);
+            r.store(Box::new(e));
         }
         r.watermark = saved.watermark;
         r.wanted = saved.wanted.or(saved.watermark);
@@ -126,7 +126,7 @@ impl Reorder {
     }
 
     /// Takes `e` in; false (and `e` dropped) if it is late.
-    pub(crate) fn push(&mut self, e: AuthEvent) -> bool {
+    pub(crate) fn push(&mut self, e: Box<AuthEvent>) -> bool {
         if self.watermark.is_some_and(|w| e.time < w) {
             return false;
         }
@@ -136,7 +136,7 @@ impl Reorder {
     }
 
     /// Keeps `e` until its turn.
-    fn store(&mut self, e: AuthEvent) {
+    fn store(&mut self, e: Box<AuthEvent>) {
         let key = (e.time, tie(&e.id), self.arrivals);
         self.arrivals += 1;
         let slot = match self.free.pop() {
@@ -169,7 +169,7 @@ impl Reorder {
     }
 
     /// The next event below the watermark, in order; with `all`, the next event at all.
-    pub(crate) fn pop(&mut self, all: bool) -> Option<AuthEvent> {
+    pub(crate) fn pop(&mut self, all: bool) -> Option<Box<AuthEvent>> {
         let from_run = match (self.run.front(), self.heap.peek()) {
             (None, None) => return None,
             (Some(_), None) => true,
@@ -201,15 +201,15 @@ mod tests {
 
     use super::*;
 
-    fn ev(id: &str, ms: i64) -> AuthEvent {
-        AuthEvent::new(
+    fn ev(id: &str, ms: i64) -> Box<AuthEvent> {
+        Box::new(AuthEvent::new(
             id,
             Timestamp::from_millis(ms),
             EventSource::Duo,
             EventKind::PushDenied,
             "u",
             "authentication",
-        )
+        ))
     }
 
     fn drain(r: &mut Reorder, all: bool) -> Vec<String> {

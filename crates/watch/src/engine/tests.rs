@@ -312,6 +312,41 @@ fn events_older_than_the_watermark_are_late_and_dropped() {
 }
 
 #[test]
+fn spent_events_come_back_in_evaluation_order_only_when_asked_for() {
+    let settings = EngineSettings {
+        disorder_tolerance_ms: MIN,
+        ..EngineSettings::default()
+    };
+    let events = [("b", 2), ("a", 1), ("c", 3), ("late", 0), ("d", 10)]
+        .map(|(id, m)| ev(id, m * MIN, EventKind::PushDenied, "u"));
+    let mut dropping = engine(&flood("{gte: 3}"), settings.clone());
+    let want = run(&mut dropping, events.clone());
+    assert_eq!(dropping.spent_len(), 0);
+    assert!(dropping.take_spent().is_empty(), "kept only when asked for");
+
+    let mut keeping = engine(&flood("{gte: 3}"), settings);
+    keeping.keep_spent(true);
+    let mut found = Vec::new();
+    let mut spent = Vec::new();
+    for e in events {
+        keeping.observe_into(e, &mut found);
+        spent.extend(keeping.take_spent());
+    }
+    // `d` moved the watermark past a, b and c; `late` was dropped as late.
+    assert_eq!(ids(&spent), ["a", "b", "c"]);
+    found.extend(keeping.finish());
+    spent.extend(keeping.take_spent());
+    assert_eq!(ids(&spent), ["a", "b", "c", "d"]);
+    assert_eq!(found, want, "keeping spent events changes no finding");
+    keeping.keep_spent(false);
+    assert_eq!(keeping.spent_len(), 0);
+}
+
+fn ids(events: &[Box<AuthEvent>]) -> Vec<&str> {
+    events.iter().map(|e| &*e.id).collect()
+}
+
+#[test]
 fn tick_releases_held_events_when_the_source_is_quiet() {
     let mut e = engine(&flood("{gte: 2}"), EngineSettings::default());
     let mut out = Vec::new();

@@ -220,7 +220,7 @@ impl<R: Read> Reader<R> {
     /// Frees events the caller is done with on the thread that made them, where there
     /// is one ([`ParallelReader::recycle`]); with one thread they are simply dropped.
     /// Pair with [`crate::Engine::keep_spent`].
-    pub fn recycle(&self, spent: Vec<pushback_model::AuthEvent>) {
+    pub fn recycle(&self, spent: crate::engine::Spent) {
         match self {
             Self::Sequential(_) => drop(spent),
             Self::Parallel(r) => r.recycle(spent),

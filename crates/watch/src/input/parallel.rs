@@ -59,10 +59,9 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 
-use pushback_model::AuthEvent;
-
 use super::split::Splitter;
 use super::{Input, ReaderSettings, Record, RecordError, RecordProblem, SplitProblem};
+use crate::engine::Spent;
 use crate::source::{self, Format, NormaliseError, Normalised, Normaliser};
 
 /// Most records packed into one chunk.
@@ -76,7 +75,7 @@ pub struct ParallelReader {
     done: Receiver<Done>,
     buffers: SyncSender<Vec<u8>>,
     /// Spent events on their way back to a worker to be freed ([`ParallelReader::recycle`]).
-    spent: SyncSender<Vec<AuthEvent>>,
+    spent: SyncSender<Spent>,
     /// Chunks that arrived before their turn.
     early: BTreeMap<u64, Done>,
     next: u64,
@@ -139,7 +138,7 @@ impl ParallelReader {
         }
         let (work_tx, work_rx) = sync_channel::<Chunk>(workers);
         let (done_tx, done_rx) = sync_channel::<Done>(in_flight);
-        let (spent_tx, spent_rx) = sync_channel::<Vec<AuthEvent>>(in_flight);
+        let (spent_tx, spent_rx) = sync_channel::<Spent>(in_flight);
         let spent_rx = Arc::new(Mutex::new(spent_rx));
 
         let split_settings = settings.clone();
@@ -187,7 +186,7 @@ impl ParallelReader {
     /// thread makes the system allocator hand memory across threads, which cost about
     /// a third of the second core (BENCHMARKS.md). Never blocks: when the workers are
     /// behind, the events are freed here.
-    pub fn recycle(&self, spent: Vec<AuthEvent>) {
+    pub fn recycle(&self, spent: Spent) {
         if !spent.is_empty() {
             // Refused (full, or the workers gone): dropped here instead.
             let _ = self.spent.try_send(spent);
@@ -426,7 +425,7 @@ fn unrecognised(bytes: &[u8], number: u64, line: u64) -> RecordError {
 /// next event's strings at once.
 fn work(
     chunks: &Mutex<Receiver<Chunk>>,
-    spent: &Mutex<Receiver<Vec<AuthEvent>>>,
+    spent: &Mutex<Receiver<Spent>>,
     done: &SyncSender<Done>,
     settings: &source::NormaliseSettings,
 ) {

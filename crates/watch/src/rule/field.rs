@@ -15,7 +15,7 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
-use pushback_model::AuthEvent;
+use pushback_model::{AuthEvent, CompactString};
 
 /// One field of [`AuthEvent`], or a value derived from one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -121,7 +121,7 @@ impl Field {
     /// `vendor_event` are always present but may be empty.
     #[inline]
     pub(crate) fn text(self, e: &AuthEvent) -> Option<&str> {
-        let v: &Option<Box<str>> = match self {
+        let v: &Option<CompactString> = match self {
             Field::Id => return Some(&e.id),
             Field::User => return Some(&e.user),
             Field::VendorEvent => return Some(&e.vendor_event),

@@ -49,22 +49,22 @@ pub fn normalise(record: &[u8]) -> Result<Normalised, NormaliseError> {
     let kind = classify(event_type, r.result.get().unwrap_or(""), reason);
 
     let mut ev = AuthEvent::new(id, time, EventSource::Duo, kind, user, event_type);
-    ev.user_id = r.user.as_ref().and_then(|u| u.key.boxed());
+    ev.user_id = r.user.as_ref().and_then(|u| u.key.owned());
     if let Some(d) = &r.access_device {
         ev.src_ip = d.ip.get().and_then(parse_ip);
         if let Some(loc) = &d.location {
-            ev.src_country = loc.country.boxed();
-            ev.src_city = loc.city.boxed();
+            ev.src_country = loc.country.owned();
+            ev.src_city = loc.city.owned();
         }
     }
     if let Some(d) = &r.auth_device {
         ev.answer_ip = d.ip.get().and_then(parse_ip);
-        ev.answer_country = d.location.as_ref().and_then(|l| l.country.boxed());
+        ev.answer_country = d.location.as_ref().and_then(|l| l.country.owned());
     }
-    ev.factor = r.factor.boxed();
-    ev.result = r.result.boxed();
-    ev.reason = r.reason.boxed();
-    ev.app = r.application.as_ref().and_then(|a| a.name.boxed());
+    ev.factor = r.factor.owned();
+    ev.result = r.result.owned();
+    ev.reason = r.reason.owned();
+    ev.app = r.application.as_ref().and_then(|a| a.name.owned());
 
     let mut detections = Vec::new();
     if kind == EventKind::VendorRisk {
@@ -75,7 +75,7 @@ pub fn normalise(record: &[u8]) -> Result<Normalised, NormaliseError> {
         .as_ref()
         .and_then(|a| a.more_secure_auth.as_ref())
     {
-        ev.risk_level = secure.trust_level.boxed();
+        ev.risk_level = secure.trust_level.owned();
         for name in &secure.detectors.0 {
             push_unique(&mut detections, name);
         }

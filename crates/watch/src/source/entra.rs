@@ -33,7 +33,7 @@
 
 use std::fmt;
 
-use pushback_model::{AuthEvent, EventKind, EventSource};
+use pushback_model::{AuthEvent, CompactString, EventKind, EventSource};
 use serde::Deserialize;
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -92,27 +92,27 @@ pub fn normalise(record: &[u8], flows: &mut FlowSteps) -> Result<Normalised, Nor
 
     let vendor_event = category.unwrap_or("signIn");
     let mut ev = AuthEvent::new(id, time, EventSource::Entra, kind, user, vendor_event);
-    ev.user_id = pick(s, envelope, |r| r.user_id.get()).map(Box::from);
-    ev.session = flow.map(Box::from);
+    ev.user_id = pick(s, envelope, |r| r.user_id.get()).map(CompactString::from);
+    ev.session = flow.map(CompactString::from);
     ev.src_ip = pick(s, envelope, |r| r.ip_address.get().or(r.caller_ip.get())).and_then(parse_ip);
     let location = [&s.location.0, &s.location_details.0]
         .into_iter()
         .chain(envelope.map(|e| &e.location.0))
         .find(|l| l.country.get().is_some() || l.city.get().is_some());
     ev.src_country = location
-        .and_then(|l| l.country.boxed())
-        .or_else(|| pick(s, envelope, |r| r.location_column.get()).map(Box::from));
-    ev.src_city = location.and_then(|l| l.city.boxed());
+        .and_then(|l| l.country.owned())
+        .or_else(|| pick(s, envelope, |r| r.location_column.get()).map(CompactString::from));
+    ev.src_city = location.and_then(|l| l.city.owned());
     ev.asn = s.asn.0.and_then(|n| u32::try_from(n).ok());
     ev.factor = step
-        .and_then(|st| st.method.boxed())
-        .or_else(|| s.mfa_detail.0.auth_method.boxed());
-    ev.result = (!code.is_empty()).then(|| Box::from(code));
-    ev.reason = details(s, envelope, step).next().map(Box::from);
-    ev.app = pick(s, envelope, |r| r.app.get()).map(Box::from);
+        .and_then(|st| st.method.owned())
+        .or_else(|| s.mfa_detail.0.auth_method.owned());
+    ev.result = (!code.is_empty()).then(|| CompactString::from(code));
+    ev.reason = details(s, envelope, step).next().map(CompactString::from);
+    ev.app = pick(s, envelope, |r| r.app.get()).map(CompactString::from);
     ev.risk_level = pick(s, envelope, |r| r.risk_level.get())
         .filter(|l| !l.eq_ignore_ascii_case("none"))
-        .map(Box::from);
+        .map(CompactString::from);
     let detections = if s.risk_events_v2.0.is_empty() {
         &s.risk_events.0
     } else {

@@ -79,13 +79,14 @@ pub enum Skip {
 }
 
 /// What one record turned into.
-// Boxed: an event is about 300 bytes and most records of a real log are skips, so an
-// unboxed outcome made every record, skip or not, that large to move from normaliser to
-// engine (10% of a one-thread run on a generated Okta log went to those copies).
+// The events are boxed: an event is a few hundred bytes and most records of a real log
+// are skips, so an unboxed outcome made every record, skip or not, that large to move
+// from normaliser to engine (10% of a one-thread run on a generated Okta log went to
+// those copies). The engine keeps the boxes as they are.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Normalised {
     /// One event, and its `vendor_risk` twin when the vendor named detections.
-    Events(Box<Events>),
+    Events(Events),
     Skipped(Skip),
 }
 
@@ -93,25 +94,25 @@ impl Normalised {
     /// Wraps `event`, adding its `vendor_risk` twin if it has one.
     pub fn from_event(event: AuthEvent) -> Self {
         let risk = event.risk_twin().map(Box::new);
-        Self::Events(Box::new(Events { event, risk }))
+        Self::Events(Events {
+            event: Box::new(event),
+            risk,
+        })
     }
 
     /// The events, in order (none for a skip).
     pub fn events(&self) -> impl Iterator<Item = &AuthEvent> {
         let (a, b) = match self {
-            Self::Events(e) => (Some(&e.event), e.risk.as_deref()),
+            Self::Events(e) => (Some(&*e.event), e.risk.as_deref()),
             Self::Skipped(_) => (None, None),
         };
         a.into_iter().chain(b)
     }
 
     /// The events by value, in order (none for a skip).
-    pub fn into_events(self) -> impl Iterator<Item = AuthEvent> {
+    pub fn into_events(self) -> impl Iterator<Item = Box<AuthEvent>> {
         let (a, b) = match self {
-            Self::Events(e) => {
-                let Events { event, risk } = *e;
-                (Some(event), risk.map(|r| *r))
-            }
+            Self::Events(Events { event, risk }) => (Some(event), risk),
             Self::Skipped(_) => (None, None),
         };
         a.into_iter().chain(b)
@@ -122,17 +123,19 @@ impl Normalised {
 /// [`pushback_model::event`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Events {
-    pub event: AuthEvent,
+    pub event: Box<AuthEvent>,
     pub risk: Option<Box<AuthEvent>>,
 }
 
 impl IntoIterator for Events {
-    type Item = AuthEvent;
-    type IntoIter =
-        std::iter::Chain<std::option::IntoIter<AuthEvent>, std::option::IntoIter<AuthEvent>>;
+    type Item = Box<AuthEvent>;
+    type IntoIter = std::iter::Chain<
+        std::option::IntoIter<Box<AuthEvent>>,
+        std::option::IntoIter<Box<AuthEvent>>,
+    >;
 
     fn into_iter(self) -> Self::IntoIter {
-        Some(self.event).into_iter().chain(self.risk.map(|b| *b))
+        Some(self.event).into_iter().chain(self.risk)
     }
 }
 

@@ -28,7 +28,7 @@
 use std::sync::LazyLock;
 
 use memchr::memmem::Finder;
-use pushback_model::{AuthEvent, EventKind, EventSource};
+use pushback_model::{AuthEvent, CompactString, EventKind, EventSource};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
@@ -72,32 +72,39 @@ pub fn normalise(record: &[u8]) -> Result<Normalised, NormaliseError> {
     };
     let user = user.get().ok_or(NormaliseError::Missing("user"))?;
 
-    let mut ev = AuthEvent::new(id, time, EventSource::Okta, kind, user, event_type);
-    ev.user_id = user_id.boxed();
+    let mut ev = AuthEvent::new(
+        id,
+        time,
+        EventSource::Okta,
+        kind,
+        user,
+        interned(event_type),
+    );
+    ev.user_id = user_id.owned();
     if let Some(ctx) = &e.authentication_context {
-        ev.session = ctx.external_session_id.boxed();
+        ev.session = ctx.external_session_id.owned();
     }
     if let Some(client) = &e.client {
         ev.src_ip = client.ip_address.get().and_then(parse_ip);
         if let Some(geo) = &client.geographical_context {
-            ev.src_country = geo.country.boxed();
-            ev.src_city = geo.city.boxed();
+            ev.src_country = geo.country.owned();
+            ev.src_city = geo.city.owned();
         }
     }
     if let Some(sec) = &e.security_context {
         ev.asn = sec.as_number.0.and_then(|n| u32::try_from(n).ok());
     }
     let debug = e.debug_context.as_ref().and_then(|d| d.debug_data.as_ref());
-    ev.factor = debug.and_then(|d| d.factor.boxed()).or_else(|| {
+    ev.factor = debug.and_then(|d| d.factor.owned()).or_else(|| {
         matches!(
             event_type,
             "system.push.send_factor_verify_push" | "user.mfa.okta_verify.deny_push"
         )
-        .then(|| Box::from(PUSH_FACTOR))
+        .then(|| CompactString::const_new(PUSH_FACTOR))
     });
     if let Some(outcome) = &e.outcome {
-        ev.result = outcome.result.boxed();
-        ev.reason = outcome.reason.boxed();
+        ev.result = outcome.result.owned();
+        ev.reason = outcome.reason.owned();
     }
     if ev.reason.is_none() {
         ev.reason = debug.and_then(|d| {
@@ -105,14 +112,14 @@ pub fn normalise(record: &[u8]) -> Result<Normalised, NormaliseError> {
                 .get()
                 .filter(|v| *v != "OV_WITH_CHALLENGE_RESPONSE_NOT_APPLICABLE")
                 .or(d.push_only_response.get())
-                .map(Box::from)
+                .map(CompactString::from)
         });
     }
-    ev.app = e.target.app.as_ref().and_then(|a| a.display_name.boxed());
+    ev.app = e.target.app.as_ref().and_then(|a| a.display_name.owned());
     ev.risk_level = debug
         .and_then(|d| d.risk.get())
         .and_then(risk_level)
-        .map(Box::from);
+        .map(CompactString::from);
     Ok(Normalised::from_event(ev))
 }
 
@@ -134,37 +141,57 @@ fn quick_event_type(record: &[u8]) -> Option<&[u8]> {
     (value[end] == b'"').then(|| &value[..end])
 }
 
-/// Whether an event type is one [`classify`] maps to an event (the rows of the table in
-/// the module documentation).
-fn relevant(event_type: &[u8]) -> bool {
-    matches!(
-        event_type,
-        b"system.push.send_factor_verify_push"
-            | b"system.sms.send_factor_verify_message"
-            | b"system.voice.send_mfa_challenge_call"
-            | b"user.mfa.okta_verify.deny_push"
-            | b"user.authentication.auth_via_mfa"
-            | b"user.authentication.sso"
-            | b"user.session.start"
-            | b"user.authentication.verify"
-            | b"user.account.report_suspicious_activity_by_enduser"
-            | b"security.threat.detected"
-            | b"user.risk.detect"
-            | b"user.mfa.okta_verify.deny_push_upgrade_needed"
-            | b"user.session.clear"
-            | b"user.session.end"
-            | b"user.session.expire"
-            | b"user.session.context.change"
-            | b"user.authentication.universal_logout"
-            | b"user.account.lock"
-            | b"user.account.lock.limit"
-            | b"user.lifecycle.suspend"
-            | b"user.mfa.factor.suspend"
-            | b"user.mfa.factor.reset_all"
-            | b"user.account.reset_password"
-            | b"user.risk.change"
-    )
+/// Writes [`relevant`] and [`interned`] from one list of event types.
+macro_rules! mapped_event_types {
+    ($($t:literal)|+) => {
+        /// Whether an event type is one [`classify`] maps to an event (the rows of the
+        /// table in the module documentation).
+        fn relevant(event_type: &[u8]) -> bool {
+            matches!(event_type, $($t)|+)
+        }
+
+        /// A mapped event type as a static string, so that the event's `vendor_event`
+        /// needs no allocation; other types are copied.
+        fn interned(event_type: &str) -> CompactString {
+            match event_type.as_bytes() {
+                $($t => CompactString::const_new(const {
+                    match std::str::from_utf8($t) {
+                        Ok(s) => s,
+                        Err(_) => panic!("an event type is not UTF-8"),
+                    }
+                }),)+
+                _ => CompactString::from(event_type),
+            }
+        }
+    };
 }
+
+mapped_event_types!(
+    b"system.push.send_factor_verify_push"
+        | b"system.sms.send_factor_verify_message"
+        | b"system.voice.send_mfa_challenge_call"
+        | b"user.mfa.okta_verify.deny_push"
+        | b"user.authentication.auth_via_mfa"
+        | b"user.authentication.sso"
+        | b"user.session.start"
+        | b"user.authentication.verify"
+        | b"user.account.report_suspicious_activity_by_enduser"
+        | b"security.threat.detected"
+        | b"user.risk.detect"
+        | b"user.mfa.okta_verify.deny_push_upgrade_needed"
+        | b"user.session.clear"
+        | b"user.session.end"
+        | b"user.session.expire"
+        | b"user.session.context.change"
+        | b"user.authentication.universal_logout"
+        | b"user.account.lock"
+        | b"user.account.lock.limit"
+        | b"user.lifecycle.suspend"
+        | b"user.mfa.factor.suspend"
+        | b"user.mfa.factor.reset_all"
+        | b"user.account.reset_password"
+        | b"user.risk.change"
+);
 
 fn classify(event_type: &str, e: &LogEvent<'_>) -> Option<EventKind> {
     let result = e
@@ -411,7 +438,7 @@ mod tests {
 
     fn one(json: &str) -> AuthEvent {
         match normalise(json.as_bytes()).expect("normalises") {
-            Normalised::Events(e) => e.event,
+            Normalised::Events(e) => *e.event,
             Normalised::Skipped(s) => panic!("skipped: {s:?}"),
         }
     }

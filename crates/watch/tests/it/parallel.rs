@@ -80,6 +80,29 @@ fn findings(reader: impl Iterator<Item = Result<Record, RecordError>>) -> Vec<Fi
     out
 }
 
+/// [`findings`], handing spent events back to the reader's threads as `pushback watch`
+/// does; also how many were handed back and how many the engine evaluated.
+fn findings_recycled(mut reader: Reader<Cursor<String>>) -> (Vec<Finding>, u64, u64) {
+    let mut engine = Engine::new(RuleSet::builtin().unwrap(), EngineSettings::default());
+    engine.keep_spent(true);
+    let mut out = Vec::new();
+    let mut recycled = 0;
+    while let Some(item) = reader.next() {
+        let Ok(record) = item else { continue };
+        for e in record.outcome.into_events() {
+            engine.observe_into(e, &mut out);
+        }
+        if engine.spent_len() >= 64 {
+            let spent = engine.take_spent();
+            recycled += spent.len() as u64;
+            reader.recycle(spent);
+        }
+    }
+    out.extend(engine.finish());
+    recycled += engine.take_spent().len() as u64;
+    (out, recycled, engine.stats().evaluated)
+}
+
 #[test]
 fn findings_and_records_are_the_same_on_one_thread_and_on_several() {
     let log = okta_log(30_000, 400);
@@ -95,6 +118,13 @@ fn findings_and_records_are_the_same_on_one_thread_and_on_several() {
     for threads in [1, 2, 3] {
         let reader = Reader::new(Cursor::new(log.clone()), ReaderSettings::default(), threads);
         assert_eq!(findings(reader), sequential, "{threads} threads");
+        let reader = Reader::new(Cursor::new(log.clone()), ReaderSettings::default(), threads);
+        let (found, recycled, evaluated) = findings_recycled(reader);
+        assert_eq!(
+            found, sequential,
+            "{threads} threads, spent events recycled"
+        );
+        assert_eq!(recycled, evaluated, "every evaluated event was handed back");
     }
     let want = items(EventReader::new(log.as_bytes(), ReaderSettings::default()));
     assert_eq!(want.len(), 30_000);

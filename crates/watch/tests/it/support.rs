@@ -54,7 +54,7 @@ pub fn read_with(input: &[u8], settings: ReaderSettings) -> Run {
             Ok(record) => match record.outcome {
                 Normalised::Events(events) => {
                     run.records
-                        .push((record.line, events.into_iter().collect()));
+                        .push((record.line, events.into_iter().map(|e| *e).collect()));
                 }
                 Normalised::Skipped(skip) => {
                     run.records.push((record.line, Vec::new()));
