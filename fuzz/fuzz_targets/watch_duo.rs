@@ -17,11 +17,11 @@ fuzz_target!(|data: &[u8]| {
             assert!(!events.event.risk_detections.is_empty());
             assert_eq!(twin.id, events.event.id);
         }
-        for e in *events {
+        for e in events {
             assert_eq!(e.source, EventSource::Duo);
             let json = serde_json::to_string(&e).expect("an event serialises");
             let back: AuthEvent = serde_json::from_str(&json).expect("an event parses back");
-            assert_eq!(back, e);
+            assert_eq!(back, *e);
         }
     }
 });
