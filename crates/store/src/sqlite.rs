@@ -5,10 +5,13 @@
 //! connection, because they take microseconds, far less than a hand-off to another
 //! thread; and a single connection keeps its page cache, where a separate reader's is
 //! thrown away after every write (both measured: BENCHMARKS.md). A background thread
-//! with a connection of its own checkpoints the WAL, so no request waits for the
-//! checkpoint's copying and fsync. Other processes (`pushback audit verify`, backups)
+//! with a connection of its own checkpoints the WAL, so no request waits for the bulk
+//! of the checkpoint's copying and fsync; the requests' connection copies only the last
+//! few frames, so that the WAL starts over and stays short under constant load (see
+//! [`checkpoint_pass`]). Other processes (`pushback audit verify`, backups)
 //! may open the file at the same time.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -25,6 +28,16 @@ use crate::sql::{Arg, Database, Decode, Session, SqlError, SqlResult, Transactio
 const PAGE_SIZE: i64 = 2048;
 /// How often the background thread checkpoints the WAL into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+/// A WAL holding at least this many frames (8 MiB of 2 KiB pages) is made to start
+/// over at the next checkpoint, with writes held for the last frames' copy.
+const RESTART_FRAMES: i64 = 32768;
+/// The checkpointer repeats its pass while more than this many frames arrived during
+/// the one before (at most [`MAX_CATCH_UP_PASSES`] times), so that the request that
+/// finishes the checkpoint has little to copy.
+const FINISH_FRAMES: i64 = 256;
+const MAX_CATCH_UP_PASSES: usize = 4;
+/// What SQLite cuts the WAL file back to when it starts over (bytes).
+const WAL_SIZE_LIMIT: i64 = 128 << 20;
 /// Prepared statements kept per connection (the guard uses about 40).
 const STATEMENT_CACHE: usize = 128;
 /// How long a statement waits for another process holding the file's write lock.
@@ -43,6 +56,9 @@ const MIGRATIONS: &[&str] = &[
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    /// Set by the checkpointer when the WAL should start over: the next session
+    /// finishes the checkpoint first ([`checkpoint_pass`]).
+    restart: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -146,6 +162,9 @@ impl SqliteStore {
             conn.pragma_update(None, "synchronous", "normal")?;
             // The checkpointer thread does this instead.
             conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+            // A burst (a bulk import, seeding) may grow the WAL; it shrinks back when it
+            // starts over.
+            conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
             migrate(conn)
         };
         setup(&mut conn).map_err(|e| StoreError::Backend(format!("migrating {path}: {e}")))?;
@@ -154,28 +173,64 @@ impl SqliteStore {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         let conn = Arc::new(Mutex::new(conn));
+        let restart = Arc::new(AtomicBool::new(false));
         let alive = Arc::downgrade(&conn);
+        let wanted = Arc::clone(&restart);
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || checkpoint_while(&alive, &checkpointer))
+            .spawn(move || checkpoint_while(&alive, &checkpointer, &wanted))
             .map_err(|e| StoreError::Backend(format!("starting the checkpointer: {e}")))?;
-        Ok(Self { conn })
+        Ok(Self { conn, restart })
     }
 }
 
-/// Checkpoints the WAL every [`CHECKPOINT_EVERY`] until the store is gone. PASSIVE
-/// never blocks the writer; it copies what no reader still needs, and SQLite starts the
-/// WAL over once everything has been copied.
-fn checkpoint_while(alive: &Weak<Mutex<Connection>>, conn: &Connection) {
+/// Checkpoints the WAL every [`CHECKPOINT_EVERY`] until the store is gone.
+fn checkpoint_while(alive: &Weak<Mutex<Connection>>, conn: &Connection, restart: &AtomicBool) {
     loop {
         std::thread::sleep(CHECKPOINT_EVERY);
         if alive.strong_count() == 0 {
             return;
         }
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "WAL checkpoint failed; the next one retries");
+        match checkpoint_pass(conn) {
+            Ok(true) => restart.store(true, Ordering::Release),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; the next one retries"),
         }
     }
+}
+
+/// One checkpoint of the WAL into the database file, on the checkpointer's own
+/// connection; true when the WAL is long enough to be made to start over.
+///
+/// A PASSIVE checkpoint never blocks a request: it copies what it can while requests
+/// go on. But the WAL starts over only when a write begins with every frame copied,
+/// and under constant load new frames arrive during every copy, so it never did: the
+/// file grew without end (4 GB after seeding 100,000 users, BENCHMARKS.md) and every
+/// page lookup searched more of it. So when the WAL is long, the next session on the
+/// requests' connection first checkpoints again ([`SqliteStore::writer`]): nothing else
+/// writes meanwhile, only the frames that arrived during this pass are left to copy,
+/// and its own write then starts the WAL over, cutting the file back to
+/// [`WAL_SIZE_LIMIT`]. That last copy runs on the request's own thread: handing the
+/// connection to this thread instead would stall every request until the scheduler ran
+/// it.
+fn checkpoint_pass(conn: &Connection) -> rusqlite::Result<bool> {
+    let frames = || -> rusqlite::Result<i64> {
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
+    };
+    let mut log = frames()?;
+    if log < RESTART_FRAMES {
+        return Ok(false);
+    }
+    // Each pass copies what arrived during the one before; a few passes leave little
+    // for the request that finishes.
+    for _ in 0..MAX_CATCH_UP_PASSES {
+        let before = log;
+        log = frames()?;
+        if log - before < FINISH_FRAMES {
+            break;
+        }
+    }
+    Ok(log >= RESTART_FRAMES)
 }
 
 /// A connection held for the length of a session.
@@ -306,8 +361,15 @@ impl Database for SqliteStore {
     }
 
     async fn writer(&self) -> SqlResult<SqliteConn> {
+        let conn = Arc::clone(&self.conn).lock_owned().await;
+        if self.restart.swap(false, Ordering::AcqRel) {
+            // See `checkpoint_pass`. A failure leaves the WAL as it was.
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                tracing::warn!(error = %e, "WAL checkpoint failed; the next one retries");
+            }
+        }
         Ok(SqliteConn {
-            conn: Arc::clone(&self.conn).lock_owned().await,
+            conn,
             open_tx: false,
         })
     }
@@ -342,6 +404,53 @@ mod tests {
         assert_eq!(version, MIGRATIONS.len(), "only the later migrations ran");
         migrate(&mut conn)?;
         Ok(())
+    }
+
+    /// The WAL header's salts, which SQLite draws afresh each time the WAL starts over.
+    fn wal_salts(wal: &std::path::Path) -> [u8; 8] {
+        use std::io::Read as _;
+        let mut header = [0u8; 24];
+        std::fs::File::open(wal)
+            .and_then(|mut f| f.read_exact(&mut header))
+            .expect("the WAL has a header");
+        let mut salts = [0u8; 8];
+        salts.copy_from_slice(&header[16..24]);
+        salts
+    }
+
+    /// Writes without a pause, as a busy service does, while the checkpointer runs
+    /// beside them: the WAL must start over. (It never did when the checkpointer only
+    /// ran PASSIVE checkpoints of its own: every copy met new frames.) The loop ends as
+    /// soon as the WAL's salts change; its bound is far beyond what that takes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_starts_over_under_constant_writes() {
+        let dir = tempfile::tempdir().expect("a scratch directory");
+        let db = dir.path().join("wal.db");
+        let store = SqliteStore::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .expect("opens");
+        let wal = dir.path().join("wal.db-wal");
+        let conn = store.writer().await.expect("the connection");
+        conn.conn
+            .execute_batch("CREATE TABLE filler (id INTEGER PRIMARY KEY, v BLOB)")
+            .expect("a scratch table");
+        drop(conn);
+        let first = wal_salts(&wal);
+        for i in 0..500_000u32 {
+            let conn = store.writer().await.expect("the connection");
+            // About three 2 KiB pages per transaction.
+            conn.conn
+                .execute("INSERT INTO filler (v) VALUES (zeroblob(4000))", [])
+                .expect("a write");
+            drop(conn);
+            if i % 512 == 0 && wal_salts(&wal) != first {
+                let size = std::fs::metadata(&wal).expect("the WAL").len();
+                let limit = u64::try_from(WAL_SIZE_LIMIT).expect("positive");
+                assert!(size <= limit, "cut back to the limit: {size} bytes");
+                return;
+            }
+        }
+        panic!("500,000 writes and the WAL never started over");
     }
 
     #[test]

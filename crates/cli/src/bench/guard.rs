@@ -66,6 +66,9 @@ pub async fn run(b: GuardBench) -> anyhow::Result<()> {
     // Seeding left an audit entry per user, enrolment and device to chain; seal them now
     // so the measured window carries only the lifecycles' own sealing.
     while guard.store().seal_audit(10_000).await? > 0 {}
+    if !b.json {
+        eprintln!("measuring for {:?}…", b.duration);
+    }
 
     #[allow(clippy::disallowed_methods)] // a benchmark measures elapsed time by definition
     let started = std::time::Instant::now();
