@@ -13,7 +13,7 @@ use pushback_guard::{ChallengeRecord, ChallengeStatus, CodeMode, KeyType};
 use pushback_model::audit::{AuditEntry, SealedEntry};
 use pushback_model::{Severity, Timestamp};
 
-use crate::sql::{Row, Session, SqlError, SqlResult, args};
+use crate::sql::{Arg, Row, Session, SqlError, SqlResult, args};
 
 pub(crate) const STATE_COLUMNS: &str = "last_approval_at, backoff_level, backoff_until, failures, locked_until, lock_reason, reset_at, step_up_since";
 
@@ -111,6 +111,52 @@ pub(crate) fn ms(t: Option<Timestamp>) -> Option<i64> {
     t.map(Timestamp::millis)
 }
 
+const AUDIT_INSERT: &str = "INSERT INTO audit_log (at, kind, severity, subject, actor, detail) VALUES ($1, $2, $3, $4, $5, $6)";
+
+/// One audit entry, to be appended with [`audit`] or beside another write.
+pub(crate) struct Audit<'a> {
+    pub(crate) at: Timestamp,
+    pub(crate) kind: &'a str,
+    pub(crate) severity: Severity,
+    pub(crate) subject: &'a str,
+    pub(crate) actor: &'a str,
+    pub(crate) detail: String,
+}
+
+impl<'a> Audit<'a> {
+    pub(crate) fn new(
+        at: Timestamp,
+        kind: &'a str,
+        severity: Severity,
+        subject: &'a str,
+        actor: &'a str,
+        detail: serde_json::Value,
+    ) -> Self {
+        Audit {
+            at,
+            kind,
+            severity,
+            subject,
+            actor,
+            detail: detail.to_string(),
+        }
+    }
+}
+
+/// The parameters of [`AUDIT_INSERT`].
+macro_rules! audit_args {
+    ($e:expr) => {
+        args![
+            $e.at.millis(),
+            $e.kind,
+            $e.severity.as_str(),
+            $e.subject,
+            $e.actor,
+            &$e.detail
+        ]
+    };
+}
+
 pub(crate) async fn audit(
     s: &mut impl Session,
     at: Timestamp,
@@ -120,12 +166,25 @@ pub(crate) async fn audit(
     actor: &str,
     detail: serde_json::Value,
 ) -> StoreResult<()> {
-    let detail = detail.to_string();
-    s.exec(
-        "INSERT INTO audit_log (at, kind, severity, subject, actor, detail) VALUES ($1, $2, $3, $4, $5, $6)",
-        args![at.millis(), kind, severity.as_str(), subject, actor, &detail],
-    )
-    .await?;
+    append_audit(s, &Audit::new(at, kind, severity, subject, actor, detail)).await
+}
+
+pub(crate) async fn append_audit(s: &mut impl Session, entry: &Audit<'_>) -> StoreResult<()> {
+    s.exec(AUDIT_INSERT, audit_args!(entry)).await?;
+    Ok(())
+}
+
+/// Runs `sql`, a write whose count of changed rows is not needed, and appends `entry`
+/// to the audit log, in one round trip where the backend allows
+/// ([`Session::exec_both`]).
+pub(crate) async fn exec_with_audit(
+    s: &mut impl Session,
+    sql: &str,
+    args: &[Arg<'_>],
+    entry: &Audit<'_>,
+) -> SqlResult<()> {
+    s.exec_both(sql, args, AUDIT_INSERT, audit_args!(entry))
+        .await?;
     Ok(())
 }
 
@@ -140,30 +199,76 @@ pub(crate) async fn lock_state(
     Ok(state.unwrap_or_default())
 }
 
+const STATE_UPSERT: &str = "INSERT INTO user_state (user_id, last_approval_at, backoff_level, backoff_until, failures, locked_until, lock_reason, reset_at, step_up_since) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+     ON CONFLICT (user_id) DO UPDATE SET last_approval_at = $2, backoff_level = $3, backoff_until = $4, \
+     failures = $5, locked_until = $6, lock_reason = $7, reset_at = $8, step_up_since = $9";
+
+/// The parameters of [`STATE_UPSERT`].
+macro_rules! state_args {
+    ($user_id:expr, $st:expr) => {
+        args![
+            $user_id,
+            ms($st.last_approval_at),
+            i64::from($st.backoff_level),
+            ms($st.backoff_until),
+            i64::from($st.failures),
+            ms($st.locked_until),
+            $st.lock_reason.map(|r| r.as_str()),
+            ms($st.reset_at),
+            ms($st.step_up_since),
+        ]
+    };
+}
+
 pub(crate) async fn save_state(
     s: &mut impl Session,
     user_id: i64,
     st: &UserState,
 ) -> StoreResult<()> {
-    s.exec(
-        "INSERT INTO user_state (user_id, last_approval_at, backoff_level, backoff_until, failures, locked_until, lock_reason, reset_at, step_up_since) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-         ON CONFLICT (user_id) DO UPDATE SET last_approval_at = $2, backoff_level = $3, backoff_until = $4, \
-         failures = $5, locked_until = $6, lock_reason = $7, reset_at = $8, step_up_since = $9",
-        args![
-            user_id,
-            ms(st.last_approval_at),
-            i64::from(st.backoff_level),
-            ms(st.backoff_until),
-            i64::from(st.failures),
-            ms(st.locked_until),
-            st.lock_reason.map(|r| r.as_str()),
-            ms(st.reset_at),
-            ms(st.step_up_since),
-        ],
-    )
-    .await?;
+    s.exec(STATE_UPSERT, state_args!(user_id, st)).await?;
     Ok(())
+}
+
+/// Saves the user's counters and appends `entry`, in one round trip where the backend
+/// allows.
+pub(crate) async fn save_state_with_audit(
+    s: &mut impl Session,
+    user_id: i64,
+    st: &UserState,
+    entry: &Audit<'_>,
+) -> StoreResult<()> {
+    exec_with_audit(s, STATE_UPSERT, state_args!(user_id, st), entry).await?;
+    Ok(())
+}
+
+/// The audit entry for a lock that `after` has and `before` had not, with its reason.
+pub(crate) fn new_lock<'a>(
+    before: &UserState,
+    after: &UserState,
+    at: Timestamp,
+    login: &'a str,
+    actor: &'a str,
+) -> Option<(Option<LockReason>, Audit<'a>)> {
+    if after.locked_at(at).is_none() || after.locked_until == before.locked_until {
+        return None;
+    }
+    let reason = after.lock_reason.map(|r| r.as_str()).unwrap_or("unknown");
+    let severity = if reason == "denies" {
+        Severity::High
+    } else {
+        Severity::Critical
+    };
+    let until = after.locked_until.map(|u| u.millis());
+    let entry = Audit::new(
+        at,
+        "user.locked",
+        severity,
+        login,
+        actor,
+        json!({ "reason": reason, "until": until }),
+    );
+    Some((after.lock_reason, entry))
 }
 
 /// Audits a lock that `after` has and `before` had not; returns its reason.
@@ -175,27 +280,11 @@ pub(crate) async fn audit_new_lock(
     login: &str,
     actor: &str,
 ) -> StoreResult<Option<LockReason>> {
-    if after.locked_at(at).is_some() && after.locked_until != before.locked_until {
-        let reason = after.lock_reason.map(|r| r.as_str()).unwrap_or("unknown");
-        let severity = if reason == "denies" {
-            Severity::High
-        } else {
-            Severity::Critical
-        };
-        let until = after.locked_until.map(|u| u.millis());
-        audit(
-            s,
-            at,
-            "user.locked",
-            severity,
-            login,
-            actor,
-            json!({ "reason": reason, "until": until }),
-        )
-        .await?;
-        return Ok(after.lock_reason);
-    }
-    Ok(None)
+    let Some((reason, entry)) = new_lock(before, after, at, login, actor) else {
+        return Ok(None);
+    };
+    append_audit(s, &entry).await?;
+    Ok(reason)
 }
 
 /// Records a device nonce if it is new and the device is not revoked.
@@ -548,18 +637,17 @@ macro_rules! impl_guard_store {
                             superseded = Some(id);
                         }
                     }
-                    tx.exec(
-                        "INSERT INTO challenges (id, user_id, login, app_id, status, code_hash, context_json, context_sha256, created_at, expires_at) \
-                         VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9)",
-                        args![&new.id, target.user_id, login, &new.app_id, &new.code_hash, &new.context_json, &new.context_sha256, now.millis(), new.expires_at.millis()],
-                    )
-                    .await
-                    .map_err(conflict("challenge"))?;
+                    let insert = "INSERT INTO challenges (id, user_id, login, app_id, status, code_hash, context_json, context_sha256, created_at, expires_at) \
+                                  VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9)";
+                    let insert_args = args![&new.id, target.user_id, login, &new.app_id, &new.code_hash, &new.context_json, &new.context_sha256, now.millis(), new.expires_at.millis()];
+                    let created = Audit::new(now, "challenge.created", Severity::Info, login, actor,
+                        json!({ "challenge": new.id, "app": new.app_id, "expires_at": new.expires_at.millis(), "prompts": prompts + 1 }));
                     if state != before {
-                        save_state(&mut tx, target.user_id, &state).await?;
+                        tx.exec(insert, insert_args).await.map_err(conflict("challenge"))?;
+                        save_state_with_audit(&mut tx, target.user_id, &state, &created).await?;
+                    } else {
+                        exec_with_audit(&mut tx, insert, insert_args, &created).await.map_err(conflict("challenge"))?;
                     }
-                    audit(&mut tx, now, "challenge.created", Severity::Info, login, actor,
-                        json!({ "challenge": new.id, "app": new.app_id, "expires_at": new.expires_at.millis(), "prompts": prompts + 1 })).await?;
                     tx.commit().await?;
                     Ok(OpenOutcome::Opened { superseded, prompts: prompts + 1 })
                 }
@@ -607,10 +695,10 @@ macro_rules! impl_guard_store {
                     }
                     let login = a.login.as_str();
                     let actor = format!("device:{}", a.device_id);
-                    match a.resolution {
+                    let (kind, severity, detail) = match a.resolution {
                         Resolution::Approved => {
                             state.on_approved(at);
-                            audit(&mut tx, at, "challenge.approved", Severity::Info, login, &actor, json!({ "challenge": a.challenge_id })).await?;
+                            ("challenge.approved", Severity::Info, json!({ "challenge": a.challenge_id }))
                         }
                         Resolution::Denied { .. } => {
                             let since = state.denies_since(p, at);
@@ -622,8 +710,8 @@ macro_rules! impl_guard_store {
                                 )
                                 .await?;
                             state.on_denied(p, at, u32::try_from(denies).unwrap_or(u32::MAX));
-                            audit(&mut tx, at, "challenge.denied", Severity::Medium, login, &actor,
-                                json!({ "challenge": a.challenge_id, "reason": a.resolution.reason(), "denies_in_window": denies })).await?;
+                            ("challenge.denied", Severity::Medium,
+                                json!({ "challenge": a.challenge_id, "reason": a.resolution.reason(), "denies_in_window": denies }))
                         }
                         Resolution::NotMe => {
                             let killed = tx
@@ -633,12 +721,24 @@ macro_rules! impl_guard_store {
                                 )
                                 .await?;
                             state.on_not_me(p, at);
-                            audit(&mut tx, at, "challenge.not_me", Severity::Critical, login, &actor,
-                                json!({ "challenge": a.challenge_id, "other_pending_killed": killed })).await?;
+                            ("challenge.not_me", Severity::Critical,
+                                json!({ "challenge": a.challenge_id, "other_pending_killed": killed }))
                         }
-                    }
-                    let new_lock = audit_new_lock(&mut tx, &before, &state, at, login, &actor).await?;
-                    save_state(&mut tx, a.user_id, &state).await?;
+                    };
+                    let answered = Audit::new(at, kind, severity, login, &actor, detail);
+                    // The state is saved beside the last audit entry: the lock's, if the
+                    // answer locked the user, else the answer's.
+                    let new_lock = match new_lock(&before, &state, at, login, &actor) {
+                        None => {
+                            save_state_with_audit(&mut tx, a.user_id, &state, &answered).await?;
+                            None
+                        }
+                        Some((reason, locked)) => {
+                            append_audit(&mut tx, &answered).await?;
+                            save_state_with_audit(&mut tx, a.user_id, &state, &locked).await?;
+                            reason
+                        }
+                    };
                     tx.commit().await?;
                     Ok(AnswerOutcome::Recorded { status, new_lock })
                 }

@@ -9,7 +9,7 @@ use sqlx::{Connection as _, PgConnection, Postgres, Row as _};
 
 use pushback_guard::store::StoreError;
 
-use crate::sql::{Arg, Database, Decode, Session, SqlError, SqlResult, Transaction};
+use crate::sql::{Arg, Database, Decode, Session, SqlError, SqlResult, Transaction, shift_params};
 
 fn backend(e: sqlx::Error) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -143,6 +143,21 @@ where
             .await
             .map_err(sql_error)?;
         Ok(done.rows_affected())
+    }
+
+    async fn exec_both(
+        &mut self,
+        first: &str,
+        first_args: &[Arg<'_>],
+        then: &str,
+        then_args: &[Arg<'_>],
+    ) -> SqlResult<u64> {
+        let sql = format!(
+            "WITH first AS ({first}) {}",
+            shift_params(then, first_args.len())
+        );
+        let args: Vec<Arg<'_>> = first_args.iter().chain(then_args).copied().collect();
+        self.exec(&sql, &args).await
     }
 
     async fn rows<T: Send + 'static>(

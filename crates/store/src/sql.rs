@@ -148,6 +148,21 @@ pub(crate) trait Session: Send {
         decode: Decode<T>,
     ) -> SqlResult<Vec<T>>;
 
+    /// Runs `first`, a write whose result is not needed, then `then`; returns the number
+    /// of rows `then` changed. PostgreSQL runs both in one round trip, `first` as a
+    /// data-modifying `WITH`: both see the same snapshot, so `then` must not depend on
+    /// what `first` wrote (an audit entry beside the write it records, say).
+    async fn exec_both(
+        &mut self,
+        first: &str,
+        first_args: &[Arg<'_>],
+        then: &str,
+        then_args: &[Arg<'_>],
+    ) -> SqlResult<u64> {
+        self.exec(first, first_args).await?;
+        self.exec(then, then_args).await
+    }
+
     /// The first row, if any.
     async fn opt<T: Send + 'static>(
         &mut self,
@@ -204,6 +219,25 @@ pub(crate) trait Database: Send + Sync {
 /// A held lease (see [`Database::try_lease`]); dropping it lets another node take it.
 pub(crate) type Lease = Box<dyn std::any::Any + Send + Sync>;
 
+/// `sql` with each parameter `$n` renumbered `$(n + by)`, for statements joined into one.
+pub(crate) fn shift_params(sql: &str, by: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if let Ok(n) = rest[..digits].parse::<usize>() {
+            out.push_str(&(n + by).to_string());
+        } else {
+            out.push_str(&rest[..digits]);
+        }
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Decoders for the one-column rows queries often return.
 pub(crate) fn int(r: &dyn Row) -> SqlResult<i64> {
     r.int(0)
@@ -215,4 +249,18 @@ pub(crate) fn text(r: &dyn Row) -> SqlResult<String> {
 
 pub(crate) fn blob(r: &dyn Row) -> SqlResult<Vec<u8>> {
     r.blob(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shift_params;
+
+    #[test]
+    fn parameters_are_renumbered_and_nothing_else_changes() {
+        assert_eq!(
+            shift_params("INSERT INTO t (a, b) VALUES ($1, $12) -- $x, $", 3),
+            "INSERT INTO t (a, b) VALUES ($4, $15) -- $x, $"
+        );
+        assert_eq!(shift_params("SELECT 1", 5), "SELECT 1");
+    }
 }
