@@ -11,6 +11,9 @@ use pushback_guard::store::StoreError;
 
 use crate::sql::{Arg, Database, Decode, Session, SqlError, SqlResult, Transaction, shift_params};
 
+/// A pooled connection idle for at least this long is pinged before it is used.
+const PING_IF_IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
 fn backend(e: sqlx::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
@@ -61,6 +64,19 @@ impl PostgresStore {
         }
         let pool = PgPoolOptions::new()
             .max_connections(16)
+            // sqlx pings every connection it takes from the pool by default: one round
+            // trip more for each of the seven a challenge's lifecycle takes, about a
+            // quarter of all. A connection idle for less than a second was working a
+            // second ago; an older one is still pinged, and a dead one replaced.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IF_IDLE_FOR {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await
             .map_err(backend)?;
