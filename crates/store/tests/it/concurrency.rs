@@ -6,7 +6,7 @@ use pushback_guard::proof::{Decision, KeyType};
 use pushback_guard::{ChallengeStatus, GuardError, Refusal};
 use tokio::sync::Barrier;
 
-use crate::support::worlds;
+use crate::support::{Raw, backends, worlds};
 
 const RACERS: usize = 64;
 const ROUNDS: usize = 20;
@@ -260,5 +260,33 @@ async fn racing_redemptions_of_one_token_enrol_one_device() {
             1,
             "[{b}]"
         );
+    }
+}
+
+/// A pooled PostgreSQL connection that the server closed while it sat idle (a restart,
+/// a proxy's idle timeout) is replaced, not handed to a request: a connection idle for
+/// a second or more is pinged before use. (The one test here that sleeps: the pool
+/// pings only connections idle that long.)
+#[tokio::test]
+async fn a_pooled_connection_the_server_closed_is_replaced() {
+    for b in backends().await {
+        let Raw::Postgres(raw) = &b.raw else { continue };
+        b.store.admin_key_count().await.expect("a first query");
+        let ended = sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = 'pushback:' || current_schema() AND pid <> pg_backend_pid()",
+        )
+        .execute(raw)
+        .await
+        .expect("end the store's connections")
+        .rows_affected();
+        assert!(ended >= 1, "the store had a pooled connection");
+        tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+        for _ in 0..3 {
+            b.store
+                .admin_key_count()
+                .await
+                .expect("served on a fresh connection");
+        }
     }
 }

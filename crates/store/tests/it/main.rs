@@ -2,7 +2,8 @@
 //! backend: a fresh SQLite file always, and a fresh PostgreSQL schema when
 //! `PUSHBACK_TEST_POSTGRES_URL` is set (otherwise a SKIPPED line goes to stderr).
 //!
-//! Time is a manual clock: nothing here sleeps or measures wall time.
+//! Time is a manual clock: nothing here measures wall time, and only the pool test in
+//! `concurrency` sleeps (a second, for the pool to ping an idle connection).
 
 mod audit;
 mod concurrency;
