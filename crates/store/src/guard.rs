@@ -8,7 +8,7 @@
 use serde_json::json;
 
 use pushback_guard::policy::{LockReason, UserState};
-use pushback_guard::store::{AppRecord, DeviceRecord, Nonce, StoreResult};
+use pushback_guard::store::{AppRecord, DeviceRecord, StoreResult};
 use pushback_guard::{ChallengeRecord, ChallengeStatus, CodeMode, KeyType};
 use pushback_model::audit::{AuditEntry, SealedEntry};
 use pushback_model::{Severity, Timestamp};
@@ -188,14 +188,20 @@ pub(crate) async fn exec_with_audit(
     Ok(())
 }
 
+/// The query [`lock_state`] runs.
+pub(crate) fn lock_state_sql(lock: &str) -> String {
+    format!("SELECT {STATE_COLUMNS} FROM user_state WHERE user_id = $1{lock}")
+}
+
 /// The user's counters, locked until commit (`lock` is the backend's `FOR UPDATE`).
 pub(crate) async fn lock_state(
     s: &mut impl Session,
     lock: &str,
     user_id: i64,
 ) -> StoreResult<UserState> {
-    let sql = format!("SELECT {STATE_COLUMNS} FROM user_state WHERE user_id = $1{lock}");
-    let state = s.opt(&sql, args![user_id], state_row).await?;
+    let state = s
+        .opt(&lock_state_sql(lock), args![user_id], state_row)
+        .await?;
     Ok(state.unwrap_or_default())
 }
 
@@ -287,18 +293,19 @@ pub(crate) async fn audit_new_lock(
     Ok(reason)
 }
 
-/// Records a device nonce if it is new and the device is not revoked.
-pub(crate) async fn consume_nonce(s: &mut impl Session, nonce: &Nonce) -> StoreResult<bool> {
-    let done = s
-        .exec(
-            "INSERT INTO device_nonces (device_id, nonce, expires_at) \
-             SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM devices WHERE id = $1 AND revoked_at IS NULL AND frozen_at IS NULL) \
-             ON CONFLICT DO NOTHING",
-            args![&nonce.device_id, &nonce.nonce, nonce.expires_at.millis()],
-        )
-        .await?;
-    Ok(done == 1)
+/// Records a device nonce if it is new and the device is neither revoked nor frozen;
+/// changes one row if so.
+pub(crate) const NONCE_INSERT: &str = "INSERT INTO device_nonces (device_id, nonce, expires_at) \
+     SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM devices WHERE id = $1 AND revoked_at IS NULL AND frozen_at IS NULL) \
+     ON CONFLICT DO NOTHING";
+
+/// The parameters of [`NONCE_INSERT`].
+macro_rules! nonce_args {
+    ($nonce:expr) => {
+        args![&$nonce.device_id, &$nonce.nonce, $nonce.expires_at.millis()]
+    };
 }
+pub(crate) use nonce_args;
 
 pub(crate) async fn expire_one(
     s: &mut impl Session,
@@ -660,14 +667,17 @@ macro_rules! impl_guard_store {
                 async fn pending_for_device(&self, device: &DeviceRecord, nonce: &Nonce, at: Timestamp) -> StoreResult<Option<Vec<ChallengeRecord>>> {
                     // Listing is read-only: consuming the nonce is the only write, and the
                     // listing needs no transaction with it.
-                    if !consume_nonce(&mut self.writer().await?, nonce).await? {
-                        return Ok(None);
-                    }
+                    // The listing does not depend on the nonce: one round trip on
+                    // PostgreSQL; its rows are dropped if the nonce was used before.
                     let sql = format!(
                         "SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE user_id = $1 AND status = 'pending' AND expires_at > $2 ORDER BY created_at"
                     );
-                    let rows = self.reader().await?.rows(&sql, args![device.user_id, at.millis()], challenge_row).await?;
-                    Ok(Some(rows))
+                    let (fresh, rows) = self
+                        .writer()
+                        .await?
+                        .exec_then_rows(NONCE_INSERT, nonce_args!(nonce), &sql, args![device.user_id, at.millis()], challenge_row)
+                        .await?;
+                    Ok((fresh == 1).then_some(rows))
                 }
 
                 async fn record_answer(&self, a: &AnswerRecord, p: &PolicySettings, at: Timestamp) -> StoreResult<AnswerOutcome> {
@@ -675,11 +685,16 @@ macro_rules! impl_guard_store {
                     // only rolled back when the pool next hands out its connection, and
                     // until then PostgreSQL would keep its row locks.
                     let mut tx = self.begin().await?;
-                    if !consume_nonce(&mut tx, &a.nonce).await? {
+                    // The nonce and the user's counters (locked) in one round trip on
+                    // PostgreSQL: the lock does not depend on the nonce.
+                    let (fresh, state) = tx
+                        .exec_then_rows(NONCE_INSERT, nonce_args!(a.nonce), &lock_state_sql(LOCK), args![a.user_id], state_row)
+                        .await?;
+                    if fresh != 1 {
                         tx.rollback().await?;
                         return Ok(AnswerOutcome::Replay);
                     }
-                    let mut state = lock_state(&mut tx, LOCK, a.user_id).await?;
+                    let mut state = state.into_iter().next().unwrap_or_default();
                     let before = state.clone();
                     let status = a.resolution.status();
                     let decided = tx

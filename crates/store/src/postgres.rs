@@ -141,6 +141,28 @@ fn bind<'q>(
 
 crate::sql::impl_row!(PgRow, try_get, sql_error);
 
+/// A row whose first two columns are [`Session::exec_then_rows`]'s own: column `i` is
+/// the query's column `i`.
+struct Shifted<'r>(&'r PgRow);
+
+impl crate::sql::Row for Shifted<'_> {
+    fn int(&self, i: usize) -> SqlResult<i64> {
+        self.0.try_get(i + 2).map_err(sql_error)
+    }
+    fn opt_int(&self, i: usize) -> SqlResult<Option<i64>> {
+        self.0.try_get(i + 2).map_err(sql_error)
+    }
+    fn text(&self, i: usize) -> SqlResult<String> {
+        self.0.try_get(i + 2).map_err(sql_error)
+    }
+    fn opt_text(&self, i: usize) -> SqlResult<Option<String>> {
+        self.0.try_get(i + 2).map_err(sql_error)
+    }
+    fn blob(&self, i: usize) -> SqlResult<Vec<u8>> {
+        self.0.try_get(i + 2).map_err(sql_error)
+    }
+}
+
 /// A session on a PostgreSQL connection: a pooled one, or a transaction on one (which
 /// sqlx rolls back if it is dropped).
 pub(crate) struct Pg<C>(C);
@@ -174,6 +196,44 @@ where
         );
         let args: Vec<Arg<'_>> = first_args.iter().chain(then_args).copied().collect();
         self.exec(&sql, &args).await
+    }
+
+    async fn exec_then_rows<T: Send + 'static>(
+        &mut self,
+        first: &str,
+        first_args: &[Arg<'_>],
+        then: &str,
+        then_args: &[Arg<'_>],
+        decode: Decode<T>,
+    ) -> SqlResult<(u64, Vec<T>)> {
+        // One row at least: the count, then `present` (NULL when `then` found nothing)
+        // and `then`'s columns.
+        let sql = format!(
+            "WITH first AS ({first} RETURNING 1) \
+             SELECT (SELECT COUNT(*) FROM first), t.* FROM (SELECT 1) AS one \
+             LEFT JOIN LATERAL (SELECT TRUE AS present, x.* FROM ({}) AS x) AS t ON TRUE",
+            shift_params(then, first_args.len())
+        );
+        let args: Vec<Arg<'_>> = first_args.iter().chain(then_args).copied().collect();
+        let rows = bind(sqlx::query(&sql), &args)
+            .fetch_all(&mut *self.0)
+            .await
+            .map_err(sql_error)?;
+        let changed = match rows.first() {
+            Some(row) => row.try_get::<i64, _>(0).map_err(sql_error)?,
+            None => 0,
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if row
+                .try_get::<Option<bool>, _>(1)
+                .map_err(sql_error)?
+                .is_some()
+            {
+                out.push(decode(&Shifted(row))?);
+            }
+        }
+        Ok((u64::try_from(changed).unwrap_or(0), out))
     }
 
     async fn rows<T: Send + 'static>(

@@ -163,6 +163,23 @@ pub(crate) trait Session: Send {
         self.exec(then, then_args).await
     }
 
+    /// Runs `first`, a write, then the query `then`; returns the number of rows `first`
+    /// changed and `then`'s rows. PostgreSQL runs both in one round trip (`first` as a
+    /// data-modifying `WITH`, so it must have no `RETURNING` of its own): both see the
+    /// same snapshot, so `then` must not depend on what `first` wrote. `then` runs
+    /// whatever `first` did; a caller that has no use for its rows then ignores them.
+    async fn exec_then_rows<T: Send + 'static>(
+        &mut self,
+        first: &str,
+        first_args: &[Arg<'_>],
+        then: &str,
+        then_args: &[Arg<'_>],
+        decode: Decode<T>,
+    ) -> SqlResult<(u64, Vec<T>)> {
+        let changed = self.exec(first, first_args).await?;
+        Ok((changed, self.rows(then, then_args, decode).await?))
+    }
+
     /// The first row, if any.
     async fn opt<T: Send + 'static>(
         &mut self,
