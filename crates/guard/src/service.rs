@@ -354,16 +354,6 @@ impl Guard {
                 limits.max_expiry_secs
             )));
         }
-        let unavailable = ChallengeAnswer::StepUpRequired {
-            reason: StepUpReason::PushUnavailable,
-        };
-        let Some(target) = self.store.push_target(&req.login_hint).await? else {
-            return Ok(unavailable);
-        };
-        if target.active_devices == 0 {
-            return Ok(unavailable);
-        }
-
         let mode = app.mode.unwrap_or(limits.mode);
         let issued = code::issue(mode, limits.code_digits, self.entropy.as_ref());
         let id = format!("ch_{}", random_token(self.entropy.as_ref(), 16));
@@ -389,7 +379,7 @@ impl Guard {
         let actor = format!("app:{}", app.id);
         let answer = match self
             .store
-            .open_challenge(&target, &new, &self.settings.policy, &actor)
+            .open_challenge(&req.login_hint, &new, &self.settings.policy, &actor)
             .await?
         {
             OpenOutcome::Opened {
@@ -399,7 +389,7 @@ impl Guard {
                 let event = |challenge_id: String, step| ChallengeEvent {
                     at: now,
                     challenge_id,
-                    login: target.login.clone(),
+                    login: req.login_hint.clone(),
                     step,
                     app: Some(app.name.clone()),
                     ip: Some(req.context.ip.clone()),
@@ -430,6 +420,11 @@ impl Guard {
             OpenOutcome::Refused(Admission::StepUp { reason }) => {
                 ChallengeAnswer::StepUpRequired { reason }
             }
+            // An unknown user and a user without an active device are answered alike
+            // (no user enumeration), after the same work: one transaction, no writes.
+            OpenOutcome::Unavailable => ChallengeAnswer::StepUpRequired {
+                reason: StepUpReason::PushUnavailable,
+            },
             OpenOutcome::Refused(Admission::Push) => {
                 return Err(GuardError::Store(crate::store::StoreError::Backend(
                     "store refused a push the policy allowed".into(),

@@ -82,14 +82,6 @@ pub struct NewDevice {
     pub public_key: Vec<u8>,
 }
 
-/// Whom a challenge request would reach.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PushTarget {
-    pub user_id: i64,
-    pub login: String,
-    pub active_devices: i64,
-}
-
 /// A challenge about to be opened.
 #[derive(Clone, Debug)]
 pub struct NewChallenge {
@@ -111,6 +103,8 @@ pub enum OpenOutcome {
     },
     /// The policy refused to push.
     Refused(Admission),
+    /// No user has that login, or the user has no active device: nothing was written.
+    Unavailable,
 }
 
 /// A device nonce, kept until `expires_at` to refuse replays.
@@ -243,13 +237,13 @@ pub trait GuardStore: Send + Sync {
     async fn unfreeze_device(&self, id: &str, at: Timestamp, actor: &str) -> StoreResult<bool>;
 
     // --- challenges -------------------------------------------------------------------
-    async fn push_target(&self, login: &str) -> StoreResult<Option<PushTarget>>;
-    /// In one transaction on the user's counters: records a lapsed live challenge as
-    /// expired, asks [`crate::policy::admit`], and either refuses or supersedes the live
-    /// challenge and opens `new`.
+    /// In one transaction on the user's counters: finds the user `login` and their
+    /// active devices ([`OpenOutcome::Unavailable`] when there is neither), records a
+    /// lapsed live challenge as expired, asks [`crate::policy::admit`], and either
+    /// refuses or supersedes the live challenge and opens `new`.
     async fn open_challenge(
         &self,
-        target: &PushTarget,
+        login: &str,
         new: &NewChallenge,
         policy: &PolicySettings,
         actor: &str,

@@ -13,7 +13,7 @@ use pushback_guard::{ChallengeRecord, ChallengeStatus, CodeMode, KeyType};
 use pushback_model::audit::{AuditEntry, SealedEntry};
 use pushback_model::{Severity, Timestamp};
 
-use crate::sql::{Arg, Row, Session, SqlError, SqlResult, args};
+use crate::sql::{Arg, Offset, Row, Session, SqlError, SqlResult, args};
 
 pub(crate) const STATE_COLUMNS: &str = "last_approval_at, backoff_level, backoff_until, failures, locked_until, lock_reason, reset_at, step_up_since";
 
@@ -186,6 +186,48 @@ pub(crate) async fn exec_with_audit(
     s.exec_both(sql, args, AUDIT_INSERT, audit_args!(entry))
         .await?;
     Ok(())
+}
+
+/// The user a challenge is for, how many active devices they have, and their counters,
+/// locked until commit.
+pub(crate) struct Target {
+    pub(crate) user_id: i64,
+    pub(crate) active_devices: i64,
+    pub(crate) state: UserState,
+}
+
+/// The query that finds a [`Target`] by login. A backend that locks rows (`lock` is
+/// PostgreSQL's `FOR UPDATE`) locks the counters inside a `LATERAL` subquery: a lock
+/// cannot reach the nullable side of an outer join. SQLite has one writer and no
+/// `LATERAL`.
+pub(crate) fn target_sql(lock: &str) -> String {
+    let devices = "(SELECT COUNT(*) FROM devices d WHERE d.user_id = u.id AND d.revoked_at IS NULL AND d.frozen_at IS NULL)";
+    if lock.is_empty() {
+        format!(
+            "SELECT u.id, {devices}, s.* FROM users u \
+             LEFT JOIN (SELECT user_id, {STATE_COLUMNS} FROM user_state) s ON s.user_id = u.id \
+             WHERE u.login = $1"
+        )
+    } else {
+        format!(
+            "SELECT u.id, {devices}, s.* FROM users u \
+             LEFT JOIN LATERAL (SELECT user_id, {STATE_COLUMNS} FROM user_state WHERE user_id = u.id{lock}) s ON TRUE \
+             WHERE u.login = $1"
+        )
+    }
+}
+
+/// A row of [`target_sql`]: a user without counters yet has the default ones.
+pub(crate) fn target_row(r: &dyn Row) -> SqlResult<Target> {
+    let state = match r.opt_int(2)? {
+        Some(_) => state_row(&Offset(r, 3))?,
+        None => UserState::default(),
+    };
+    Ok(Target {
+        user_id: r.int(0)?,
+        active_devices: r.int(1)?,
+        state,
+    })
 }
 
 /// The query [`lock_state`] runs.
@@ -570,24 +612,14 @@ macro_rules! impl_guard_store {
                     .await
                 }
 
-                async fn push_target(&self, login: &str) -> StoreResult<Option<PushTarget>> {
-                    Ok(self
-                        .reader()
-                        .await?
-                        .opt(
-                            "SELECT u.id, u.login, (SELECT COUNT(*) FROM devices d WHERE d.user_id = u.id AND d.revoked_at IS NULL AND d.frozen_at IS NULL) \
-                             FROM users u WHERE u.login = $1",
-                            args![login],
-                            |r| Ok(PushTarget { user_id: r.int(0)?, login: r.text(1)?, active_devices: r.int(2)? }),
-                        )
-                        .await?)
-                }
-
-                async fn open_challenge(&self, target: &PushTarget, new: &NewChallenge, p: &PolicySettings, actor: &str) -> StoreResult<OpenOutcome> {
+                async fn open_challenge(&self, login: &str, new: &NewChallenge, p: &PolicySettings, actor: &str) -> StoreResult<OpenOutcome> {
                     let now = new.created_at;
-                    let login = target.login.as_str();
                     let mut tx = self.begin().await?;
-                    let mut state = lock_state(&mut tx, LOCK, target.user_id).await?;
+                    let found = tx.opt(&target_sql(LOCK), args![login], target_row).await?;
+                    let Some(Target { user_id, state: mut state, .. }) = found.filter(|t| t.active_devices > 0) else {
+                        tx.rollback().await?;
+                        return Ok(OpenOutcome::Unavailable);
+                    };
                     let before = state.clone();
 
                     // The live challenges and the prompts in the budget window, in one
@@ -597,7 +629,7 @@ macro_rules! impl_guard_store {
                         .rows(
                             "SELECT c.id, c.expires_at, (SELECT COUNT(*) FROM challenges WHERE user_id = $1 AND created_at > $2) \
                              FROM (SELECT 1 AS one) AS x LEFT JOIN challenges c ON c.user_id = $1 AND c.status = 'pending'",
-                            args![target.user_id, state.budget_since(p, now).millis()],
+                            args![user_id, state.budget_since(p, now).millis()],
                             |r| Ok((r.opt_text(0)?, r.opt_int(1)?, r.int(2)?)),
                         )
                         .await?;
@@ -623,7 +655,7 @@ macro_rules! impl_guard_store {
                             _ => ("budget_spent", Severity::Medium),
                         };
                         if state != before {
-                            save_state(&mut tx, target.user_id, &state).await?;
+                            save_state(&mut tx, user_id, &state).await?;
                         }
                         audit(&mut tx, now, "challenge.refused", severity, login, actor, json!({ "reason": why, "prompts": prompts })).await?;
                         tx.commit().await?;
@@ -646,12 +678,12 @@ macro_rules! impl_guard_store {
                     }
                     let insert = "INSERT INTO challenges (id, user_id, login, app_id, status, code_hash, context_json, context_sha256, created_at, expires_at) \
                                   VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9)";
-                    let insert_args = args![&new.id, target.user_id, login, &new.app_id, &new.code_hash, &new.context_json, &new.context_sha256, now.millis(), new.expires_at.millis()];
+                    let insert_args = args![&new.id, user_id, login, &new.app_id, &new.code_hash, &new.context_json, &new.context_sha256, now.millis(), new.expires_at.millis()];
                     let created = Audit::new(now, "challenge.created", Severity::Info, login, actor,
                         json!({ "challenge": new.id, "app": new.app_id, "expires_at": new.expires_at.millis(), "prompts": prompts + 1 }));
                     if state != before {
                         tx.exec(insert, insert_args).await.map_err(conflict("challenge"))?;
-                        save_state_with_audit(&mut tx, target.user_id, &state, &created).await?;
+                        save_state_with_audit(&mut tx, user_id, &state, &created).await?;
                     } else {
                         exec_with_audit(&mut tx, insert, insert_args, &created).await.map_err(conflict("challenge"))?;
                     }

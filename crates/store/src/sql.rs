@@ -131,6 +131,28 @@ macro_rules! impl_row {
 }
 pub(crate) use impl_row;
 
+/// A row read from column `.1` on: column `i` is the row's column `.1 + i`, for a
+/// decoder written for a query whose columns come after others.
+pub(crate) struct Offset<'r>(pub &'r dyn Row, pub usize);
+
+impl Row for Offset<'_> {
+    fn int(&self, i: usize) -> SqlResult<i64> {
+        self.0.int(self.1 + i)
+    }
+    fn opt_int(&self, i: usize) -> SqlResult<Option<i64>> {
+        self.0.opt_int(self.1 + i)
+    }
+    fn text(&self, i: usize) -> SqlResult<String> {
+        self.0.text(self.1 + i)
+    }
+    fn opt_text(&self, i: usize) -> SqlResult<Option<String>> {
+        self.0.opt_text(self.1 + i)
+    }
+    fn blob(&self, i: usize) -> SqlResult<Vec<u8>> {
+        self.0.blob(self.1 + i)
+    }
+}
+
 /// Turns a row into a value.
 pub(crate) type Decode<T> = fn(&dyn Row) -> SqlResult<T>;
 
