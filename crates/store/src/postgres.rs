@@ -9,7 +9,9 @@ use sqlx::{Connection as _, PgConnection, Postgres, Row as _};
 
 use pushback_guard::store::StoreError;
 
-use crate::sql::{Arg, Database, Decode, Session, SqlError, SqlResult, Transaction, shift_params};
+use crate::sql::{
+    Arg, Database, Decode, Offset, Session, SqlError, SqlResult, Transaction, shift_params,
+};
 
 /// A pooled connection idle for at least this long is pinged before it is used.
 const PING_IF_IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
@@ -141,28 +143,6 @@ fn bind<'q>(
 
 crate::sql::impl_row!(PgRow, try_get, sql_error);
 
-/// A row whose first two columns are [`Session::exec_then_rows`]'s own: column `i` is
-/// the query's column `i`.
-struct Shifted<'r>(&'r PgRow);
-
-impl crate::sql::Row for Shifted<'_> {
-    fn int(&self, i: usize) -> SqlResult<i64> {
-        self.0.try_get(i + 2).map_err(sql_error)
-    }
-    fn opt_int(&self, i: usize) -> SqlResult<Option<i64>> {
-        self.0.try_get(i + 2).map_err(sql_error)
-    }
-    fn text(&self, i: usize) -> SqlResult<String> {
-        self.0.try_get(i + 2).map_err(sql_error)
-    }
-    fn opt_text(&self, i: usize) -> SqlResult<Option<String>> {
-        self.0.try_get(i + 2).map_err(sql_error)
-    }
-    fn blob(&self, i: usize) -> SqlResult<Vec<u8>> {
-        self.0.try_get(i + 2).map_err(sql_error)
-    }
-}
-
 /// A session on a PostgreSQL connection: a pooled one, or a transaction on one (which
 /// sqlx rolls back if it is dropped).
 pub(crate) struct Pg<C>(C);
@@ -230,7 +210,7 @@ where
                 .map_err(sql_error)?
                 .is_some()
             {
-                out.push(decode(&Shifted(row))?);
+                out.push(decode(&Offset(row, 2))?);
             }
         }
         Ok((u64::try_from(changed).unwrap_or(0), out))
