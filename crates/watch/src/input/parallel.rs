@@ -187,7 +187,8 @@ impl ParallelReader {
     /// a third of the second core (BENCHMARKS.md). Never blocks: when the workers are
     /// behind, the events are freed here.
     pub fn recycle(&self, spent: Spent) {
-        if !spent.is_empty() {
+        // Events normalised on this thread (Entra) are freed here, where they were made.
+        if !spent.is_empty() && self.in_order.is_none() {
             // Refused (full, or the workers gone): dropped here instead.
             let _ = self.spent.try_send(spent);
         }
