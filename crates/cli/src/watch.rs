@@ -20,7 +20,7 @@ use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use pushback_model::{Finding, Timestamp};
-use pushback_watch::input::{RECYCLE_BATCH, Reader, ReaderSettings};
+use pushback_watch::input::{Reader, ReaderSettings};
 use pushback_watch::rule::RuleSet;
 use pushback_watch::{Engine, EngineSettings, Format};
 
@@ -127,20 +127,16 @@ pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
                     let Some(format) = reader.format() else {
                         continue;
                     };
-                    let engine = engines.entry(format.as_str()).or_insert_with(|| {
-                        let mut engine = Engine::new(rules.clone(), engine_settings.clone());
-                        engine.keep_spent(threads > 1);
-                        engine
-                    });
+                    let engine = engines
+                        .entry(format.as_str())
+                        .or_insert_with(|| Engine::new(rules.clone(), engine_settings.clone()));
                     let mut any = false;
                     for event in record.outcome.into_events() {
                         any = true;
                         totals.events += 1;
                         engine.observe_into(event, &mut findings);
                     }
-                    if engine.spent_len() >= RECYCLE_BATCH {
-                        reader.recycle(engine.take_spent());
-                    }
+                    reader.recycle_from(engine);
                     if !any {
                         totals.skipped += 1;
                     }

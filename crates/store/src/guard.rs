@@ -697,10 +697,9 @@ macro_rules! impl_guard_store {
                 }
 
                 async fn pending_for_device(&self, device: &DeviceRecord, nonce: &Nonce, at: Timestamp) -> StoreResult<Option<Vec<ChallengeRecord>>> {
-                    // Listing is read-only: consuming the nonce is the only write, and the
-                    // listing needs no transaction with it.
-                    // The listing does not depend on the nonce: one round trip on
-                    // PostgreSQL; its rows are dropped if the nonce was used before.
+                    // Consuming the nonce is the only write, and the listing does not
+                    // depend on it: one statement on PostgreSQL, no transaction; the rows
+                    // are dropped if the nonce was used before.
                     let sql = format!(
                         "SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE user_id = $1 AND status = 'pending' AND expires_at > $2 ORDER BY created_at"
                     );

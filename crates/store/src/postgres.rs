@@ -143,6 +143,13 @@ fn bind<'q>(
 
 crate::sql::impl_row!(PgRow, try_get, sql_error);
 
+/// `then` renumbered to follow `first_args`, and both statements' parameters in order:
+/// the pieces of one statement made of two.
+fn joined<'a>(first_args: &[Arg<'a>], then: &str, then_args: &[Arg<'a>]) -> (String, Vec<Arg<'a>>) {
+    let args = first_args.iter().chain(then_args).copied().collect();
+    (shift_params(then, first_args.len()), args)
+}
+
 /// A session on a PostgreSQL connection: a pooled one, or a transaction on one (which
 /// sqlx rolls back if it is dropped).
 pub(crate) struct Pg<C>(C);
@@ -170,12 +177,9 @@ where
         then: &str,
         then_args: &[Arg<'_>],
     ) -> SqlResult<u64> {
-        let sql = format!(
-            "WITH first AS ({first}) {}",
-            shift_params(then, first_args.len())
-        );
-        let args: Vec<Arg<'_>> = first_args.iter().chain(then_args).copied().collect();
-        self.exec(&sql, &args).await
+        let (then, args) = joined(first_args, then, then_args);
+        self.exec(&format!("WITH first AS ({first}) {then}"), &args)
+            .await
     }
 
     async fn exec_then_rows<T: Send + 'static>(
@@ -188,13 +192,12 @@ where
     ) -> SqlResult<(u64, Vec<T>)> {
         // One row at least: the count, then `present` (NULL when `then` found nothing)
         // and `then`'s columns.
+        let (then, args) = joined(first_args, then, then_args);
         let sql = format!(
             "WITH first AS ({first} RETURNING 1) \
              SELECT (SELECT COUNT(*) FROM first), t.* FROM (SELECT 1) AS one \
-             LEFT JOIN LATERAL (SELECT TRUE AS present, x.* FROM ({}) AS x) AS t ON TRUE",
-            shift_params(then, first_args.len())
+             LEFT JOIN LATERAL (SELECT TRUE AS present, x.* FROM ({then}) AS x) AS t ON TRUE"
         );
-        let args: Vec<Arg<'_>> = first_args.iter().chain(then_args).copied().collect();
         let rows = bind(sqlx::query(&sql), &args)
             .fetch_all(&mut *self.0)
             .await

@@ -217,10 +217,7 @@ fn checkpoint_while(alive: &Weak<Mutex<Connection>>, conn: &Connection, restart:
 /// connection to this thread instead would stall every request until the scheduler ran
 /// it.
 fn checkpoint_pass(conn: &Connection) -> rusqlite::Result<bool> {
-    let frames = || -> rusqlite::Result<i64> {
-        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
-    };
-    let mut log = frames()?;
+    let mut log = passive_checkpoint(conn)?;
     if log < RESTART_FRAMES {
         return Ok(false);
     }
@@ -228,12 +225,17 @@ fn checkpoint_pass(conn: &Connection) -> rusqlite::Result<bool> {
     // for the request that finishes.
     for _ in 0..MAX_CATCH_UP_PASSES {
         let before = log;
-        log = frames()?;
+        log = passive_checkpoint(conn)?;
         if log - before < FINISH_FRAMES {
             break;
         }
     }
     Ok(log >= RESTART_FRAMES)
+}
+
+/// `PRAGMA wal_checkpoint(PASSIVE)` on `conn`; returns the frames in the WAL.
+fn passive_checkpoint(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
 }
 
 /// A connection held for the length of a session.
@@ -367,7 +369,7 @@ impl Database for SqliteStore {
         let conn = Arc::clone(&self.conn).lock_owned().await;
         if self.restart.swap(false, Ordering::AcqRel) {
             // See `checkpoint_pass`. A failure leaves the WAL as it was.
-            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            if let Err(e) = passive_checkpoint(&conn) {
                 tracing::warn!(error = %e, "WAL checkpoint failed; the next one retries");
             }
         }

@@ -185,9 +185,9 @@ impl<R: Read> Iterator for EventReader<R> {
     }
 }
 
-/// How many spent events to hand back at a time with [`Reader::recycle`]: enough that
-/// the hand-over costs nothing per event, few enough that they hold little memory.
-pub const RECYCLE_BATCH: usize = 512;
+/// How many spent events [`Reader::recycle_from`] hands back at a time: enough that the
+/// hand-over costs nothing per event, few enough that they hold little memory.
+const RECYCLE_BATCH: usize = 512;
 
 /// An [`EventReader`] on the calling thread, or a [`ParallelReader`]: the same items
 /// in the same order either way.
@@ -224,6 +224,17 @@ impl<R: Read> Reader<R> {
         match self {
             Self::Sequential(_) => drop(spent),
             Self::Parallel(r) => r.recycle(spent),
+        }
+    }
+
+    /// Has `engine` keep its evaluated events and, once a batch has gathered, hands them
+    /// back to be freed where they were made ([`Reader::recycle`]). Call it after
+    /// feeding each record to `engine`; with one thread it does nothing.
+    pub fn recycle_from(&self, engine: &mut crate::Engine) {
+        let Self::Parallel(r) = self else { return };
+        engine.keep_spent(true);
+        if engine.spent_len() >= RECYCLE_BATCH {
+            r.recycle(engine.take_spent());
         }
     }
 }

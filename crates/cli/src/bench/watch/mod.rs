@@ -27,7 +27,7 @@ use anyhow::{Context as _, bail};
 use serde::Serialize;
 
 use pushback_model::Finding;
-use pushback_watch::input::{RECYCLE_BATCH, Reader, ReaderSettings};
+use pushback_watch::input::{Reader, ReaderSettings};
 use pushback_watch::rule::RuleSet;
 use pushback_watch::{Engine, EngineSettings};
 
@@ -271,7 +271,6 @@ fn measure(
     let started = std::time::Instant::now();
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut engine = Engine::new(rules, EngineSettings::default());
-    engine.keep_spent(threads > 1);
     let mut findings: Vec<Finding> = Vec::new();
     let (mut records, mut events, mut bad) = (0u64, 0u64, 0u64);
     let mut reader = Reader::new(file, ReaderSettings::default(), threads);
@@ -283,9 +282,7 @@ fn measure(
                     events += 1;
                     engine.observe_into(event, &mut findings);
                 }
-                if engine.spent_len() >= RECYCLE_BATCH {
-                    reader.recycle(engine.take_spent());
-                }
+                reader.recycle_from(&mut engine);
             }
             Err(e) if e.is_fatal() => bail!("{}: {e}", path.display()),
             Err(_) => bad += 1,
