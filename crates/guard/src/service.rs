@@ -569,46 +569,51 @@ impl Guard {
         if !proof::verify(device.key_type, &device.public_key, &p.canonical(), &sig) {
             return Err(GuardError::Refused(Refusal::BadSignature));
         }
-        let ch: ChallengeRecord = self
-            .store
-            .challenge(&p.challenge_id)
-            .await?
-            .ok_or(GuardError::Refused(Refusal::UnknownChallenge))?;
-        if ch.user_id != device.user_id {
-            return Err(GuardError::Refused(Refusal::NotYourChallenge));
-        }
-        if !bool::from(
-            p.context_sha256
-                .as_bytes()
-                .ct_eq(ch.context_sha256.as_bytes()),
-        ) {
-            return Err(GuardError::Refused(Refusal::ContextMismatch));
-        }
-        if ch.status_at(now) != ChallengeStatus::Pending {
-            return Err(GuardError::Refused(Refusal::NotAnswerable));
-        }
-        let resolution = match p.decision {
-            Decision::Approve if self.code_key.matches(&ch.id, &p.code, &ch.code_hash) => {
-                Resolution::Approved
+        // Read in the transaction that records the answer: only what never changes of
+        // a challenge (its user, context, code, creation) is judged on; its status is
+        // checked here for the refusal's name and settled by the store's conditional
+        // update.
+        let judge = |ch: &ChallengeRecord| {
+            if ch.user_id != device.user_id {
+                return Err(Refusal::NotYourChallenge);
             }
-            Decision::Approve => Resolution::Denied { wrong_code: true },
-            Decision::Deny => Resolution::Denied { wrong_code: false },
-            Decision::NotMe => Resolution::NotMe,
+            if !bool::from(
+                p.context_sha256
+                    .as_bytes()
+                    .ct_eq(ch.context_sha256.as_bytes()),
+            ) {
+                return Err(Refusal::ContextMismatch);
+            }
+            if ch.status_at(now) != ChallengeStatus::Pending {
+                return Err(Refusal::NotAnswerable);
+            }
+            Ok(match p.decision {
+                Decision::Approve if self.code_key.matches(&ch.id, &p.code, &ch.code_hash) => {
+                    Resolution::Approved
+                }
+                Decision::Approve => Resolution::Denied { wrong_code: true },
+                Decision::Deny => Resolution::Denied { wrong_code: false },
+                Decision::NotMe => Resolution::NotMe,
+            })
         };
         let record = AnswerRecord {
-            challenge_id: ch.id.clone(),
+            challenge_id: p.challenge_id.clone(),
             device_id: device.id.clone(),
             user_id: device.user_id,
             login: device.login.clone(),
-            resolution,
             nonce: self.nonce(&device.id, &p.nonce, p.timestamp_ms),
         };
         match self
             .store
-            .record_answer(&record, &self.settings.policy, now)
+            .record_answer(&record, &judge, &self.settings.policy, now)
             .await?
         {
-            AnswerOutcome::Recorded { status, new_lock } => {
+            AnswerOutcome::Recorded {
+                status,
+                resolution,
+                new_lock,
+                challenge: ch,
+            } => {
                 let seconds = (now.millis() - ch.created_at.millis()).max(0) as f64 / 1000.0;
                 self.observer.decided(resolution, seconds);
                 let shown = serde_json::from_str::<DisplayContext>(&ch.context_json).ok();
@@ -634,6 +639,7 @@ impl Guard {
                     decided_at: now,
                 })
             }
+            AnswerOutcome::Refused(refusal) => Err(GuardError::Refused(refusal)),
             AnswerOutcome::Replay => Err(GuardError::Refused(Refusal::ReplayOrRevoked)),
             AnswerOutcome::NotAnswerable => Err(GuardError::Refused(Refusal::NotAnswerable)),
         }

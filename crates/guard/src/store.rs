@@ -11,6 +11,7 @@ use pushback_model::audit::SealedEntry;
 use crate::PolicySettings;
 use crate::challenge::{ChallengeRecord, ChallengeStatus, Resolution};
 use crate::code::CodeMode;
+use crate::error::Refusal;
 use crate::policy::{Admission, LockReason, UserState};
 use crate::proof::KeyType;
 
@@ -115,24 +116,32 @@ pub struct Nonce {
     pub expires_at: Timestamp,
 }
 
-/// A verified answer to record.
+/// A signed answer to record: the signature is verified, the challenge not yet read.
 #[derive(Clone, Debug)]
 pub struct AnswerRecord {
     pub challenge_id: String,
     pub device_id: String,
     pub user_id: i64,
     pub login: String,
-    pub resolution: Resolution,
     pub nonce: Nonce,
 }
 
+/// Judges an answer once its challenge is read, in the transaction that records it:
+/// the resolution the answer gets, or why it is refused (and nothing changes).
+pub type Judge<'a> = &'a (dyn Fn(&ChallengeRecord) -> Result<Resolution, Refusal> + Send + Sync);
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AnswerOutcome {
-    /// The answer decided the challenge; `new_lock` says whether it locked push.
+    /// The answer decided `challenge` (as it was read before); `new_lock` says whether
+    /// it locked push.
     Recorded {
         status: ChallengeStatus,
+        resolution: Resolution,
         new_lock: Option<LockReason>,
+        challenge: Box<ChallengeRecord>,
     },
+    /// No such challenge, or the judge refused the answer; nothing changed.
+    Refused(Refusal),
     /// The nonce was used before, or the device is revoked; nothing changed.
     Replay,
     /// The challenge was no longer pending (decided, superseded, expired); nothing changed.
@@ -257,11 +266,13 @@ pub trait GuardStore: Send + Sync {
         nonce: &Nonce,
         at: Timestamp,
     ) -> StoreResult<Option<Vec<ChallengeRecord>>>;
-    /// Consumes the nonce (refusing a revoked device as a replay) and decides the
-    /// challenge if, and only if, it is still pending.
+    /// In one transaction on the user's counters: reads the challenge and asks `judge`
+    /// for the answer's resolution, consumes the nonce (refusing a revoked device as a
+    /// replay) and decides the challenge if, and only if, it is still pending.
     async fn record_answer(
         &self,
         answer: &AnswerRecord,
+        judge: Judge<'_>,
         policy: &PolicySettings,
         at: Timestamp,
     ) -> StoreResult<AnswerOutcome>;

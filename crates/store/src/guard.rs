@@ -174,18 +174,16 @@ pub(crate) async fn append_audit(s: &mut impl Session, entry: &Audit<'_>) -> Sto
     Ok(())
 }
 
-/// Runs `sql`, a write whose count of changed rows is not needed, and appends `entry`
-/// to the audit log, in one round trip where the backend allows
-/// ([`Session::exec_both`]).
+/// Runs `sql`, a write, and appends `entry` to the audit log, in one round trip where
+/// the backend allows ([`Session::exec_all`]); returns the rows `sql` changed.
 pub(crate) async fn exec_with_audit(
     s: &mut impl Session,
     sql: &str,
     args: &[Arg<'_>],
     entry: &Audit<'_>,
-) -> SqlResult<()> {
-    s.exec_both(sql, args, AUDIT_INSERT, audit_args!(entry))
-        .await?;
-    Ok(())
+) -> SqlResult<u64> {
+    s.exec_all(&[(sql, args), (AUDIT_INSERT, audit_args!(entry))])
+        .await
 }
 
 /// The user a challenge is for, how many active devices they have, and their counters,
@@ -247,6 +245,30 @@ pub(crate) async fn lock_state(
     Ok(state.unwrap_or_default())
 }
 
+/// The query [`record_answer`](pushback_guard::store::GuardStore::record_answer) runs
+/// beside consuming the nonce: the user's counters, locked until commit (`lock` is the
+/// backend's `FOR UPDATE`), and the challenge answered. One row, whatever is missing.
+pub(crate) fn answer_read_sql(lock: &str) -> String {
+    format!(
+        "SELECT s.*, c.* FROM (SELECT 1 AS one) AS o \
+         LEFT JOIN (SELECT user_id AS state_of, {STATE_COLUMNS} FROM user_state WHERE user_id = $1{lock}) AS s ON TRUE \
+         LEFT JOIN (SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE id = $2) AS c ON TRUE"
+    )
+}
+
+/// A row of [`answer_read_sql`]: a user without counters yet has the default ones.
+pub(crate) fn answer_read_row(r: &dyn Row) -> SqlResult<(UserState, Option<ChallengeRecord>)> {
+    let state = match r.opt_int(0)? {
+        Some(_) => state_row(&Offset(r, 1))?,
+        None => UserState::default(),
+    };
+    let challenge = match r.opt_text(9)? {
+        Some(_) => Some(challenge_row(&Offset(r, 9))?),
+        None => None,
+    };
+    Ok((state, challenge))
+}
+
 const STATE_UPSERT: &str = "INSERT INTO user_state (user_id, last_approval_at, backoff_level, backoff_until, failures, locked_until, lock_reason, reset_at, step_up_since) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
      ON CONFLICT (user_id) DO UPDATE SET last_approval_at = $2, backoff_level = $3, backoff_until = $4, \
@@ -288,6 +310,24 @@ pub(crate) async fn save_state_with_audit(
 ) -> StoreResult<()> {
     exec_with_audit(s, STATE_UPSERT, state_args!(user_id, st), entry).await?;
     Ok(())
+}
+
+/// Runs `sql`, a write, saves the user's counters and appends `entry`, in one round
+/// trip where the backend allows; returns the rows `sql` changed.
+pub(crate) async fn exec_with_state_and_audit(
+    s: &mut impl Session,
+    sql: &str,
+    args: &[Arg<'_>],
+    user_id: i64,
+    st: &UserState,
+    entry: &Audit<'_>,
+) -> SqlResult<u64> {
+    s.exec_all(&[
+        (sql, args),
+        (STATE_UPSERT, state_args!(user_id, st)),
+        (AUDIT_INSERT, audit_args!(entry)),
+    ])
+    .await
 }
 
 /// The audit entry for a lock that `after` has and `before` had not, with its reason.
@@ -373,7 +413,7 @@ macro_rules! impl_guard_store {
 
             use pushback_guard::policy::{self, Admission, UserState};
             use pushback_guard::store::*;
-            use pushback_guard::{ChallengeRecord, PolicySettings, Resolution};
+            use pushback_guard::{ChallengeRecord, PolicySettings, Refusal, Resolution};
             use pushback_model::audit::{link_hash, SealedEntry};
             use pushback_model::{Severity, Timestamp};
 
@@ -711,65 +751,83 @@ macro_rules! impl_guard_store {
                     Ok((fresh == 1).then_some(rows))
                 }
 
-                async fn record_answer(&self, a: &AnswerRecord, p: &PolicySettings, at: Timestamp) -> StoreResult<AnswerOutcome> {
+                async fn record_answer(&self, a: &AnswerRecord, judge: Judge<'_>, p: &PolicySettings, at: Timestamp) -> StoreResult<AnswerOutcome> {
                     // Every early return rolls back explicitly: a dropped transaction is
                     // only rolled back when the pool next hands out its connection, and
                     // until then PostgreSQL would keep its row locks.
                     let mut tx = self.begin().await?;
-                    // The nonce and the user's counters (locked) in one round trip on
-                    // PostgreSQL: the lock does not depend on the nonce.
-                    let (fresh, state) = tx
-                        .exec_then_rows(NONCE_INSERT, nonce_args!(a.nonce), &lock_state_sql(LOCK), args![a.user_id], state_row)
+                    // The nonce, the user's counters (locked) and the challenge in one
+                    // round trip on PostgreSQL: neither read depends on the nonce, and
+                    // the judge trusts only what never changes of a challenge.
+                    let (fresh, read) = tx
+                        .exec_then_rows(NONCE_INSERT, nonce_args!(a.nonce), &answer_read_sql(LOCK), args![a.user_id, &a.challenge_id], answer_read_row)
                         .await?;
+                    let (mut state, challenge) = read.into_iter().next().unwrap_or_default();
+                    let judged = challenge
+                        .ok_or(Refusal::UnknownChallenge)
+                        .and_then(|ch| Ok((judge(&ch)?, ch)));
+                    let (resolution, challenge) = match judged {
+                        Ok(judged) => judged,
+                        Err(refusal) => {
+                            tx.rollback().await?;
+                            return Ok(AnswerOutcome::Refused(refusal));
+                        }
+                    };
                     if fresh != 1 {
                         tx.rollback().await?;
                         return Ok(AnswerOutcome::Replay);
                     }
-                    let mut state = state.into_iter().next().unwrap_or_default();
                     let before = state.clone();
-                    let status = a.resolution.status();
-                    let decided = tx
-                        .exec(
-                            "UPDATE challenges SET status = $3, reason = $4, decided_at = $5, device_id = $6 \
-                             WHERE id = $1 AND user_id = $2 AND status = 'pending' AND expires_at > $5",
-                            args![&a.challenge_id, a.user_id, status.as_str(), a.resolution.reason(), at.millis(), &a.device_id],
-                        )
-                        .await?;
+                    let status = resolution.status();
+                    let decide = "UPDATE challenges SET status = $3, reason = $4, decided_at = $5, device_id = $6 \
+                                  WHERE id = $1 AND user_id = $2 AND status = 'pending' AND expires_at > $5";
+                    let decide_args = args![&a.challenge_id, a.user_id, status.as_str(), resolution.reason(), at.millis(), &a.device_id];
+                    let login = a.login.as_str();
+                    let actor = format!("device:{}", a.device_id);
+                    let recorded = |new_lock| AnswerOutcome::Recorded { status, resolution, new_lock, challenge: Box::new(challenge) };
+                    if resolution == Resolution::Approved {
+                        // An approval's counters do not depend on the database: the
+                        // decision, the counters and the audit entry in one round trip
+                        // on PostgreSQL, undone unless the challenge was still pending.
+                        state.on_approved(at);
+                        let answered = Audit::new(at, "challenge.approved", Severity::Info, login, &actor, json!({ "challenge": a.challenge_id }));
+                        let decided = exec_with_state_and_audit(&mut tx, decide, decide_args, a.user_id, &state, &answered).await?;
+                        if decided != 1 {
+                            tx.rollback().await?;
+                            return Ok(AnswerOutcome::NotAnswerable);
+                        }
+                        tx.commit().await?;
+                        return Ok(recorded(None));
+                    }
+                    let decided = tx.exec(decide, decide_args).await?;
                     if decided != 1 {
                         tx.rollback().await?;
                         return Ok(AnswerOutcome::NotAnswerable);
                     }
-                    let login = a.login.as_str();
-                    let actor = format!("device:{}", a.device_id);
-                    let (kind, severity, detail) = match a.resolution {
-                        Resolution::Approved => {
-                            state.on_approved(at);
-                            ("challenge.approved", Severity::Info, json!({ "challenge": a.challenge_id }))
-                        }
-                        Resolution::Denied { .. } => {
-                            let since = state.denies_since(p, at);
-                            let denies = tx
-                                .one(
-                                    "SELECT COUNT(*) FROM challenges WHERE user_id = $1 AND created_at > $2 AND status = 'denied' AND decided_at > $3",
-                                    args![a.user_id, since.minus_secs(600).millis(), since.millis()],
-                                    sql::int,
-                                )
-                                .await?;
-                            state.on_denied(p, at, u32::try_from(denies).unwrap_or(u32::MAX));
-                            ("challenge.denied", Severity::Medium,
-                                json!({ "challenge": a.challenge_id, "reason": a.resolution.reason(), "denies_in_window": denies }))
-                        }
-                        Resolution::NotMe => {
-                            let killed = tx
-                                .exec(
-                                    "UPDATE challenges SET status = 'not_me', reason = 'killed_by_not_me', decided_at = $2 WHERE user_id = $1 AND status = 'pending'",
-                                    args![a.user_id, at.millis()],
-                                )
-                                .await?;
-                            state.on_not_me(p, at);
-                            ("challenge.not_me", Severity::Critical,
-                                json!({ "challenge": a.challenge_id, "other_pending_killed": killed }))
-                        }
+                    // A deny or a not-me: their counters depend on what the database
+                    // holds once the challenge is decided.
+                    let (kind, severity, detail) = if let Resolution::Denied { .. } = resolution {
+                        let since = state.denies_since(p, at);
+                        let denies = tx
+                            .one(
+                                "SELECT COUNT(*) FROM challenges WHERE user_id = $1 AND created_at > $2 AND status = 'denied' AND decided_at > $3",
+                                args![a.user_id, since.minus_secs(600).millis(), since.millis()],
+                                sql::int,
+                            )
+                            .await?;
+                        state.on_denied(p, at, u32::try_from(denies).unwrap_or(u32::MAX));
+                        ("challenge.denied", Severity::Medium,
+                            json!({ "challenge": a.challenge_id, "reason": resolution.reason(), "denies_in_window": denies }))
+                    } else {
+                        let killed = tx
+                            .exec(
+                                "UPDATE challenges SET status = 'not_me', reason = 'killed_by_not_me', decided_at = $2 WHERE user_id = $1 AND status = 'pending'",
+                                args![a.user_id, at.millis()],
+                            )
+                            .await?;
+                        state.on_not_me(p, at);
+                        ("challenge.not_me", Severity::Critical,
+                            json!({ "challenge": a.challenge_id, "other_pending_killed": killed }))
                     };
                     let answered = Audit::new(at, kind, severity, login, &actor, detail);
                     // The state is saved beside the last audit entry: the lock's, if the
@@ -786,7 +844,7 @@ macro_rules! impl_guard_store {
                         }
                     };
                     tx.commit().await?;
-                    Ok(AnswerOutcome::Recorded { status, new_lock })
+                    Ok(recorded(new_lock))
                 }
 
                 async fn expire_due(&self, p: &PolicySettings, at: Timestamp, limit: i64) -> StoreResult<Vec<ExpiredChallenge>> {

@@ -143,13 +143,6 @@ fn bind<'q>(
 
 crate::sql::impl_row!(PgRow, try_get, sql_error);
 
-/// `then` renumbered to follow `first_args`, and both statements' parameters in order:
-/// the pieces of one statement made of two.
-fn joined<'a>(first_args: &[Arg<'a>], then: &str, then_args: &[Arg<'a>]) -> (String, Vec<Arg<'a>>) {
-    let args = first_args.iter().chain(then_args).copied().collect();
-    (shift_params(then, first_args.len()), args)
-}
-
 /// A session on a PostgreSQL connection: a pooled one, or a transaction on one (which
 /// sqlx rolls back if it is dropped).
 pub(crate) struct Pg<C>(C);
@@ -170,16 +163,31 @@ where
         Ok(done.rows_affected())
     }
 
-    async fn exec_both(
-        &mut self,
-        first: &str,
-        first_args: &[Arg<'_>],
-        then: &str,
-        then_args: &[Arg<'_>],
-    ) -> SqlResult<u64> {
-        let (then, args) = joined(first_args, then, then_args);
-        self.exec(&format!("WITH first AS ({first}) {then}"), &args)
+    async fn exec_all(&mut self, all: &[(&str, &[Arg<'_>])]) -> SqlResult<u64> {
+        let Some(((first, first_args), rest)) = all.split_first() else {
+            return Ok(0);
+        };
+        if rest.is_empty() {
+            return self.exec(first, first_args).await;
+        }
+        let mut sql = format!("WITH s0 AS ({first} RETURNING 1)");
+        let mut args: Vec<Arg<'_>> = first_args.to_vec();
+        for (n, (then, then_args)) in rest.iter().enumerate() {
+            sql.push_str(&format!(
+                ", s{} AS ({})",
+                n + 1,
+                shift_params(then, args.len())
+            ));
+            args.extend_from_slice(then_args);
+        }
+        sql.push_str(" SELECT COUNT(*) FROM s0");
+        let changed: i64 = bind(sqlx::query(&sql), &args)
+            .fetch_one(&mut *self.0)
             .await
+            .map_err(sql_error)?
+            .try_get(0)
+            .map_err(sql_error)?;
+        Ok(u64::try_from(changed).unwrap_or(0))
     }
 
     async fn exec_then_rows<T: Send + 'static>(
@@ -192,7 +200,8 @@ where
     ) -> SqlResult<(u64, Vec<T>)> {
         // One row at least: the count, then `present` (NULL when `then` found nothing)
         // and `then`'s columns.
-        let (then, args) = joined(first_args, then, then_args);
+        let then = shift_params(then, first_args.len());
+        let args: Vec<Arg<'_>> = first_args.iter().chain(then_args).copied().collect();
         let sql = format!(
             "WITH first AS ({first} RETURNING 1) \
              SELECT (SELECT COUNT(*) FROM first), t.* FROM (SELECT 1) AS one \

@@ -170,19 +170,19 @@ pub(crate) trait Session: Send {
         decode: Decode<T>,
     ) -> SqlResult<Vec<T>>;
 
-    /// Runs `first`, a write whose result is not needed, then `then`; returns the number
-    /// of rows `then` changed. PostgreSQL runs both in one round trip, `first` as a
-    /// data-modifying `WITH`: both see the same snapshot, so `then` must not depend on
-    /// what `first` wrote (an audit entry beside the write it records, say).
-    async fn exec_both(
-        &mut self,
-        first: &str,
-        first_args: &[Arg<'_>],
-        then: &str,
-        then_args: &[Arg<'_>],
-    ) -> SqlResult<u64> {
-        self.exec(first, first_args).await?;
-        self.exec(then, then_args).await
+    /// Runs the writes `all` in order; returns the number of rows the first changed.
+    /// PostgreSQL runs them in one round trip, as data-modifying `WITH`s on one
+    /// snapshot: none may depend on what another wrote (an audit entry beside the write
+    /// it records, say), and the first must have no `RETURNING` of its own. Every one
+    /// runs whatever the first did: a caller that needs the first to have changed rows
+    /// runs them in a transaction and rolls it back otherwise.
+    async fn exec_all(&mut self, all: &[(&str, &[Arg<'_>])]) -> SqlResult<u64> {
+        let mut first = None;
+        for (sql, args) in all {
+            let changed = self.exec(sql, args).await?;
+            first.get_or_insert(changed);
+        }
+        Ok(first.unwrap_or(0))
     }
 
     /// Runs `first`, a write, then the query `then`; returns the number of rows `first`
