@@ -11,6 +11,7 @@
 //! reason; the next item carries on after it. Only a failure to read the input itself
 //! ([`SplitProblem::Io`], e.g. a corrupt gzip stream) ends the iteration.
 
+mod blocks;
 mod parallel;
 mod split;
 
@@ -18,6 +19,7 @@ use std::io::{self, BufRead, BufReader, Chain, Cursor, Read};
 
 use flate2::read::MultiGzDecoder;
 
+pub use blocks::BLOCK_BYTES;
 pub use parallel::{CHUNK_BYTES, CHUNK_RECORDS, ParallelReader};
 pub use split::{MAX_NESTING, SplitProblem};
 
@@ -33,6 +35,8 @@ pub struct ReaderSettings {
     /// and Entra records are a few kilobytes; the default is 1 MiB.
     pub max_record_bytes: usize,
     pub normalise: NormaliseSettings,
+    /// Bytes per block when [`ParallelReader::from_file`] shares a file out in blocks.
+    pub block_bytes: u64,
 }
 
 impl Default for ReaderSettings {
@@ -41,6 +45,7 @@ impl Default for ReaderSettings {
             format: None,
             max_record_bytes: 1 << 20,
             normalise: NormaliseSettings::default(),
+            block_bytes: BLOCK_BYTES,
         }
     }
 }
@@ -193,7 +198,7 @@ const RECYCLE_BATCH: usize = 512;
 /// in the same order either way.
 pub enum Reader<R> {
     Sequential(EventReader<R>),
-    Parallel(ParallelReader),
+    Parallel(Box<ParallelReader>),
 }
 
 impl<R: Read + Send + 'static> Reader<R> {
@@ -203,7 +208,20 @@ impl<R: Read + Send + 'static> Reader<R> {
         if threads <= 1 {
             Self::Sequential(EventReader::new(input, settings))
         } else {
-            Self::Parallel(ParallelReader::new(input, settings, threads))
+            Self::Parallel(Box::new(ParallelReader::new(input, settings, threads)))
+        }
+    }
+}
+
+impl Reader<std::fs::File> {
+    /// Like [`Reader::new`] over a file opened and not yet read from; with more than
+    /// one thread, a
+    /// plain JSON-lines file is shared out in blocks ([`ParallelReader::from_file`]).
+    pub fn from_file(file: std::fs::File, settings: ReaderSettings, threads: usize) -> Self {
+        if threads <= 1 {
+            Self::Sequential(EventReader::new(file, settings))
+        } else {
+            Self::Parallel(Box::new(ParallelReader::from_file(file, settings, threads)))
         }
     }
 }

@@ -59,6 +59,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 
+use super::blocks::{Blocks, Head};
 use super::split::Splitter;
 use super::{Input, ReaderSettings, Record, RecordError, RecordProblem, SplitProblem};
 use crate::engine::Spent;
@@ -85,6 +86,8 @@ pub struct ParallelReader {
     /// For formats normalised in order on this thread (Entra).
     in_order: Option<Normaliser>,
     failed: bool,
+    /// Records and lines of the chunks handed out so far that counted from their start.
+    counted: (u64, u64),
 }
 
 /// Raw records on their way to a worker.
@@ -111,10 +114,16 @@ enum Item {
 struct Done {
     chunk: Chunk,
     outcomes: Vec<Result<Normalised, NormaliseError>>,
+    /// Records and lines a block held, for the chunks after it: its items are numbered
+    /// from its start ([`blocks`](super::blocks)). Zero for chunks numbered from the
+    /// start of the input.
+    counts: (u64, u64),
 }
 
 /// The chunk being handed out.
 struct Current {
+    /// Added to its items' numbers and lines: what the blocks before it held.
+    offset: (u64, u64),
     format: Option<Format>,
     bytes: Vec<u8>,
     items: std::vec::IntoIter<Item>,
@@ -172,6 +181,156 @@ impl ParallelReader {
             settings,
             in_order: None,
             failed: false,
+            counted: (0, 0),
+        }
+    }
+
+    /// Like [`Self::new`] over `file`, opened and not yet read from, but a plain JSON-lines file of a
+    /// format normalised record by record (Okta, Duo) is read in blocks by the
+    /// normalising threads themselves, with no splitting thread ([`blocks`](super::blocks)):
+    /// the same items in the same order, with less copying and no thread in the way.
+    /// Anything else is read as [`Self::new`] reads it.
+    pub fn from_file(file: std::fs::File, settings: ReaderSettings, workers: usize) -> Self {
+        match Self::head(&file, &settings) {
+            Ok(Some((head, format, first))) => match Blocks::new(file, &head, format, &settings) {
+                Ok(blocks) => Self::in_blocks(blocks, first, settings, workers),
+                Err(e) => Self::failed(e, settings),
+            },
+            // The head was read with `pread`: the file's cursor has not moved.
+            Ok(None) => Self::new(file, settings, workers),
+            Err(e) => Self::failed(e, settings),
+        }
+    }
+
+    /// The head of `file` split and normalised here, when the rest can be read in
+    /// blocks: the head, the format and the head's chunk.
+    fn head(
+        file: &std::fs::File,
+        settings: &ReaderSettings,
+    ) -> io::Result<Option<(Head, Format, Done)>> {
+        let Some(head) = Head::read(file, settings.max_record_bytes)? else {
+            return Ok(None);
+        };
+        let mut splitter = Splitter::new(
+            io::BufReader::new(head.bytes.as_slice()),
+            settings.max_record_bytes,
+        );
+        let mut format = settings.format;
+        let (mut bytes, mut items) = (Vec::new(), Vec::new());
+        while let Some(raw) = splitter.next_record() {
+            // A broken first line, or one that names no format: read it all as `new`
+            // does, which knows how to go on.
+            let Ok(raw) = raw else { return Ok(None) };
+            format = format.or_else(|| source::detect(raw.bytes));
+            let start = bytes.len();
+            bytes.extend_from_slice(raw.bytes);
+            items.push(Item::Raw {
+                start,
+                end: bytes.len(),
+                number: raw.number,
+                line: raw.line,
+            });
+        }
+        let Some(format) = format.filter(|f| independent(*f)) else {
+            return Ok(None);
+        };
+        if !splitter.in_lines_mode() {
+            return Ok(None);
+        }
+        let mut normaliser = Normaliser::new(format, &settings.normalise);
+        let outcomes = items
+            .iter()
+            .filter_map(|item| match *item {
+                Item::Raw { start, end, .. } => Some(normaliser.normalise(&bytes[start..end])),
+                Item::Failed(_) => None,
+            })
+            .collect();
+        let lines = memchr::memchr_iter(b'\n', &head.bytes).count() as u64;
+        let records = items.len() as u64;
+        let chunk = Chunk {
+            seq: 0,
+            format: Some(format),
+            bytes,
+            items,
+        };
+        Ok(Some((
+            head,
+            format,
+            Done {
+                chunk,
+                outcomes,
+                counts: (records, lines),
+            },
+        )))
+    }
+
+    /// Workers that read `blocks` themselves; `first` is the head's chunk.
+    fn in_blocks(blocks: Blocks, first: Done, settings: ReaderSettings, workers: usize) -> Self {
+        let workers = workers.max(1);
+        let in_flight = 2 * workers + 2;
+        let (buffers_tx, buffers_rx) = sync_channel::<Vec<u8>>(in_flight);
+        for _ in 0..in_flight {
+            let _ = buffers_tx.try_send(Vec::new());
+        }
+        let (done_tx, done_rx) = sync_channel::<Done>(in_flight);
+        let (spent_tx, spent_rx) = sync_channel::<Spent>(in_flight);
+        let spent_rx = Arc::new(Mutex::new(spent_rx));
+        let buffers_rx = Arc::new(Mutex::new(buffers_rx));
+        let blocks = Arc::new(blocks);
+        for i in 0..workers {
+            let (blocks, buffers_rx, spent_rx) = (
+                Arc::clone(&blocks),
+                Arc::clone(&buffers_rx),
+                Arc::clone(&spent_rx),
+            );
+            let done_tx_worker = done_tx.clone();
+            let normalise = settings.normalise.clone();
+            let spawned = thread::Builder::new()
+                .name(format!("watch-normalise-{i}"))
+                .spawn(move || {
+                    read_blocks(&blocks, &buffers_rx, &spent_rx, &done_tx_worker, &normalise)
+                });
+            if let Err(e) = spawned {
+                spawn_failed(&done_tx, e);
+            }
+        }
+        drop(done_tx);
+        let format = Some(blocks.format);
+        let mut early = BTreeMap::new();
+        early.insert(0, first);
+        Self {
+            done: done_rx,
+            buffers: buffers_tx,
+            spent: spent_tx,
+            early,
+            next: 0,
+            current: None,
+            format,
+            settings,
+            in_order: None,
+            failed: false,
+            counted: (0, 0),
+        }
+    }
+
+    /// A reader whose only item is the fatal error `e`.
+    fn failed(e: io::Error, settings: ReaderSettings) -> Self {
+        let (done_tx, done_rx) = sync_channel::<Done>(1);
+        spawn_failed(&done_tx, e);
+        let (buffers, _) = sync_channel(0);
+        let (spent, _) = sync_channel(0);
+        Self {
+            done: done_rx,
+            buffers,
+            spent,
+            early: BTreeMap::new(),
+            next: 0,
+            current: None,
+            format: settings.format,
+            settings,
+            in_order: None,
+            failed: false,
+            counted: (0, 0),
         }
     }
 
@@ -224,7 +383,11 @@ impl Iterator for ParallelReader {
                 match cur.items.next() {
                     Some(Item::Failed(e)) => {
                         self.failed = e.is_fatal();
-                        return Some(Err(e));
+                        return Some(Err(RecordError {
+                            number: e.number + cur.offset.0,
+                            line: e.line + cur.offset.1,
+                            ..e
+                        }));
                     }
                     Some(Item::Raw {
                         start,
@@ -232,6 +395,7 @@ impl Iterator for ParallelReader {
                         number,
                         line,
                     }) => {
+                        let (number, line) = (number + cur.offset.0, line + cur.offset.1);
                         let outcome = match cur.outcomes.next() {
                             Some(outcome) => outcome,
                             None => {
@@ -280,7 +444,11 @@ impl Iterator for ParallelReader {
             if done.chunk.format.is_some() {
                 self.format = done.chunk.format;
             }
+            let offset = self.counted;
+            self.counted.0 += done.counts.0;
+            self.counted.1 += done.counts.1;
             self.current = Some(Current {
+                offset,
                 format: done.chunk.format,
                 bytes: done.chunk.bytes,
                 items: done.chunk.items.into_iter(),
@@ -313,6 +481,7 @@ fn spawn_failed(done: &SyncSender<Done>, e: io::Error) {
     let _ = done.try_send(Done {
         chunk,
         outcomes: Vec::new(),
+        counts: (0, 0),
     });
 }
 
@@ -454,7 +623,88 @@ fn work(
             }
         }
         drop(spent);
-        if done.send(Done { chunk, outcomes }).is_err() {
+        let counts = (0, 0);
+        if done
+            .send(Done {
+                chunk,
+                outcomes,
+                counts,
+            })
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// A normalising thread reading blocks of a file itself ([`ParallelReader::from_file`]):
+/// takes a buffer (so it never runs more than the buffers ahead of the caller), claims
+/// the next block, and hands its records back, until the file is shared out or the
+/// reader dropped.
+fn read_blocks(
+    blocks: &Blocks,
+    buffers: &Mutex<Receiver<Vec<u8>>>,
+    spent: &Mutex<Receiver<Spent>>,
+    done: &SyncSender<Done>,
+    settings: &source::NormaliseSettings,
+) {
+    let mut normaliser = Normaliser::new(blocks.format, settings);
+    loop {
+        let received = buffers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .recv();
+        let Ok(bytes) = received else { return };
+        let Some((seq, lo, hi)) = blocks.claim() else {
+            return;
+        };
+        let mut spent = spent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .try_recv()
+            .unwrap_or_default();
+        let (mut items, mut outcomes) = (Vec::new(), Vec::new());
+        let counted = blocks.each_record(lo, hi, |item| match item {
+            Ok(raw) => {
+                drop(spent.pop());
+                items.push(Item::Raw {
+                    start: 0,
+                    end: 0,
+                    number: raw.number,
+                    line: raw.line,
+                });
+                outcomes.push(normaliser.normalise(raw.bytes));
+            }
+            Err(e) => items.push(Item::Failed(RecordError {
+                number: e.number,
+                line: e.line,
+                problem: RecordProblem::Split(e.problem),
+            })),
+        });
+        drop(spent);
+        let counts = counted.unwrap_or_else(|e| {
+            let (records, lines) = (items.len() as u64, 0);
+            items.push(Item::Failed(RecordError {
+                number: records + 1,
+                line: lines + 1,
+                problem: RecordProblem::Split(SplitProblem::Io(e)),
+            }));
+            (0, 0)
+        });
+        let chunk = Chunk {
+            seq,
+            format: Some(blocks.format),
+            bytes,
+            items,
+        };
+        if done
+            .send(Done {
+                chunk,
+                outcomes,
+                counts,
+            })
+            .is_err()
+        {
             return;
         }
     }

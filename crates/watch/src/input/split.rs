@@ -199,6 +199,26 @@ impl<R: BufRead> Splitter<R> {
     }
 
     /// The next record or problem, or `None` at the end of the input.
+    /// A splitter already in lines mode, for input that starts at the beginning of a
+    /// line after the first value of a JSON-lines stream (so no byte-order mark and no
+    /// first value to look at).
+    pub(crate) fn lines(input: R, max_record: usize) -> Self {
+        let mut splitter = Self::new(input, max_record);
+        splitter.st.mode = Mode::Lines;
+        splitter.st.bom = BOM.len();
+        splitter
+    }
+
+    /// Whether the stream was settled as JSON lines (by its first value).
+    pub(crate) fn in_lines_mode(&self) -> bool {
+        self.st.mode == Mode::Lines
+    }
+
+    /// Records started and lines ended so far.
+    pub(crate) fn counted(&self) -> (u64, u64) {
+        (self.st.records, self.st.line - 1)
+    }
+
     pub(crate) fn next_record(&mut self) -> Option<Result<Raw<'_>, SplitError>> {
         self.input.consume(std::mem::take(&mut self.lent));
         if self.finished {

@@ -209,3 +209,135 @@ fn entra_flows_are_counted_in_order_across_chunks() {
     ));
     assert_eq!(got, want);
 }
+
+/// `bytes` in a file of its own.
+fn file_of(bytes: &[u8]) -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(bytes).unwrap();
+    file.flush().unwrap();
+    file
+}
+
+#[test]
+fn files_shared_out_in_blocks_read_the_same_at_every_block_size() {
+    let settings = || ReaderSettings {
+        max_record_bytes: 600,
+        ..ReaderSettings::default()
+    };
+    let log = okta_log(300, 30);
+    // Tiny blocks cost a handful of system calls each: a shorter log for them, with
+    // some of the long lines.
+    let short: String = log
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| *i < 10 || *i >= 290)
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    for (log, block_sizes) in [(short, &[1, 7][..]), (log, &[64, 1_000, 1 << 20][..])] {
+        // Blank and white-space lines, CRLF endings, lines longer than the limit (600
+        // bytes), no newline at the very end.
+        let mut odd = String::new();
+        for (i, line) in log.lines().enumerate() {
+            match i % 9 {
+                0 => odd.push_str(&format!("{line}\r\n")),
+                1 => odd.push_str(&format!("\n  \t\n{line}\n")),
+                2 => odd.push_str(&format!("  {line}   \n")),
+                _ => odd.push_str(&format!("{line}\n")),
+            }
+        }
+        odd.pop();
+        // A byte-order mark and blank lines before the first record, and two values on
+        // the first line (the second is read as a line of its own).
+        let first = log.lines().next().unwrap();
+        let headed = format!("\u{feff}\n \n{first} {first}\n{log}");
+        for input in [log.as_str(), odd.as_str(), headed.as_str()] {
+            let want = items(EventReader::new(input.as_bytes(), settings()));
+            assert!(want.iter().any(|(_, _, s)| s.contains("longer than")));
+            let file = file_of(input.as_bytes());
+            for &block_bytes in block_sizes {
+                for workers in [1, 3] {
+                    let settings = ReaderSettings {
+                        block_bytes,
+                        ..settings()
+                    };
+                    let reader =
+                        ParallelReader::from_file(file.reopen().unwrap(), settings, workers);
+                    assert_eq!(
+                        reader.format(),
+                        Some(Format::Okta),
+                        "read in blocks: the format is known from the first line"
+                    );
+                    assert_eq!(
+                        items(reader),
+                        want,
+                        "{block_bytes}-byte blocks, {workers} workers"
+                    );
+                }
+            }
+        }
+    }
+    // Findings, with spent events handed back, on a file large enough for many blocks.
+    let log = okta_log(30_000, 400);
+    let sequential = findings(EventReader::new(log.as_bytes(), ReaderSettings::default()));
+    let file = file_of(log.as_bytes());
+    for threads in [2, 3] {
+        let settings = ReaderSettings {
+            block_bytes: 100_000,
+            ..ReaderSettings::default()
+        };
+        let mut reader = Reader::from_file(file.reopen().unwrap(), settings, threads);
+        let mut engine = Engine::new(RuleSet::builtin().unwrap(), EngineSettings::default());
+        let mut found = Vec::new();
+        while let Some(item) = reader.next() {
+            let Ok(record) = item else { continue };
+            for e in record.outcome.into_events() {
+                engine.observe_into(e, &mut found);
+            }
+            reader.recycle_from(&mut engine);
+        }
+        found.extend(engine.finish());
+        assert_eq!(found, sequential, "{threads} threads");
+    }
+}
+
+#[test]
+fn files_that_do_not_suit_blocks_are_read_as_streams() {
+    let log = okta_log(2_000, 50);
+    let array = format!(
+        "[\n{}\n]\n",
+        log.lines()
+            .filter(|l| !l.contains("broken"))
+            .collect::<Vec<_>>()
+            .join(",\n")
+    );
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(log.as_bytes()).unwrap();
+    let gz = gz.finish().unwrap();
+    let unrecognised_first = format!("{{\"neither\":1}}\n{log}");
+    let pretty_first = format!("{{\n\"uuid\": \"x\"\n}}\n{log}");
+    let entra = crate::entra::mfa_row(500121, "MFA denied", "2019-10-18T09:00:00Z", "r1");
+    let entra = format!("{entra}\n{entra}\n");
+    for input in [
+        array.into_bytes(),
+        gz,
+        unrecognised_first.into_bytes(),
+        pretty_first.into_bytes(),
+        entra.into_bytes(),
+        log.lines().next().unwrap().as_bytes().to_vec(),
+        Vec::new(),
+    ] {
+        let want = items(EventReader::new(&input[..], ReaderSettings::default()));
+        let file = file_of(&input);
+        let settings = ReaderSettings {
+            block_bytes: 64,
+            ..ReaderSettings::default()
+        };
+        let reader = ParallelReader::from_file(file.reopen().unwrap(), settings, 2);
+        assert_eq!(
+            reader.format(),
+            None,
+            "read as a stream: no format known yet"
+        );
+        assert_eq!(items(reader), want);
+    }
+}

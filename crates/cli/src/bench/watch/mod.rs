@@ -273,7 +273,7 @@ fn measure(
     let mut engine = Engine::new(rules, EngineSettings::default());
     let mut findings: Vec<Finding> = Vec::new();
     let (mut records, mut events, mut bad) = (0u64, 0u64, 0u64);
-    let mut reader = Reader::new(file, ReaderSettings::default(), threads);
+    let mut reader = Reader::from_file(file, ReaderSettings::default(), threads);
     while let Some(item) = reader.next() {
         records += 1;
         match item {
