@@ -20,7 +20,7 @@ use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use pushback_model::{Finding, Timestamp};
-use pushback_watch::input::{Reader, ReaderSettings};
+use pushback_watch::input::{ParallelReader, Reader, ReaderSettings};
 use pushback_watch::rule::RuleSet;
 use pushback_watch::{Engine, EngineSettings, Format};
 
@@ -107,20 +107,35 @@ pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     let mut findings = Vec::new();
     let mut totals = Totals::default();
     for path in &args.inputs {
-        let (input, size) = open(path)?;
+        let (file, size) = open(path)?;
         let name = path.display().to_string();
         let progress = progress_bar(size);
-        let counted = Counted {
-            inner: input,
-            bar: progress.clone(),
+        let counted = |inner: Box<dyn Read + Send>| -> Box<dyn Read + Send> {
+            Box::new(Counted {
+                inner,
+                bar: progress.clone(),
+            })
         };
         let settings = ReaderSettings {
             format: args.format,
             max_record_bytes: args.max_record_bytes,
             ..ReaderSettings::default()
         };
-        let mut reader = Reader::new(counted, settings, threads);
+        // A file is shared out in blocks among the normalising threads where it suits.
+        let mut reader = match file {
+            Some(file) if threads > 1 => Reader::Parallel(Box::new(ParallelReader::from_file_or(
+                file,
+                settings,
+                threads,
+                |file| counted(Box::new(file)),
+            ))),
+            Some(file) => Reader::new(counted(Box::new(file)), settings, threads),
+            None => Reader::new(counted(Box::new(io::stdin())), settings, threads),
+        };
         while let Some(item) = reader.next() {
+            if let Some(reached) = reader.bytes_reached() {
+                progress.set_position(reached);
+            }
             match item {
                 Ok(record) => {
                     totals.records += 1;
@@ -196,13 +211,14 @@ fn default_threads() -> usize {
 /// More normalising threads than this rarely help: the engine runs on one.
 const MAX_DEFAULT_THREADS: usize = 8;
 
-fn open(path: &Path) -> anyhow::Result<(Box<dyn Read + Send>, Option<u64>)> {
+/// The file at `path` and its size; no file for `-` (standard input).
+fn open(path: &Path) -> anyhow::Result<(Option<File>, Option<u64>)> {
     if path == Path::new("-") {
-        return Ok((Box::new(io::stdin()), None));
+        return Ok((None, None));
     }
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let size = file.metadata().ok().map(|m| m.len());
-    Ok((Box::new(file), size))
+    Ok((Some(file), size))
 }
 
 fn progress_bar(size: Option<u64>) -> ProgressBar {

@@ -163,6 +163,13 @@ impl Blocks {
         })
     }
 
+    /// Where the chunk `seq` ends in the file (the head is chunk 0).
+    pub(super) fn end_of(&self, seq: u64) -> u64 {
+        seq.saturating_mul(self.block)
+            .saturating_add(self.from)
+            .min(self.len)
+    }
+
     /// Claims the next block: its sequence number among the reader's chunks (the head
     /// is 0) and its byte range; `None` once the file is shared out.
     pub(super) fn claim(&self) -> Option<(u64, u64, u64)> {

@@ -235,6 +235,15 @@ impl<R: Read> Reader<R> {
         }
     }
 
+    /// How far into a file shared out in blocks the records so far reach
+    /// ([`ParallelReader::bytes_reached`]); `None` when reading a stream.
+    pub fn bytes_reached(&self) -> Option<u64> {
+        match self {
+            Self::Sequential(_) => None,
+            Self::Parallel(r) => r.bytes_reached(),
+        }
+    }
+
     /// Frees events the caller is done with on the thread that made them, where there
     /// is one ([`ParallelReader::recycle`]); with one thread they are simply dropped.
     /// Pair with [`crate::Engine::keep_spent`].

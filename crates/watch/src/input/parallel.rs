@@ -88,6 +88,8 @@ pub struct ParallelReader {
     failed: bool,
     /// Records and lines of the chunks handed out so far that counted from their start.
     counted: (u64, u64),
+    /// The blocks of a file shared out, and how far into it the chunks handed out reach.
+    blocks: Option<(Arc<Blocks>, u64)>,
 }
 
 /// Raw records on their way to a worker.
@@ -182,6 +184,7 @@ impl ParallelReader {
             in_order: None,
             failed: false,
             counted: (0, 0),
+            blocks: None,
         }
     }
 
@@ -191,13 +194,24 @@ impl ParallelReader {
     /// the same items in the same order, with less copying and no thread in the way.
     /// Anything else is read as [`Self::new`] reads it.
     pub fn from_file(file: std::fs::File, settings: ReaderSettings, workers: usize) -> Self {
+        Self::from_file_or(file, settings, workers, |file| file)
+    }
+
+    /// [`Self::from_file`], reading a file that does not suit blocks as a stream
+    /// through `stream(file)` (which may count the bytes read, say).
+    pub fn from_file_or<R: Read + Send + 'static>(
+        file: std::fs::File,
+        settings: ReaderSettings,
+        workers: usize,
+        stream: impl FnOnce(std::fs::File) -> R,
+    ) -> Self {
         match Self::head(&file, &settings) {
             Ok(Some((head, format, first))) => match Blocks::new(file, &head, format, &settings) {
                 Ok(blocks) => Self::in_blocks(blocks, first, settings, workers),
                 Err(e) => Self::failed(e, settings),
             },
             // The head was read with `pread`: the file's cursor has not moved.
-            Ok(None) => Self::new(file, settings, workers),
+            Ok(None) => Self::new(stream(file), settings, workers),
             Err(e) => Self::failed(e, settings),
         }
     }
@@ -296,6 +310,7 @@ impl ParallelReader {
         }
         drop(done_tx);
         let format = Some(blocks.format);
+        let shared = Some((Arc::clone(&blocks), 0));
         let mut early = BTreeMap::new();
         early.insert(0, first);
         Self {
@@ -310,6 +325,7 @@ impl ParallelReader {
             in_order: None,
             failed: false,
             counted: (0, 0),
+            blocks: shared,
         }
     }
 
@@ -331,12 +347,19 @@ impl ParallelReader {
             in_order: None,
             failed: false,
             counted: (0, 0),
+            blocks: None,
         }
     }
 
     /// The format being read: as set, or as guessed once a record was recognised.
     pub fn format(&self) -> Option<Format> {
         self.format
+    }
+
+    /// For a file shared out in blocks, how far into it the records handed out so far
+    /// reach (for progress); `None` when reading a stream.
+    pub fn bytes_reached(&self) -> Option<u64> {
+        self.blocks.as_ref().map(|(_, reached)| *reached)
     }
 
     /// Hands events the caller is done with to a normalising thread to be freed there.
@@ -443,6 +466,9 @@ impl Iterator for ParallelReader {
             };
             if done.chunk.format.is_some() {
                 self.format = done.chunk.format;
+            }
+            if let Some((blocks, reached)) = &mut self.blocks {
+                *reached = blocks.end_of(done.chunk.seq);
             }
             let offset = self.counted;
             self.counted.0 += done.counts.0;
