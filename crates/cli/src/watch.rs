@@ -64,9 +64,10 @@ pub struct WatchArgs {
     /// Longest record accepted, in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     pub max_record_bytes: usize,
-    /// Threads that normalise records, beside one that splits the input and the one that
-    /// runs the rules (1: everything on one thread); default: the available cores, at
-    /// most 8. Findings are the same whatever the number.
+    /// Threads that normalise records, beside the one that runs the rules (1: everything
+    /// on one thread); default: the available cores, at most 8. They read a plain
+    /// JSON-lines file in blocks themselves; anything else (stdin, gzip, arrays, Entra)
+    /// one more thread splits for them. Findings are the same whatever the number.
     #[arg(long)]
     pub threads: Option<usize>,
 }

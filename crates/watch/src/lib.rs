@@ -6,7 +6,9 @@
 //!   `{"records": [...]}` batch, a Duo `{"response": {"authlogs": [...]}}` page; gzip or
 //!   not) into records without loading it whole, bounds each record's size, and guesses
 //!   the format from the first record unless told. [`ParallelReader`] yields the same
-//!   records in the same order with splitting and normalising on other threads.
+//!   records in the same order with splitting and normalising on other threads; given
+//!   a plain JSON-lines file ([`ParallelReader::from_file`]), its normalising threads
+//!   read it in blocks themselves.
 //! - [`source`] holds one normaliser per identity provider ([`source::okta`],
 //!   [`source::entra`], [`source::duo`]); each documents what maps to which
 //!   [`EventKind`](pushback_model::EventKind).
