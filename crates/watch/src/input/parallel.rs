@@ -188,11 +188,11 @@ impl ParallelReader {
         }
     }
 
-    /// Like [`Self::new`] over `file`, opened and not yet read from, but a plain JSON-lines file of a
-    /// format normalised record by record (Okta, Duo) is read in blocks by the
-    /// normalising threads themselves, with no splitting thread ([`blocks`](super::blocks)):
-    /// the same items in the same order, with less copying and no thread in the way.
-    /// Anything else is read as [`Self::new`] reads it.
+    /// Like [`Self::new`] over `file`, opened and not yet read from; but a plain
+    /// JSON-lines file of a format normalised record by record (Okta, Duo) is read in
+    /// blocks by the normalising threads themselves, with no splitting thread
+    /// ([`blocks`](super::blocks)): the same items in the same order, with less copying
+    /// and no thread in the way. Anything else is read as [`Self::new`] reads it.
     pub fn from_file(file: std::fs::File, settings: ReaderSettings, workers: usize) -> Self {
         Self::from_file_or(file, settings, workers, |file| file)
     }
@@ -235,7 +235,12 @@ impl ParallelReader {
             // A broken first line, or one that names no format: read it all as `new`
             // does, which knows how to go on.
             let Ok(raw) = raw else { return Ok(None) };
-            format = format.or_else(|| source::detect(raw.bytes));
+            if format.is_none() {
+                format = source::detect(raw.bytes);
+                if format.is_none() {
+                    return Ok(None);
+                }
+            }
             let start = bytes.len();
             bytes.extend_from_slice(raw.bytes);
             items.push(Item::Raw {

@@ -314,6 +314,8 @@ fn files_that_do_not_suit_blocks_are_read_as_streams() {
     gz.write_all(log.as_bytes()).unwrap();
     let gz = gz.finish().unwrap();
     let unrecognised_first = format!("{{\"neither\":1}}\n{log}");
+    let first = log.lines().next().unwrap();
+    let unrecognised_then_okta = format!("{{\"neither\":1}} {first}\n{log}");
     let pretty_first = format!("{{\n\"uuid\": \"x\"\n}}\n{log}");
     let entra = crate::entra::mfa_row(500121, "MFA denied", "2019-10-18T09:00:00Z", "r1");
     let entra = format!("{entra}\n{entra}\n");
@@ -321,6 +323,7 @@ fn files_that_do_not_suit_blocks_are_read_as_streams() {
         array.into_bytes(),
         gz,
         unrecognised_first.into_bytes(),
+        unrecognised_then_okta.into_bytes(),
         pretty_first.into_bytes(),
         entra.into_bytes(),
         log.lines().next().unwrap().as_bytes().to_vec(),
