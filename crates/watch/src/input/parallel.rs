@@ -111,6 +111,16 @@ enum Item {
     Failed(RecordError),
 }
 
+impl Item {
+    /// The item's number and line.
+    fn position(&self) -> (u64, u64) {
+        match self {
+            Item::Raw { number, line, .. } => (*number, *line),
+            Item::Failed(e) => (e.number, e.line),
+        }
+    }
+}
+
 /// A chunk back from a worker: one outcome per `Raw` item, in order, unless the format
 /// is normalised on the calling thread (then `outcomes` is empty).
 struct Done {
@@ -644,33 +654,61 @@ fn work(
             .unwrap_or_else(PoisonError::into_inner)
             .try_recv()
             .unwrap_or_default();
-        let mut outcomes = Vec::new();
-        if let Some(format) = chunk.format.filter(|f| independent(*f)) {
-            let n = match &mut normaliser {
-                Some(n) if n.format() == format => n,
-                slot => slot.insert(Normaliser::new(format, settings)),
-            };
-            outcomes.reserve(chunk.items.len());
-            for item in &chunk.items {
-                if let Item::Raw { start, end, .. } = *item {
-                    drop(spent.pop());
-                    outcomes.push(n.normalise(&chunk.bytes[start..end]));
+        let (seq, at) = (
+            chunk.seq,
+            chunk.items.first().map_or((0, 0), Item::position),
+        );
+        let done_chunk = guarded(seq, at, || {
+            let mut outcomes = Vec::new();
+            if let Some(format) = chunk.format.filter(|f| independent(*f)) {
+                let n = match &mut normaliser {
+                    Some(n) if n.format() == format => n,
+                    slot => slot.insert(Normaliser::new(format, settings)),
+                };
+                outcomes.reserve(chunk.items.len());
+                for item in &chunk.items {
+                    if let Item::Raw { start, end, .. } = *item {
+                        drop(spent.pop());
+                        outcomes.push(n.normalise(&chunk.bytes[start..end]));
+                    }
                 }
             }
-        }
-        drop(spent);
-        let counts = (0, 0);
-        if done
-            .send(Done {
+            Done {
                 chunk,
                 outcomes,
-                counts,
-            })
-            .is_err()
-        {
+                counts: (0, 0),
+            }
+        });
+        drop(spent);
+        if done.send(done_chunk).is_err() {
             return;
         }
     }
+}
+
+/// Runs `normalise`, which makes the [`Done`] of chunk `seq`. If it panics, the chunk's
+/// only item is a fatal error at `at` (number, line): the caller stops there, as the
+/// module documentation promises, instead of waiting for a chunk that never comes.
+fn guarded(seq: u64, at: (u64, u64), normalise: impl FnOnce() -> Done) -> Done {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(normalise)).unwrap_or_else(|_| {
+        let failed = RecordError {
+            number: at.0,
+            line: at.1,
+            problem: RecordProblem::Split(SplitProblem::Io(io::Error::other(
+                "a normalising thread failed",
+            ))),
+        };
+        Done {
+            chunk: Chunk {
+                seq,
+                format: None,
+                bytes: Vec::new(),
+                items: vec![Item::Failed(failed)],
+            },
+            outcomes: Vec::new(),
+            counts: (0, 0),
+        }
+    })
 }
 
 /// A normalising thread reading blocks of a file itself ([`ParallelReader::from_file`]):
@@ -699,49 +737,83 @@ fn read_blocks(
             .unwrap_or_else(PoisonError::into_inner)
             .try_recv()
             .unwrap_or_default();
-        let (mut items, mut outcomes) = (Vec::new(), Vec::new());
-        let counted = blocks.each_record(lo, hi, |item| match item {
-            Ok(raw) => {
-                drop(spent.pop());
-                items.push(Item::Raw {
-                    start: 0,
-                    end: 0,
-                    number: raw.number,
-                    line: raw.line,
-                });
-                outcomes.push(normaliser.normalise(raw.bytes));
-            }
-            Err(e) => items.push(Item::Failed(RecordError {
-                number: e.number,
-                line: e.line,
-                problem: RecordProblem::Split(e.problem),
-            })),
-        });
-        drop(spent);
-        let counts = counted.unwrap_or_else(|e| {
-            let (records, lines) = (items.len() as u64, 0);
-            items.push(Item::Failed(RecordError {
-                number: records + 1,
-                line: lines + 1,
-                problem: RecordProblem::Split(SplitProblem::Io(e)),
-            }));
-            (0, 0)
-        });
-        let chunk = Chunk {
-            seq,
-            format: Some(blocks.format),
-            bytes,
-            items,
-        };
-        if done
-            .send(Done {
+        // Items are numbered from the block's start: a panic is reported at its first line.
+        let done_block = guarded(seq, (1, 1), || {
+            let (mut items, mut outcomes) = (Vec::new(), Vec::new());
+            let counted = blocks.each_record(lo, hi, |item| match item {
+                Ok(raw) => {
+                    drop(spent.pop());
+                    items.push(Item::Raw {
+                        start: 0,
+                        end: 0,
+                        number: raw.number,
+                        line: raw.line,
+                    });
+                    outcomes.push(normaliser.normalise(raw.bytes));
+                }
+                Err(e) => items.push(Item::Failed(RecordError {
+                    number: e.number,
+                    line: e.line,
+                    problem: RecordProblem::Split(e.problem),
+                })),
+            });
+            let counts = counted.unwrap_or_else(|e| {
+                items.push(Item::Failed(RecordError {
+                    number: items.len() as u64 + 1,
+                    line: 1,
+                    problem: RecordProblem::Split(SplitProblem::Io(e)),
+                }));
+                (0, 0)
+            });
+            let chunk = Chunk {
+                seq,
+                format: Some(blocks.format),
+                bytes,
+                items,
+            };
+            Done {
                 chunk,
                 outcomes,
                 counts,
-            })
-            .is_err()
-        {
+            }
+        });
+        drop(spent);
+        if done.send(done_block).is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn empty(seq: u64, counts: (u64, u64)) -> Done {
+        Done {
+            chunk: Chunk {
+                seq,
+                format: None,
+                bytes: Vec::new(),
+                items: Vec::new(),
+            },
+            outcomes: Vec::new(),
+            counts,
+        }
+    }
+
+    #[test]
+    fn a_worker_that_panics_hands_back_a_fatal_error_in_its_chunks_place() {
+        let done = guarded(7, (42, 40), || panic!("a normaliser's bug"));
+        assert_eq!(done.chunk.seq, 7, "the caller is waiting for this chunk");
+        match &done.chunk.items[..] {
+            [Item::Failed(e)] => {
+                assert!(e.is_fatal(), "{e}");
+                assert_eq!((e.number, e.line), (42, 40));
+            }
+            _ => panic!("one fatal error expected"),
+        }
+        assert!(done.outcomes.is_empty());
+        let fine = guarded(3, (1, 1), || empty(3, (5, 6)));
+        assert_eq!((fine.chunk.seq, fine.counts), (3, (5, 6)));
     }
 }
