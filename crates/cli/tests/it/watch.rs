@@ -218,9 +218,6 @@ fn bad_records_are_counted_and_skipped_or_fatal_under_strict() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--strict"));
 }
 
-/// `pushback bench watch`: a small generated log, read on one thread and on two, finds
-/// exactly the injected floods; `pushback watch --threads` gives the same findings on
-/// the same log whatever the thread count.
 /// Runs `pushback ARGS… DIR`, which must succeed; returns its stdout.
 fn pushback_in(args: &[&str], dir: &Path) -> Vec<u8> {
     let out = Command::new(BIN)
@@ -236,6 +233,9 @@ fn pushback_in(args: &[&str], dir: &Path) -> Vec<u8> {
     out.stdout
 }
 
+/// `pushback bench watch`: a small generated log, read on one thread and on two, finds
+/// exactly the injected floods; `pushback watch --threads` gives the same findings on
+/// the same log whatever the thread count.
 #[test]
 fn bench_watch_finds_the_injected_floods_on_one_thread_and_on_two() {
     let dir = tempfile::tempdir().expect("scratch directory");
