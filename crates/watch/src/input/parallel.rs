@@ -55,7 +55,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Read};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 
@@ -90,6 +90,32 @@ pub struct ParallelReader {
     counted: (u64, u64),
     /// The blocks of a file shared out, and how far into it the chunks handed out reach.
     blocks: Option<(Arc<Blocks>, u64)>,
+    /// Reading blocks on this thread while it would otherwise wait.
+    help: Option<Box<Help>>,
+}
+
+/// What the calling thread needs to read a block itself when the chunk it waits for is
+/// not ready and a buffer is free: rather than sleep (and be woken up a moment later),
+/// it does a worker's job.
+struct Help {
+    blocks: Arc<Blocks>,
+    buffers: Arc<Mutex<Receiver<Vec<u8>>>>,
+    normaliser: Normaliser,
+}
+
+impl Help {
+    /// A block read here, if a buffer is free and a block is left.
+    fn read_one(&mut self) -> Option<Done> {
+        let bytes = self.buffers.try_lock().ok()?.try_recv().ok()?;
+        let claim = self.blocks.claim()?;
+        Some(read_block(
+            &self.blocks,
+            claim,
+            bytes,
+            &mut self.normaliser,
+            &mut Spent::new(),
+        ))
+    }
 }
 
 /// Raw records on their way to a worker.
@@ -195,6 +221,7 @@ impl ParallelReader {
             failed: false,
             counted: (0, 0),
             blocks: None,
+            help: None,
         }
     }
 
@@ -331,6 +358,11 @@ impl ParallelReader {
         drop(done_tx);
         let format = Some(blocks.format);
         let shared = Some((Arc::clone(&blocks), 0));
+        let help = Some(Box::new(Help {
+            normaliser: Normaliser::new(blocks.format, &settings.normalise),
+            blocks: Arc::clone(&blocks),
+            buffers: buffers_rx,
+        }));
         let mut early = BTreeMap::new();
         early.insert(0, first);
         Self {
@@ -346,6 +378,7 @@ impl ParallelReader {
             failed: false,
             counted: (0, 0),
             blocks: shared,
+            help,
         }
     }
 
@@ -368,6 +401,7 @@ impl ParallelReader {
             failed: false,
             counted: (0, 0),
             blocks: None,
+            help: None,
         }
     }
 
@@ -403,6 +437,21 @@ impl ParallelReader {
             if let Some(done) = self.early.remove(&self.next) {
                 self.next += 1;
                 return Some(done);
+            }
+            if let Some(help) = &mut self.help {
+                match self.done.try_recv() {
+                    Ok(done) => {
+                        self.early.insert(done.chunk.seq, done);
+                        continue;
+                    }
+                    Err(TryRecvError::Disconnected) => return None,
+                    Err(TryRecvError::Empty) => {
+                        if let Some(done) = help.read_one() {
+                            self.early.insert(done.chunk.seq, done);
+                            continue;
+                        }
+                    }
+                }
             }
             match self.done.recv() {
                 Ok(done) => {
@@ -737,51 +786,63 @@ fn read_blocks(
             .unwrap_or_else(PoisonError::into_inner)
             .try_recv()
             .unwrap_or_default();
-        // Items are numbered from the block's start: a panic is reported at its first line.
-        let done_block = guarded(seq, (1, 1), || {
-            let (mut items, mut outcomes) = (Vec::new(), Vec::new());
-            let counted = blocks.each_record(lo, hi, |item| match item {
-                Ok(raw) => {
-                    drop(spent.pop());
-                    items.push(Item::Raw {
-                        start: 0,
-                        end: 0,
-                        number: raw.number,
-                        line: raw.line,
-                    });
-                    outcomes.push(normaliser.normalise(raw.bytes));
-                }
-                Err(e) => items.push(Item::Failed(RecordError {
-                    number: e.number,
-                    line: e.line,
-                    problem: RecordProblem::Split(e.problem),
-                })),
-            });
-            let counts = counted.unwrap_or_else(|e| {
-                items.push(Item::Failed(RecordError {
-                    number: items.len() as u64 + 1,
-                    line: 1,
-                    problem: RecordProblem::Split(SplitProblem::Io(e)),
-                }));
-                (0, 0)
-            });
-            let chunk = Chunk {
-                seq,
-                format: Some(blocks.format),
-                bytes,
-                items,
-            };
-            Done {
-                chunk,
-                outcomes,
-                counts,
-            }
-        });
+        let done_block = read_block(blocks, (seq, lo, hi), bytes, &mut normaliser, &mut spent);
         drop(spent);
         if done.send(done_block).is_err() {
             return;
         }
     }
+}
+
+/// Splits and normalises the block `seq` (`lo..hi` of the file) into `bytes`' chunk,
+/// freeing one of `spent` before each record.
+fn read_block(
+    blocks: &Blocks,
+    (seq, lo, hi): (u64, u64, u64),
+    bytes: Vec<u8>,
+    normaliser: &mut Normaliser,
+    spent: &mut Spent,
+) -> Done {
+    // Items are numbered from the block's start: a panic is reported at its first line.
+    guarded(seq, (1, 1), || {
+        let (mut items, mut outcomes) = (Vec::new(), Vec::new());
+        let counted = blocks.each_record(lo, hi, |item| match item {
+            Ok(raw) => {
+                drop(spent.pop());
+                items.push(Item::Raw {
+                    start: 0,
+                    end: 0,
+                    number: raw.number,
+                    line: raw.line,
+                });
+                outcomes.push(normaliser.normalise(raw.bytes));
+            }
+            Err(e) => items.push(Item::Failed(RecordError {
+                number: e.number,
+                line: e.line,
+                problem: RecordProblem::Split(e.problem),
+            })),
+        });
+        let counts = counted.unwrap_or_else(|e| {
+            items.push(Item::Failed(RecordError {
+                number: items.len() as u64 + 1,
+                line: 1,
+                problem: RecordProblem::Split(SplitProblem::Io(e)),
+            }));
+            (0, 0)
+        });
+        let chunk = Chunk {
+            seq,
+            format: Some(blocks.format),
+            bytes,
+            items,
+        };
+        Done {
+            chunk,
+            outcomes,
+            counts,
+        }
+    })
 }
 
 #[cfg(test)]
