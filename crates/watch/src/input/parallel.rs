@@ -208,10 +208,21 @@ impl ParallelReader {
             }
         }
         drop(done_tx);
+        Self::fed_by(done_rx, buffers_tx, spent_tx, settings)
+    }
+
+    /// A reader taking chunks from `done`, handing emptied buffers back to `buffers`
+    /// and spent events to `spent`, at the start of the input.
+    fn fed_by(
+        done: Receiver<Done>,
+        buffers: SyncSender<Vec<u8>>,
+        spent: SyncSender<Spent>,
+        settings: ReaderSettings,
+    ) -> Self {
         Self {
-            done: done_rx,
-            buffers: buffers_tx,
-            spent: spent_tx,
+            done,
+            buffers,
+            spent,
             early: BTreeMap::new(),
             next: 0,
             current: None,
@@ -356,30 +367,17 @@ impl ParallelReader {
             }
         }
         drop(done_tx);
-        let format = Some(blocks.format);
-        let shared = Some((Arc::clone(&blocks), 0));
-        let help = Some(Box::new(Help {
+        let help = Help {
             normaliser: Normaliser::new(blocks.format, &settings.normalise),
             blocks: Arc::clone(&blocks),
             buffers: buffers_rx,
-        }));
-        let mut early = BTreeMap::new();
-        early.insert(0, first);
-        Self {
-            done: done_rx,
-            buffers: buffers_tx,
-            spent: spent_tx,
-            early,
-            next: 0,
-            current: None,
-            format,
-            settings,
-            in_order: None,
-            failed: false,
-            counted: (0, 0),
-            blocks: shared,
-            help,
-        }
+        };
+        let mut reader = Self::fed_by(done_rx, buffers_tx, spent_tx, settings);
+        reader.early.insert(0, first);
+        reader.format = Some(blocks.format);
+        reader.blocks = Some((blocks, 0));
+        reader.help = Some(Box::new(help));
+        reader
     }
 
     /// A reader whose only item is the fatal error `e`.
@@ -388,21 +386,7 @@ impl ParallelReader {
         spawn_failed(&done_tx, e);
         let (buffers, _) = sync_channel(0);
         let (spent, _) = sync_channel(0);
-        Self {
-            done: done_rx,
-            buffers,
-            spent,
-            early: BTreeMap::new(),
-            next: 0,
-            current: None,
-            format: settings.format,
-            settings,
-            in_order: None,
-            failed: false,
-            counted: (0, 0),
-            blocks: None,
-            help: None,
-        }
+        Self::fed_by(done_rx, buffers, spent, settings)
     }
 
     /// The format being read: as set, or as guessed once a record was recognised.

@@ -58,6 +58,20 @@ fn okta_log(n: usize, users: usize) -> String {
     out
 }
 
+/// `log`'s records (the unbroken ones) as a JSON array, and `log` gzipped.
+fn array_and_gzip(log: &str) -> (String, Vec<u8>) {
+    let array = format!(
+        "[\n{}\n]\n",
+        log.lines()
+            .filter(|l| !l.contains("broken"))
+            .collect::<Vec<_>>()
+            .join(",\n")
+    );
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(log.as_bytes()).unwrap();
+    (array, gz.finish().unwrap())
+}
+
 /// One reader's items, comparable: (number, line, events or the error text).
 fn items(reader: impl Iterator<Item = Result<Record, RecordError>>) -> Vec<(u64, u64, String)> {
     reader
@@ -150,16 +164,7 @@ fn findings_and_records_are_the_same_on_one_thread_and_on_several() {
 #[test]
 fn arrays_gzip_and_unrecognised_first_records_read_the_same() {
     let log = okta_log(5_000, 50);
-    let array = format!(
-        "[\n{}\n]\n",
-        log.lines()
-            .filter(|l| !l.contains("broken"))
-            .collect::<Vec<_>>()
-            .join(",\n")
-    );
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(log.as_bytes()).unwrap();
-    let gz = gz.finish().unwrap();
+    let (array, gz) = array_and_gzip(&log);
     let odd = format!("{{\"neither\":1}}\nnot json\n{log}");
     for input in [array.into_bytes(), gz, odd.into_bytes()] {
         let want = items(EventReader::new(&input[..], ReaderSettings::default()));
@@ -303,16 +308,7 @@ fn files_shared_out_in_blocks_read_the_same_at_every_block_size() {
 #[test]
 fn files_that_do_not_suit_blocks_are_read_as_streams() {
     let log = okta_log(2_000, 50);
-    let array = format!(
-        "[\n{}\n]\n",
-        log.lines()
-            .filter(|l| !l.contains("broken"))
-            .collect::<Vec<_>>()
-            .join(",\n")
-    );
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(log.as_bytes()).unwrap();
-    let gz = gz.finish().unwrap();
+    let (array, gz) = array_and_gzip(&log);
     let unrecognised_first = format!("{{\"neither\":1}}\n{log}");
     let first = log.lines().next().unwrap();
     let unrecognised_then_okta = format!("{{\"neither\":1}} {first}\n{log}");
