@@ -60,7 +60,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 
 use super::blocks::{Blocks, Head};
-use super::split::Splitter;
+use super::split::{Raw, Splitter};
 use super::{Input, ReaderSettings, Record, RecordError, RecordProblem, SplitProblem};
 use crate::engine::Spent;
 use crate::source::{self, Format, NormaliseError, Normalised, Normaliser};
@@ -88,10 +88,11 @@ pub struct ParallelReader {
     failed: bool,
     /// Records and lines of the chunks handed out so far that counted from their start.
     counted: (u64, u64),
-    /// The blocks of a file shared out, and how far into it the chunks handed out reach.
-    blocks: Option<(Arc<Blocks>, u64)>,
-    /// Reading blocks on this thread while it would otherwise wait.
+    /// For a file shared out in blocks: reading blocks on this thread while it would
+    /// otherwise wait.
     help: Option<Box<Help>>,
+    /// How far into that file the chunks handed out so far reach.
+    reached: u64,
 }
 
 /// What the calling thread needs to read a block itself when the chunk it waits for is
@@ -138,6 +139,18 @@ enum Item {
 }
 
 impl Item {
+    /// `raw` appended to a chunk's `bytes`, as the item pointing at it.
+    fn packed(bytes: &mut Vec<u8>, raw: &Raw<'_>) -> Self {
+        let start = bytes.len();
+        bytes.extend_from_slice(raw.bytes);
+        Item::Raw {
+            start,
+            end: bytes.len(),
+            number: raw.number,
+            line: raw.line,
+        }
+    }
+
     /// The item's number and line.
     fn position(&self) -> (u64, u64) {
         match self {
@@ -231,8 +244,8 @@ impl ParallelReader {
             in_order: None,
             failed: false,
             counted: (0, 0),
-            blocks: None,
             help: None,
+            reached: 0,
         }
     }
 
@@ -278,25 +291,18 @@ impl ParallelReader {
             settings.max_record_bytes,
         );
         let mut format = settings.format;
-        let (mut bytes, mut items) = (Vec::new(), Vec::new());
+        let (mut bytes, mut items, mut outcomes) = (Vec::new(), Vec::new(), Vec::new());
+        let mut normaliser = None;
         while let Some(raw) = splitter.next_record() {
             // A broken first line, or one that names no format: read it all as `new`
             // does, which knows how to go on.
             let Ok(raw) = raw else { return Ok(None) };
-            if format.is_none() {
-                format = source::detect(raw.bytes);
-                if format.is_none() {
-                    return Ok(None);
-                }
-            }
-            let start = bytes.len();
-            bytes.extend_from_slice(raw.bytes);
-            items.push(Item::Raw {
-                start,
-                end: bytes.len(),
-                number: raw.number,
-                line: raw.line,
-            });
+            format = format.or_else(|| source::detect(raw.bytes));
+            let Some(known) = format else { return Ok(None) };
+            let normaliser =
+                normaliser.get_or_insert_with(|| Normaliser::new(known, &settings.normalise));
+            outcomes.push(normaliser.normalise(raw.bytes));
+            items.push(Item::packed(&mut bytes, &raw));
         }
         let Some(format) = format.filter(|f| independent(*f)) else {
             return Ok(None);
@@ -304,14 +310,6 @@ impl ParallelReader {
         if !splitter.in_lines_mode() {
             return Ok(None);
         }
-        let mut normaliser = Normaliser::new(format, &settings.normalise);
-        let outcomes = items
-            .iter()
-            .filter_map(|item| match *item {
-                Item::Raw { start, end, .. } => Some(normaliser.normalise(&bytes[start..end])),
-                Item::Failed(_) => None,
-            })
-            .collect();
         let lines = memchr::memchr_iter(b'\n', &head.bytes).count() as u64;
         let records = items.len() as u64;
         let chunk = Chunk {
@@ -375,7 +373,6 @@ impl ParallelReader {
         let mut reader = Self::fed_by(done_rx, buffers_tx, spent_tx, settings);
         reader.early.insert(0, first);
         reader.format = Some(blocks.format);
-        reader.blocks = Some((blocks, 0));
         reader.help = Some(Box::new(help));
         reader
     }
@@ -397,7 +394,7 @@ impl ParallelReader {
     /// For a file shared out in blocks, how far into it the records handed out so far
     /// reach (for progress); `None` when reading a stream.
     pub fn bytes_reached(&self) -> Option<u64> {
-        self.blocks.as_ref().map(|(_, reached)| *reached)
+        self.help.as_ref().map(|_| self.reached)
     }
 
     /// Hands events the caller is done with to a normalising thread to be freed there.
@@ -520,8 +517,8 @@ impl Iterator for ParallelReader {
             if done.chunk.format.is_some() {
                 self.format = done.chunk.format;
             }
-            if let Some((blocks, reached)) = &mut self.blocks {
-                *reached = blocks.end_of(done.chunk.seq);
+            if let Some(help) = &self.help {
+                self.reached = help.blocks.end_of(done.chunk.seq);
             }
             let offset = self.counted;
             self.counted.0 += done.counts.0;
@@ -612,14 +609,7 @@ fn split<R: Read>(
                             continue;
                         }
                     }
-                    let start = bytes.len();
-                    bytes.extend_from_slice(raw.bytes);
-                    items.push(Item::Raw {
-                        start,
-                        end: bytes.len(),
-                        number: raw.number,
-                        line: raw.line,
-                    });
+                    items.push(Item::packed(&mut bytes, &raw));
                 }
                 Some(Err(e)) => {
                     let fatal = matches!(e.problem, SplitProblem::Io(_));
@@ -793,6 +783,7 @@ fn read_block(
         let counted = blocks.each_record(lo, hi, |item| match item {
             Ok(raw) => {
                 drop(spent.pop());
+                // Normalised here, where the line lies: the chunk holds no bytes.
                 items.push(Item::Raw {
                     start: 0,
                     end: 0,
