@@ -569,10 +569,10 @@ impl Guard {
         if !proof::verify(device.key_type, &device.public_key, &p.canonical(), &sig) {
             return Err(GuardError::Refused(Refusal::BadSignature));
         }
-        // Read in the transaction that records the answer: only what never changes of
-        // a challenge (its user, context, code, creation) is judged on; its status is
-        // checked here for the refusal's name and settled by the store's conditional
-        // update.
+        // Judged on the challenge as the store reads it before recording the answer:
+        // only what never changes of a challenge (its user, context, code, creation) is
+        // final; its status is checked here for the refusal's name, and the store
+        // records the answer only if it is still pending.
         let judge = |ch: &ChallengeRecord| {
             if ch.user_id != device.user_id {
                 return Err(Refusal::NotYourChallenge);
@@ -641,7 +641,6 @@ impl Guard {
             }
             AnswerOutcome::Refused(refusal) => Err(GuardError::Refused(refusal)),
             AnswerOutcome::Replay => Err(GuardError::Refused(Refusal::ReplayOrRevoked)),
-            AnswerOutcome::NotAnswerable => Err(GuardError::Refused(Refusal::NotAnswerable)),
         }
     }
 

@@ -126,8 +126,10 @@ pub struct AnswerRecord {
     pub nonce: Nonce,
 }
 
-/// Judges an answer once its challenge is read, in the transaction that records it:
-/// the resolution the answer gets, or why it is refused (and nothing changes).
+/// Judges an answer on its challenge as the store reads it, just before recording it
+/// (and again on each read, if the store has to read again): the resolution the answer
+/// gets, or why it is refused (and nothing changes). The status it sees may be stale;
+/// the store records the answer only if the challenge is still pending.
 pub type Judge<'a> = &'a (dyn Fn(&ChallengeRecord) -> Result<Resolution, Refusal> + Send + Sync);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -144,8 +146,6 @@ pub enum AnswerOutcome {
     Refused(Refusal),
     /// The nonce was used before, or the device is revoked; nothing changed.
     Replay,
-    /// The challenge was no longer pending (decided, superseded, expired); nothing changed.
-    NotAnswerable,
 }
 
 /// A challenge that [`GuardStore::expire_due`] recorded as expired.
@@ -266,9 +266,9 @@ pub trait GuardStore: Send + Sync {
         nonce: &Nonce,
         at: Timestamp,
     ) -> StoreResult<Option<Vec<ChallengeRecord>>>;
-    /// In one transaction on the user's counters: reads the challenge and asks `judge`
-    /// for the answer's resolution, consumes the nonce (refusing a revoked device as a
-    /// replay) and decides the challenge if, and only if, it is still pending.
+    /// Reads the challenge and asks `judge` for the answer's resolution; then, all or
+    /// nothing, consumes the nonce (refusing a revoked device as a replay), decides the
+    /// challenge if, and only if, it is still pending, and saves the user's counters.
     async fn record_answer(
         &self,
         answer: &AnswerRecord,

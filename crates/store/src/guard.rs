@@ -1,19 +1,27 @@
 //! The [`GuardStore`](pushback_guard::store::GuardStore) implementation, written once
 //! against [`Database`](crate::sql::Database) and expanded for each backend by
 //! [`impl_guard_store!`] (a blanket impl of a foreign trait is not allowed). Each
-//! state-changing method is one transaction that also appends its audit entries; races
-//! are settled by conditional `UPDATE … WHERE status = 'pending'` and by locking the
-//! user's counter row first.
+//! state-changing method writes all or nothing, its audit entries included.
+//!
+//! The user's counters (`user_state`) carry a version that every write of them bumps,
+//! and every write of a user's challenges writes their counters too. The two writes on
+//! the hot path, opening a challenge and recording an answer, are optimistic: they read
+//! without a lock, apply the policy, and write in one batch
+//! ([`Autocommit::write_all`](crate::sql::Autocommit::write_all)) that stands only if
+//! the version is still the one read, reading again otherwise. On PostgreSQL that is
+//! two round trips, where a transaction holding the counters' lock took four or five.
+//! The rarer writes (expiry, unlocks, response locks) lock the counters first instead,
+//! in a transaction; both kinds bump the version, so each sees the other's writes.
 
 use serde_json::json;
 
 use pushback_guard::policy::{LockReason, UserState};
-use pushback_guard::store::{AppRecord, DeviceRecord, StoreResult};
+use pushback_guard::store::{AppRecord, DeviceRecord, StoreError, StoreResult};
 use pushback_guard::{ChallengeRecord, ChallengeStatus, CodeMode, KeyType};
 use pushback_model::audit::{AuditEntry, SealedEntry};
 use pushback_model::{Severity, Timestamp};
 
-use crate::sql::{Arg, Offset, Row, Session, SqlError, SqlResult, args};
+use crate::sql::{Arg, Offset, Row, Session, SqlError, SqlResult, Write, args};
 
 pub(crate) const STATE_COLUMNS: &str = "last_approval_at, backoff_level, backoff_until, failures, locked_until, lock_reason, reset_at, step_up_since";
 
@@ -174,58 +182,38 @@ pub(crate) async fn append_audit(s: &mut impl Session, entry: &Audit<'_>) -> Sto
     Ok(())
 }
 
-/// Runs `sql`, a write, and appends `entry` to the audit log, in one round trip where
-/// the backend allows ([`Session::exec_all`]); returns the rows `sql` changed.
-pub(crate) async fn exec_with_audit(
-    s: &mut impl Session,
-    sql: &str,
-    args: &[Arg<'_>],
-    entry: &Audit<'_>,
-) -> SqlResult<u64> {
-    s.exec_all(&[(sql, args), (AUDIT_INSERT, audit_args!(entry))])
-        .await
-}
+/// Saves the counters whoever wrote them last; bumps their version.
+const STATE_UPSERT: &str = "INSERT INTO user_state (user_id, last_approval_at, backoff_level, backoff_until, failures, locked_until, lock_reason, reset_at, step_up_since) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+     ON CONFLICT (user_id) DO UPDATE SET last_approval_at = $2, backoff_level = $3, backoff_until = $4, \
+     failures = $5, locked_until = $6, lock_reason = $7, reset_at = $8, step_up_since = $9, \
+     version = user_state.version + 1";
 
-/// The user a challenge is for, how many active devices they have, and their counters,
-/// locked until commit.
-pub(crate) struct Target {
-    pub(crate) user_id: i64,
-    pub(crate) active_devices: i64,
-    pub(crate) state: UserState,
-}
-
-/// The query that finds a [`Target`] by login. A backend that locks rows (`lock` is
-/// PostgreSQL's `FOR UPDATE`) locks the counters inside a `LATERAL` subquery: a lock
-/// cannot reach the nullable side of an outer join. SQLite has one writer and no
-/// `LATERAL`.
-pub(crate) fn target_sql(lock: &str) -> String {
-    let devices = "(SELECT COUNT(*) FROM devices d WHERE d.user_id = u.id AND d.revoked_at IS NULL AND d.frozen_at IS NULL)";
-    if lock.is_empty() {
-        format!(
-            "SELECT u.id, {devices}, s.* FROM users u \
-             LEFT JOIN (SELECT user_id, {STATE_COLUMNS} FROM user_state) s ON s.user_id = u.id \
-             WHERE u.login = $1"
-        )
-    } else {
-        format!(
-            "SELECT u.id, {devices}, s.* FROM users u \
-             LEFT JOIN LATERAL (SELECT user_id, {STATE_COLUMNS} FROM user_state WHERE user_id = u.id{lock}) s ON TRUE \
-             WHERE u.login = $1"
-        )
-    }
-}
-
-/// A row of [`target_sql`]: a user without counters yet has the default ones.
-pub(crate) fn target_row(r: &dyn Row) -> SqlResult<Target> {
-    let state = match r.opt_int(2)? {
-        Some(_) => state_row(&Offset(r, 3))?,
-        None => UserState::default(),
+/// The parameters of [`STATE_UPSERT`].
+macro_rules! state_args {
+    ($user_id:expr, $st:expr) => {
+        args![
+            $user_id,
+            ms($st.last_approval_at),
+            i64::from($st.backoff_level),
+            ms($st.backoff_until),
+            i64::from($st.failures),
+            ms($st.locked_until),
+            $st.lock_reason.map(|r| r.as_str()),
+            ms($st.reset_at),
+            ms($st.step_up_since),
+        ]
     };
-    Ok(Target {
-        user_id: r.int(0)?,
-        active_devices: r.int(1)?,
-        state,
-    })
+}
+
+/// Saves the user's counters in a transaction that locked them ([`lock_state`]).
+pub(crate) async fn save_state(
+    s: &mut impl Session,
+    user_id: i64,
+    st: &UserState,
+) -> StoreResult<()> {
+    s.exec(STATE_UPSERT, state_args!(user_id, st)).await?;
+    Ok(())
 }
 
 /// The query [`lock_state`] runs.
@@ -245,89 +233,160 @@ pub(crate) async fn lock_state(
     Ok(state.unwrap_or_default())
 }
 
-/// The query [`record_answer`](pushback_guard::store::GuardStore::record_answer) runs
-/// beside consuming the nonce: the user's counters, locked until commit (`lock` is the
-/// backend's `FOR UPDATE`), and the challenge answered. One row, whatever is missing.
-pub(crate) fn answer_read_sql(lock: &str) -> String {
+/// Appends `entries`, in order, in one statement (a write of a batch: see
+/// [`Autocommit::write_all`](crate::sql::Autocommit::write_all)).
+pub(crate) fn audit_write<'a>(entries: &'a [Audit<'a>]) -> Write<'a> {
+    let mut sql =
+        String::from("INSERT INTO audit_log (at, kind, severity, subject, actor, detail) VALUES ");
+    let mut args = Vec::with_capacity(entries.len() * 6);
+    for (n, e) in entries.iter().enumerate() {
+        let k = n * 6;
+        let sep = if n == 0 { "" } else { ", " };
+        sql.push_str(&format!(
+            "{sep}(${}, ${}, ${}, ${}, ${}, ${})",
+            k + 1,
+            k + 2,
+            k + 3,
+            k + 4,
+            k + 5,
+            k + 6
+        ));
+        args.extend_from_slice(audit_args!(e));
+    }
+    Write {
+        sql,
+        args,
+        must_change: false,
+    }
+}
+
+/// A user's counters as read, with the version they were read at: `None` when the user
+/// has no counters row (every user made since the first release has one).
+pub(crate) struct Versioned {
+    pub(crate) state: UserState,
+    pub(crate) version: Option<i64>,
+}
+
+/// Reads a [`Versioned`] from `user_id, version, STATE_COLUMNS` at the row's column 0.
+fn versioned_row(r: &dyn Row) -> SqlResult<Versioned> {
+    Ok(match r.opt_int(0)? {
+        Some(_) => Versioned {
+            version: Some(r.int(1)?),
+            state: state_row(&Offset(r, 2))?,
+        },
+        None => Versioned {
+            state: UserState::default(),
+            version: None,
+        },
+    })
+}
+
+/// Gives a user without a counters row the default one, for a caller that read no
+/// version ([`Versioned`]) to read again.
+pub(crate) const STATE_CREATE: &str =
+    "INSERT INTO user_state (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING";
+
+/// The user's counters saved if, and only if, nobody saved them since `version` was
+/// read: the compare-and-set that settles every race of an optimistic write.
+pub(crate) fn state_cas<'a>(user_id: i64, st: &UserState, version: i64) -> Write<'a> {
+    let mut w = Write::must_change(STATE_CAS, state_args!(user_id, st));
+    w.args.push(Arg::from(version));
+    w
+}
+
+const STATE_CAS: &str = "UPDATE user_state SET last_approval_at = $2, backoff_level = $3, backoff_until = $4, \
+     failures = $5, locked_until = $6, lock_reason = $7, reset_at = $8, step_up_since = $9, version = version + 1 \
+     WHERE user_id = $1 AND version = $10";
+
+/// How many times an optimistic write reads again after losing a race before it gives
+/// up. Each loss means another write of the same user's counters committed, so a
+/// second attempt nearly always settles it (on the next read the answer that lost
+/// finds the challenge decided, the opening that lost finds the new challenge).
+pub(crate) const OPTIMISTIC_ATTEMPTS: usize = 16;
+
+/// The error of an optimistic write that lost [`OPTIMISTIC_ATTEMPTS`] races in a row.
+pub(crate) fn lost_every_race(what: &str) -> StoreError {
+    StoreError::Backend(format!(
+        "{what}: the user's counters changed under each of {OPTIMISTIC_ATTEMPTS} attempts"
+    ))
+}
+
+/// What opening a challenge reads, in one statement and without a lock: the user,
+/// their active devices and versioned counters, the prompts in the budget window, and
+/// their live challenges (one row each; one row with none if there are none).
+///
+/// The window starts at the latest of `$2` (now less the budget window), the last
+/// approval and the last reset: [`UserState::budget_since`] in SQL, so that the count
+/// and the counters come from one snapshot.
+pub(crate) fn open_read_sql() -> String {
     format!(
-        "SELECT s.*, c.* FROM (SELECT 1 AS one) AS o \
-         LEFT JOIN (SELECT user_id AS state_of, {STATE_COLUMNS} FROM user_state WHERE user_id = $1{lock}) AS s ON TRUE \
+        "SELECT u.id, \
+         (SELECT COUNT(*) FROM devices d WHERE d.user_id = u.id AND d.revoked_at IS NULL AND d.frozen_at IS NULL), \
+         s.user_id, s.version, s.{}, \
+         (SELECT COUNT(*) FROM challenges p WHERE p.user_id = u.id AND p.created_at > $2 \
+          AND p.created_at > COALESCE(s.last_approval_at, $2) AND p.created_at > COALESCE(s.reset_at, $2)), \
+         c.id, c.expires_at \
+         FROM users u \
+         LEFT JOIN user_state s ON s.user_id = u.id \
+         LEFT JOIN challenges c ON c.user_id = u.id AND c.status = 'pending' \
+         WHERE u.login = $1",
+        STATE_COLUMNS.replace(", ", ", s.")
+    )
+}
+
+/// A row of [`open_read_sql`].
+pub(crate) struct OpenRead {
+    pub(crate) user_id: i64,
+    pub(crate) active_devices: i64,
+    pub(crate) counters: Versioned,
+    pub(crate) prompts: i64,
+    pub(crate) live: Option<(String, Timestamp)>,
+}
+
+pub(crate) fn open_read_row(r: &dyn Row) -> SqlResult<OpenRead> {
+    let live = match (r.opt_text(13)?, r.opt_int(14)?) {
+        (Some(id), Some(expires_at)) => Some((id, Timestamp::from_millis(expires_at))),
+        _ => None,
+    };
+    Ok(OpenRead {
+        user_id: r.int(0)?,
+        active_devices: r.int(1)?,
+        counters: versioned_row(&Offset(r, 2))?,
+        prompts: r.int(12)?,
+        live,
+    })
+}
+
+/// What recording an answer reads, in one statement and without a lock: whether the
+/// nonce is unused and the device live (`$3`, `$4`), the user's versioned counters
+/// (`$1`) and the challenge (`$2`). One row, whatever is missing.
+pub(crate) fn answer_read_sql() -> String {
+    format!(
+        "SELECT CAST(CASE WHEN NOT EXISTS (SELECT 1 FROM device_nonces WHERE device_id = $3 AND nonce = $4) \
+         AND EXISTS (SELECT 1 FROM devices WHERE id = $3 AND revoked_at IS NULL AND frozen_at IS NULL) \
+         THEN 1 ELSE 0 END AS BIGINT), s.*, c.* FROM (SELECT 1 AS one) AS o \
+         LEFT JOIN (SELECT user_id, version, {STATE_COLUMNS} FROM user_state WHERE user_id = $1) AS s ON TRUE \
          LEFT JOIN (SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE id = $2) AS c ON TRUE"
     )
 }
 
-/// A row of [`answer_read_sql`]: a user without counters yet has the default ones.
-pub(crate) fn answer_read_row(r: &dyn Row) -> SqlResult<(UserState, Option<ChallengeRecord>)> {
-    let state = match r.opt_int(0)? {
-        Some(_) => state_row(&Offset(r, 1))?,
-        None => UserState::default(),
-    };
-    let challenge = match r.opt_text(9)? {
-        Some(_) => Some(challenge_row(&Offset(r, 9))?),
+/// A row of [`answer_read_sql`].
+pub(crate) struct AnswerRead {
+    pub(crate) fresh: bool,
+    pub(crate) counters: Versioned,
+    pub(crate) challenge: Option<ChallengeRecord>,
+}
+
+pub(crate) fn answer_read_row(r: &dyn Row) -> SqlResult<AnswerRead> {
+    let challenge = match r.opt_text(11)? {
+        Some(_) => Some(challenge_row(&Offset(r, 11))?),
         None => None,
     };
-    Ok((state, challenge))
-}
-
-const STATE_UPSERT: &str = "INSERT INTO user_state (user_id, last_approval_at, backoff_level, backoff_until, failures, locked_until, lock_reason, reset_at, step_up_since) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-     ON CONFLICT (user_id) DO UPDATE SET last_approval_at = $2, backoff_level = $3, backoff_until = $4, \
-     failures = $5, locked_until = $6, lock_reason = $7, reset_at = $8, step_up_since = $9";
-
-/// The parameters of [`STATE_UPSERT`].
-macro_rules! state_args {
-    ($user_id:expr, $st:expr) => {
-        args![
-            $user_id,
-            ms($st.last_approval_at),
-            i64::from($st.backoff_level),
-            ms($st.backoff_until),
-            i64::from($st.failures),
-            ms($st.locked_until),
-            $st.lock_reason.map(|r| r.as_str()),
-            ms($st.reset_at),
-            ms($st.step_up_since),
-        ]
-    };
-}
-
-pub(crate) async fn save_state(
-    s: &mut impl Session,
-    user_id: i64,
-    st: &UserState,
-) -> StoreResult<()> {
-    s.exec(STATE_UPSERT, state_args!(user_id, st)).await?;
-    Ok(())
-}
-
-/// Saves the user's counters and appends `entry`, in one round trip where the backend
-/// allows.
-pub(crate) async fn save_state_with_audit(
-    s: &mut impl Session,
-    user_id: i64,
-    st: &UserState,
-    entry: &Audit<'_>,
-) -> StoreResult<()> {
-    exec_with_audit(s, STATE_UPSERT, state_args!(user_id, st), entry).await?;
-    Ok(())
-}
-
-/// Runs `sql`, a write, saves the user's counters and appends `entry`, in one round
-/// trip where the backend allows; returns the rows `sql` changed.
-pub(crate) async fn exec_with_state_and_audit(
-    s: &mut impl Session,
-    sql: &str,
-    args: &[Arg<'_>],
-    user_id: i64,
-    st: &UserState,
-    entry: &Audit<'_>,
-) -> SqlResult<u64> {
-    s.exec_all(&[
-        (sql, args),
-        (STATE_UPSERT, state_args!(user_id, st)),
-        (AUDIT_INSERT, audit_args!(entry)),
-    ])
-    .await
+    Ok(AnswerRead {
+        fresh: r.int(0)? == 1,
+        counters: versioned_row(&Offset(r, 1))?,
+        challenge,
+    })
 }
 
 /// The audit entry for a lock that `after` has and `before` had not, with its reason.
@@ -389,17 +448,16 @@ macro_rules! nonce_args {
 }
 pub(crate) use nonce_args;
 
+/// Records a lapsed challenge as expired (`$1`), at its expiry (`$2`), if it is still
+/// pending.
+pub(crate) const EXPIRE: &str = "UPDATE challenges SET status = 'expired', reason = 'timeout', decided_at = $2 WHERE id = $1 AND status = 'pending'";
+
 pub(crate) async fn expire_one(
     s: &mut impl Session,
     id: &str,
     expires_at: Timestamp,
 ) -> StoreResult<bool> {
-    let done = s
-        .exec(
-            "UPDATE challenges SET status = 'expired', reason = 'timeout', decided_at = $2 WHERE id = $1 AND status = 'pending'",
-            args![id, expires_at.millis()],
-        )
-        .await?;
+    let done = s.exec(EXPIRE, args![id, expires_at.millis()]).await?;
     Ok(done == 1)
 }
 
@@ -418,7 +476,7 @@ macro_rules! impl_guard_store {
             use pushback_model::{Severity, Timestamp};
 
             use $crate::guard::*;
-            use $crate::sql::{self, args, conflict, Database as _, Session as _, Transaction as _};
+            use $crate::sql::{self, args, conflict, Autocommit as _, Database as _, Session as _, Transaction as _};
 
             const LOCK: &str = <$store as $crate::sql::Database>::LOCK;
 
@@ -653,82 +711,92 @@ macro_rules! impl_guard_store {
                 }
 
                 async fn open_challenge(&self, login: &str, new: &NewChallenge, p: &PolicySettings, actor: &str) -> StoreResult<OpenOutcome> {
+                    // Read without a lock, apply the policy, then write only if the
+                    // user's counters are still as read (`state_cas`), or read again: two
+                    // round trips on PostgreSQL, with no transaction to begin and commit.
+                    // Every write of a user's challenges saves their counters too, so
+                    // counters still as read mean challenges still as read.
                     let now = new.created_at;
-                    let mut tx = self.begin().await?;
-                    let found = tx.opt(&target_sql(LOCK), args![login], target_row).await?;
-                    let Some(Target { user_id, state: mut state, .. }) = found.filter(|t| t.active_devices > 0) else {
-                        tx.rollback().await?;
-                        return Ok(OpenOutcome::Unavailable);
-                    };
-                    let before = state.clone();
-
-                    // The live challenges and the prompts in the budget window, in one
-                    // round trip. Expiring a lapsed challenge below changes its status,
-                    // never its creation time, so the count stays right.
-                    let rows = tx
-                        .rows(
-                            "SELECT c.id, c.expires_at, (SELECT COUNT(*) FROM challenges WHERE user_id = $1 AND created_at > $2) \
-                             FROM (SELECT 1 AS one) AS x LEFT JOIN challenges c ON c.user_id = $1 AND c.status = 'pending'",
-                            args![user_id, state.budget_since(p, now).millis()],
-                            |r| Ok((r.opt_text(0)?, r.opt_int(1)?, r.int(2)?)),
-                        )
-                        .await?;
-                    let prompts = rows.first().map_or(0, |r| r.2);
-                    let live: Vec<(String, i64)> = rows.into_iter().filter_map(|r| Some((r.0?, r.1?))).collect();
-                    let mut still_live = Vec::new();
-                    for (id, expires_at) in live {
-                        let expires_at = Timestamp::from_millis(expires_at);
-                        if expires_at > now {
-                            still_live.push(id);
-                        } else if expire_one(&mut tx, &id, expires_at).await? {
-                            state.on_unanswered(p, expires_at);
-                            audit(&mut tx, expires_at, "challenge.expired", Severity::Low, login, "system", json!({ "challenge": id })).await?;
-                        }
-                    }
-
-                    let prompts = u32::try_from(prompts).unwrap_or(u32::MAX);
-                    let admission = policy::admit(&state, prompts, p, now);
-                    if admission != Admission::Push {
-                        let (why, severity) = match &admission {
-                            Admission::Wait { .. } => ("backoff", Severity::Low),
-                            Admission::Locked { .. } => ("locked", Severity::Medium),
-                            _ => ("budget_spent", Severity::Medium),
+                    let window_start = now.minus_secs(p.budget_window_secs).millis();
+                    let mut conn = self.writer().await?;
+                    for _ in 0..OPTIMISTIC_ATTEMPTS {
+                        let rows = conn.rows(&open_read_sql(), args![login, window_start], open_read_row).await?;
+                        let Some((user_id, prompts, counters)) = rows
+                            .first()
+                            .filter(|r| r.active_devices > 0)
+                            .map(|r| (r.user_id, r.prompts, (r.counters.version, r.counters.state.clone())))
+                        else {
+                            return Ok(OpenOutcome::Unavailable);
                         };
-                        if state != before {
-                            save_state(&mut tx, user_id, &state).await?;
+                        let (Some(version), before) = counters else {
+                            conn.exec(STATE_CREATE, args![user_id]).await?;
+                            continue;
+                        };
+                        let live: Vec<(String, Timestamp)> = rows.into_iter().filter_map(|r| r.live).collect();
+                        let mut state = before.clone();
+                        let mut changes = Vec::new();
+                        let mut entries = Vec::new();
+                        let mut still_live = Vec::new();
+                        for (id, expires_at) in &live {
+                            if *expires_at > now {
+                                still_live.push(id);
+                                continue;
+                            }
+                            // Expiring a lapsed challenge changes its status, never its
+                            // creation time: the prompts read stay right.
+                            changes.push(sql::Write::must_change(EXPIRE, args![id.as_str(), expires_at.millis()]));
+                            state.on_unanswered(p, *expires_at);
+                            entries.push(Audit::new(*expires_at, "challenge.expired", Severity::Low, login, "system", json!({ "challenge": id })));
                         }
-                        audit(&mut tx, now, "challenge.refused", severity, login, actor, json!({ "reason": why, "prompts": prompts })).await?;
-                        tx.commit().await?;
-                        return Ok(OpenOutcome::Refused(admission));
-                    }
 
-                    let mut superseded = None;
-                    for id in still_live {
-                        let done = tx
-                            .exec(
+                        let prompts = u32::try_from(prompts).unwrap_or(u32::MAX);
+                        let admission = policy::admit(&state, prompts, p, now);
+                        if admission != Admission::Push {
+                            let (why, severity) = match &admission {
+                                Admission::Wait { .. } => ("backoff", Severity::Low),
+                                Admission::Locked { .. } => ("locked", Severity::Medium),
+                                _ => ("budget_spent", Severity::Medium),
+                            };
+                            entries.push(Audit::new(now, "challenge.refused", severity, login, actor, json!({ "reason": why, "prompts": prompts })));
+                            if changes.is_empty() {
+                                // Only the refusal to record, and nothing it depends on.
+                                append_audit(&mut conn, &entries[0]).await?;
+                                return Ok(OpenOutcome::Refused(admission));
+                            }
+                            let mut writes = vec![state_cas(user_id, &state, version)];
+                            writes.extend(changes);
+                            writes.push(audit_write(&entries));
+                            if conn.write_all(&writes).await? {
+                                return Ok(OpenOutcome::Refused(admission));
+                            }
+                            continue;
+                        }
+
+                        let mut superseded = None;
+                        for id in still_live {
+                            changes.push(sql::Write::must_change(
                                 "UPDATE challenges SET status = 'superseded', reason = 'superseded', decided_at = $2 WHERE id = $1 AND status = 'pending'",
-                                args![&id, now.millis()],
-                            )
-                            .await?;
-                        if done == 1 {
+                                args![id.as_str(), now.millis()],
+                            ));
                             state.on_unanswered(p, now);
-                            audit(&mut tx, now, "challenge.superseded", Severity::Low, login, actor, json!({ "challenge": id, "by": new.id })).await?;
-                            superseded = Some(id);
+                            entries.push(Audit::new(now, "challenge.superseded", Severity::Low, login, actor, json!({ "challenge": id, "by": new.id })));
+                            superseded = Some(id.clone());
+                        }
+                        entries.push(Audit::new(now, "challenge.created", Severity::Info, login, actor,
+                            json!({ "challenge": new.id, "app": new.app_id, "expires_at": new.expires_at.millis(), "prompts": prompts + 1 })));
+                        let mut writes = vec![state_cas(user_id, &state, version)];
+                        writes.extend(changes);
+                        writes.push(sql::Write::new(
+                            "INSERT INTO challenges (id, user_id, login, app_id, status, code_hash, context_json, context_sha256, created_at, expires_at) \
+                             VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9)",
+                            args![&new.id, user_id, login, &new.app_id, &new.code_hash, &new.context_json, &new.context_sha256, now.millis(), new.expires_at.millis()],
+                        ));
+                        writes.push(audit_write(&entries));
+                        if conn.write_all(&writes).await.map_err(conflict("challenge"))? {
+                            return Ok(OpenOutcome::Opened { superseded, prompts: prompts + 1 });
                         }
                     }
-                    let insert = "INSERT INTO challenges (id, user_id, login, app_id, status, code_hash, context_json, context_sha256, created_at, expires_at) \
-                                  VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9)";
-                    let insert_args = args![&new.id, user_id, login, &new.app_id, &new.code_hash, &new.context_json, &new.context_sha256, now.millis(), new.expires_at.millis()];
-                    let created = Audit::new(now, "challenge.created", Severity::Info, login, actor,
-                        json!({ "challenge": new.id, "app": new.app_id, "expires_at": new.expires_at.millis(), "prompts": prompts + 1 }));
-                    if state != before {
-                        tx.exec(insert, insert_args).await.map_err(conflict("challenge"))?;
-                        save_state_with_audit(&mut tx, user_id, &state, &created).await?;
-                    } else {
-                        exec_with_audit(&mut tx, insert, insert_args, &created).await.map_err(conflict("challenge"))?;
-                    }
-                    tx.commit().await?;
-                    Ok(OpenOutcome::Opened { superseded, prompts: prompts + 1 })
+                    Err(lost_every_race("opening a challenge"))
                 }
 
                 async fn challenge(&self, id: &str) -> StoreResult<Option<ChallengeRecord>> {
@@ -752,99 +820,100 @@ macro_rules! impl_guard_store {
                 }
 
                 async fn record_answer(&self, a: &AnswerRecord, judge: Judge<'_>, p: &PolicySettings, at: Timestamp) -> StoreResult<AnswerOutcome> {
-                    // Every early return rolls back explicitly: a dropped transaction is
-                    // only rolled back when the pool next hands out its connection, and
-                    // until then PostgreSQL would keep its row locks.
-                    let mut tx = self.begin().await?;
-                    // The nonce, the user's counters (locked) and the challenge in one
-                    // round trip on PostgreSQL: neither read depends on the nonce, and
-                    // the judge trusts only what never changes of a challenge.
-                    let (fresh, read) = tx
-                        .exec_then_rows(NONCE_INSERT, nonce_args!(a.nonce), &answer_read_sql(LOCK), args![a.user_id, &a.challenge_id], answer_read_row)
-                        .await?;
-                    let (mut state, challenge) = read.into_iter().next().unwrap_or_default();
-                    let judged = challenge
-                        .ok_or(Refusal::UnknownChallenge)
-                        .and_then(|ch| Ok((judge(&ch)?, ch)));
-                    let (resolution, challenge) = match judged {
-                        Ok(judged) => judged,
-                        Err(refusal) => {
-                            tx.rollback().await?;
-                            return Ok(AnswerOutcome::Refused(refusal));
-                        }
-                    };
-                    if fresh != 1 {
-                        tx.rollback().await?;
-                        return Ok(AnswerOutcome::Replay);
-                    }
-                    let before = state.clone();
-                    let status = resolution.status();
-                    let decide = "UPDATE challenges SET status = $3, reason = $4, decided_at = $5, device_id = $6 \
-                                  WHERE id = $1 AND user_id = $2 AND status = 'pending' AND expires_at > $5";
-                    let decide_args = args![&a.challenge_id, a.user_id, status.as_str(), resolution.reason(), at.millis(), &a.device_id];
+                    // As opening does: read without a lock, judge, then write only if the
+                    // user's counters are still as read, or read again (where the answer
+                    // that lost a race finds the challenge decided). An approval is two
+                    // round trips on PostgreSQL; a deny or a not-me reads once more.
                     let login = a.login.as_str();
                     let actor = format!("device:{}", a.device_id);
-                    let recorded = |new_lock| AnswerOutcome::Recorded { status, resolution, new_lock, challenge: Box::new(challenge) };
-                    if resolution == Resolution::Approved {
-                        // An approval's counters do not depend on the database: the
-                        // decision, the counters and the audit entry in one round trip
-                        // on PostgreSQL, undone unless the challenge was still pending.
-                        state.on_approved(at);
-                        let answered = Audit::new(at, "challenge.approved", Severity::Info, login, &actor, json!({ "challenge": a.challenge_id }));
-                        let decided = exec_with_state_and_audit(&mut tx, decide, decide_args, a.user_id, &state, &answered).await?;
-                        if decided != 1 {
-                            tx.rollback().await?;
-                            return Ok(AnswerOutcome::NotAnswerable);
-                        }
-                        tx.commit().await?;
-                        return Ok(recorded(None));
-                    }
-                    let decided = tx.exec(decide, decide_args).await?;
-                    if decided != 1 {
-                        tx.rollback().await?;
-                        return Ok(AnswerOutcome::NotAnswerable);
-                    }
-                    // A deny or a not-me: their counters depend on what the database
-                    // holds once the challenge is decided.
-                    let (kind, severity, detail) = if let Resolution::Denied { .. } = resolution {
-                        let since = state.denies_since(p, at);
-                        let denies = tx
-                            .one(
-                                "SELECT COUNT(*) FROM challenges WHERE user_id = $1 AND created_at > $2 AND status = 'denied' AND decided_at > $3",
-                                args![a.user_id, since.minus_secs(600).millis(), since.millis()],
-                                sql::int,
-                            )
+                    let mut conn = self.writer().await?;
+                    for _ in 0..OPTIMISTIC_ATTEMPTS {
+                        let read = conn
+                            .one(&answer_read_sql(), args![a.user_id, &a.challenge_id, &a.nonce.device_id, &a.nonce.nonce], answer_read_row)
                             .await?;
-                        state.on_denied(p, at, u32::try_from(denies).unwrap_or(u32::MAX));
-                        ("challenge.denied", Severity::Medium,
-                            json!({ "challenge": a.challenge_id, "reason": resolution.reason(), "denies_in_window": denies }))
-                    } else {
-                        let killed = tx
-                            .exec(
-                                "UPDATE challenges SET status = 'not_me', reason = 'killed_by_not_me', decided_at = $2 WHERE user_id = $1 AND status = 'pending'",
-                                args![a.user_id, at.millis()],
-                            )
-                            .await?;
-                        state.on_not_me(p, at);
-                        ("challenge.not_me", Severity::Critical,
-                            json!({ "challenge": a.challenge_id, "other_pending_killed": killed }))
-                    };
-                    let answered = Audit::new(at, kind, severity, login, &actor, detail);
-                    // The state is saved beside the last audit entry: the lock's, if the
-                    // answer locked the user, else the answer's.
-                    let new_lock = match new_lock(&before, &state, at, login, &actor) {
-                        None => {
-                            save_state_with_audit(&mut tx, a.user_id, &state, &answered).await?;
-                            None
+                        // The refusals first, in their order, then the replay.
+                        let judged = read
+                            .challenge
+                            .ok_or(Refusal::UnknownChallenge)
+                            .and_then(|ch| Ok((judge(&ch)?, ch)));
+                        let (resolution, challenge) = match judged {
+                            Ok(judged) => judged,
+                            Err(refusal) => return Ok(AnswerOutcome::Refused(refusal)),
+                        };
+                        if !read.fresh {
+                            return Ok(AnswerOutcome::Replay);
                         }
-                        Some((reason, locked)) => {
-                            append_audit(&mut tx, &answered).await?;
-                            save_state_with_audit(&mut tx, a.user_id, &state, &locked).await?;
-                            reason
+                        let Some(version) = read.counters.version else {
+                            conn.exec(STATE_CREATE, args![a.user_id]).await?;
+                            continue;
+                        };
+                        let before = read.counters.state;
+                        let mut state = before.clone();
+                        let mut kill = None;
+                        let answered = match resolution {
+                            Resolution::Approved => {
+                                state.on_approved(at);
+                                Audit::new(at, "challenge.approved", Severity::Info, login, &actor, json!({ "challenge": a.challenge_id }))
+                            }
+                            Resolution::Denied { .. } => {
+                                // The denies in the lockout window, this one included,
+                                // as they will stand once it is decided at `at`.
+                                let since = state.denies_since(p, at);
+                                let window = since.minus_secs(600);
+                                let earlier = conn
+                                    .one(
+                                        "SELECT COUNT(*) FROM challenges WHERE user_id = $1 AND created_at > $2 AND status = 'denied' AND decided_at > $3",
+                                        args![a.user_id, window.millis(), since.millis()],
+                                        sql::int,
+                                    )
+                                    .await?;
+                                let denies = earlier + i64::from(at > since && challenge.created_at > window);
+                                state.on_denied(p, at, u32::try_from(denies).unwrap_or(u32::MAX));
+                                Audit::new(at, "challenge.denied", Severity::Medium, login, &actor,
+                                    json!({ "challenge": a.challenge_id, "reason": resolution.reason(), "denies_in_window": denies }))
+                            }
+                            Resolution::NotMe => {
+                                let others = conn
+                                    .one(
+                                        "SELECT COUNT(*) FROM challenges WHERE user_id = $1 AND status = 'pending' AND id <> $2",
+                                        args![a.user_id, &a.challenge_id],
+                                        sql::int,
+                                    )
+                                    .await?;
+                                kill = Some(sql::Write::new(
+                                    "UPDATE challenges SET status = 'not_me', reason = 'killed_by_not_me', decided_at = $3 WHERE user_id = $1 AND status = 'pending' AND id <> $2",
+                                    args![a.user_id, &a.challenge_id, at.millis()],
+                                ));
+                                state.on_not_me(p, at);
+                                Audit::new(at, "challenge.not_me", Severity::Critical, login, &actor,
+                                    json!({ "challenge": a.challenge_id, "other_pending_killed": others }))
+                            }
+                        };
+                        let status = resolution.status();
+                        let mut entries = vec![answered];
+                        let lock_reason = match new_lock(&before, &state, at, login, &actor) {
+                            Some((reason, locked)) => {
+                                entries.push(locked);
+                                reason
+                            }
+                            None => None,
+                        };
+                        let mut writes = vec![
+                            state_cas(a.user_id, &state, version),
+                            sql::Write::must_change(NONCE_INSERT, nonce_args!(a.nonce)),
+                            sql::Write::must_change(
+                                "UPDATE challenges SET status = $3, reason = $4, decided_at = $5, device_id = $6 \
+                                 WHERE id = $1 AND user_id = $2 AND status = 'pending' AND expires_at > $5",
+                                args![&a.challenge_id, a.user_id, status.as_str(), resolution.reason(), at.millis(), &a.device_id],
+                            ),
+                        ];
+                        writes.extend(kill);
+                        writes.push(audit_write(&entries));
+                        if conn.write_all(&writes).await? {
+                            return Ok(AnswerOutcome::Recorded { status, resolution, new_lock: lock_reason, challenge: Box::new(challenge) });
                         }
-                    };
-                    tx.commit().await?;
-                    Ok(recorded(new_lock))
+                    }
+                    Err(lost_every_race("recording an answer"))
                 }
 
                 async fn expire_due(&self, p: &PolicySettings, at: Timestamp, limit: i64) -> StoreResult<Vec<ExpiredChallenge>> {

@@ -170,21 +170,6 @@ pub(crate) trait Session: Send {
         decode: Decode<T>,
     ) -> SqlResult<Vec<T>>;
 
-    /// Runs the writes `all` in order; returns the number of rows the first changed.
-    /// PostgreSQL runs them in one round trip, as data-modifying `WITH`s on one
-    /// snapshot: none may depend on what another wrote (an audit entry beside the write
-    /// it records, say), and the first must have no `RETURNING` of its own. Every one
-    /// runs whatever the first did: a caller that needs the first to have changed rows
-    /// runs them in a transaction and rolls it back otherwise.
-    async fn exec_all(&mut self, all: &[(&str, &[Arg<'_>])]) -> SqlResult<u64> {
-        let mut first = None;
-        for (sql, args) in all {
-            let changed = self.exec(sql, args).await?;
-            first.get_or_insert(changed);
-        }
-        Ok(first.unwrap_or(0))
-    }
-
     /// Runs `first`, a write, then the query `then`; returns the number of rows `first`
     /// changed and `then`'s rows. PostgreSQL runs both in one round trip (`first` as a
     /// data-modifying `WITH`, so it must have no `RETURNING` of its own): both see the
@@ -225,6 +210,46 @@ pub(crate) trait Session: Send {
     }
 }
 
+/// One write of a batch run by [`Autocommit::write_all`].
+pub(crate) struct Write<'a> {
+    pub(crate) sql: String,
+    pub(crate) args: Vec<Arg<'a>>,
+    /// The batch is undone unless this write changes a row.
+    pub(crate) must_change: bool,
+}
+
+impl<'a> Write<'a> {
+    /// A write whose batch stands whether or not it changes a row.
+    pub(crate) fn new(sql: impl Into<String>, args: &[Arg<'a>]) -> Self {
+        Write {
+            sql: sql.into(),
+            args: args.to_vec(),
+            must_change: false,
+        }
+    }
+
+    /// A write without which the batch is undone: a compare-and-set, or an update that
+    /// must still find its row as it was read.
+    pub(crate) fn must_change(sql: impl Into<String>, args: &[Arg<'a>]) -> Self {
+        Write {
+            must_change: true,
+            ..Write::new(sql, args)
+        }
+    }
+}
+
+/// A session outside any transaction of the caller's.
+#[async_trait]
+pub(crate) trait Autocommit: Session {
+    /// Runs `writes` in order, all or nothing: true when every write marked
+    /// [`must_change`](Write::must_change) changed a row; otherwise nothing stays and
+    /// false. PostgreSQL runs the batch as one statement, of data-modifying `WITH`s on
+    /// one snapshot, so no write may depend on what another wrote, none may touch a row
+    /// another touches, and none may have a `RETURNING` of its own. SQLite runs it in a
+    /// transaction of its own.
+    async fn write_all(&mut self, writes: &[Write<'_>]) -> SqlResult<bool>;
+}
+
 /// A transaction: rolled back unless committed, including when dropped.
 #[async_trait]
 pub(crate) trait Transaction: Session {
@@ -240,11 +265,11 @@ pub(crate) trait Database: Send + Sync {
     const LOCK: &'static str;
 
     type Tx: Transaction;
-    type Conn: Session;
+    type Conn: Autocommit;
 
     /// A transaction on the writer.
     async fn begin(&self) -> SqlResult<Self::Tx>;
-    /// The writer, one statement per transaction.
+    /// The writer, one statement (or [`Autocommit::write_all`] batch) per transaction.
     async fn writer(&self) -> SqlResult<Self::Conn>;
     /// A connection for reading.
     async fn reader(&self) -> SqlResult<Self::Conn>;

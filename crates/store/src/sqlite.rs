@@ -22,7 +22,9 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use pushback_guard::store::StoreError;
 
-use crate::sql::{Arg, Database, Decode, Session, SqlError, SqlResult, Transaction};
+use crate::sql::{
+    Arg, Autocommit, Database, Decode, Session, SqlError, SqlResult, Transaction, Write,
+};
 
 /// The page size of a new database file.
 const PAGE_SIZE: i64 = 2048;
@@ -53,6 +55,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0003_ingest_keys.sql"),
     include_str!("../migrations/sqlite/0004_respond.sql"),
     include_str!("../migrations/sqlite/0005_engine_state.sql"),
+    include_str!("../migrations/sqlite/0006_state_version.sql"),
 ];
 
 /// pushback's store on one SQLite file.
@@ -328,6 +331,35 @@ impl Session for SqliteConn {
         decode: Decode<T>,
     ) -> SqlResult<Vec<T>> {
         self.rows_now(sql, args, decode)
+    }
+}
+
+#[async_trait]
+impl Autocommit for SqliteConn {
+    async fn write_all(&mut self, writes: &[Write<'_>]) -> SqlResult<bool> {
+        if writes.is_empty() {
+            return Ok(true);
+        }
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(sql_error)?;
+        self.open_tx = true;
+        for write in writes {
+            let changed = match self.exec_now(&write.sql, &write.args) {
+                Ok(changed) => changed,
+                Err(e) => {
+                    // The statement's own error is the one to report.
+                    let _ = self.finish("ROLLBACK");
+                    return Err(e);
+                }
+            };
+            if write.must_change && changed == 0 {
+                self.finish("ROLLBACK")?;
+                return Ok(false);
+            }
+        }
+        self.finish("COMMIT")?;
+        Ok(true)
     }
 }
 

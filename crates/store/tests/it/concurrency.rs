@@ -214,6 +214,72 @@ async fn racing_opens_leave_exactly_one_live_challenge() {
     }
 }
 
+/// An approval racing a response lock: whichever commits first, the lock stands and
+/// the approval is recorded. The approval reads the user's counters without a lock and
+/// writes them back reset; were that write not conditional on their version, a lock
+/// committed in between would be overwritten with the counters read before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_approval_racing_a_response_lock_never_undoes_the_lock() {
+    for w in worlds().await {
+        let b = w.name;
+        let phone = w.user_with_device("raced").await;
+        let user = w
+            .store
+            .user_by_login("raced")
+            .await
+            .expect("reads")
+            .expect("the user");
+        for round in 0..ROUNDS {
+            w.advance(2 * 3600);
+            let ch = w.open_pending("raced").await;
+            let answer = w
+                .signed_answer(&phone, &ch.id, &ch.code, Decision::Approve)
+                .await;
+            let now = w.now();
+            let until = now.plus_secs(600);
+            let start = Arc::new(Barrier::new(2));
+            let approving = {
+                let (guard, start) = (w.guard.clone(), start.clone());
+                tokio::spawn(async move {
+                    start.wait().await;
+                    guard.answer(&answer).await
+                })
+            };
+            let locking = {
+                let (store, user) = (w.store.clone(), user.clone());
+                tokio::spawn(async move {
+                    start.wait().await;
+                    store.response_lock(&user, until, now, "test").await
+                })
+            };
+            let approved = approving.await.expect("answer task panicked");
+            locking
+                .await
+                .expect("lock task panicked")
+                .expect("the lock is recorded");
+            let receipt = approved.unwrap_or_else(|e| panic!("[{b}] round {round}: {e:?}"));
+            assert_eq!(
+                receipt.status,
+                ChallengeStatus::Approved,
+                "[{b}] round {round}"
+            );
+            let state = w.state("raced").await;
+            assert_eq!(
+                state.locked_until,
+                Some(until),
+                "[{b}] round {round}: the response lock stands"
+            );
+            assert_eq!(
+                state.last_approval_at,
+                Some(now),
+                "[{b}] round {round}: the approval stands"
+            );
+            // Lifted for the next round.
+            w.guard.unlock(&w.admin, "raced").await.expect("unlocks");
+        }
+    }
+}
+
 /// One enrolment token redeemed sixteen times at once enrols exactly one device.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_redemptions_of_one_token_enrol_one_device() {

@@ -1,0 +1,5 @@
+-- guard: a version on each user's counters, bumped by every write of them. Opening a
+-- challenge and recording an answer read without locking, then write only if the
+-- version is still the one they read (one transaction); whoever changed the
+-- user meanwhile made them read again.
+ALTER TABLE user_state ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
