@@ -527,3 +527,30 @@ async fn not_me_locks_push_for_a_day_and_is_audited_as_critical() {
             .expect("push works again");
     }
 }
+
+/// A user whose counters row is missing (a database restored in part, say) gets the
+/// default counters when a challenge is opened or answered: both read the counters'
+/// version, and without a row there is none to check until one is made.
+#[tokio::test]
+async fn a_user_without_a_counters_row_gets_default_counters() {
+    for w in worlds().await {
+        let b = w.name;
+        let dev = w.user_with_device("rowless").await;
+        let forget =
+            "DELETE FROM user_state WHERE user_id = (SELECT id FROM users WHERE login = 'rowless')";
+        assert_eq!(w.raw.execute(forget).await, 1, "[{b}]");
+        let ch = w.open_pending("rowless").await;
+        assert_eq!(ch.prompts, 1, "[{b}]");
+
+        assert_eq!(w.raw.execute(forget).await, 1, "[{b}]");
+        w.advance(2);
+        let receipt = w
+            .answer(&dev, &ch.id, &ch.code, Decision::Approve)
+            .await
+            .unwrap_or_else(|e| panic!("[{b}] the approval is recorded: {e:?}"));
+        assert_eq!(receipt.status, ChallengeStatus::Approved, "[{b}]");
+        let state = w.state("rowless").await;
+        assert_eq!(state.last_approval_at, Some(w.now()), "[{b}]");
+        assert_eq!((state.failures, state.backoff_level), (0, 0), "[{b}]");
+    }
+}
