@@ -123,7 +123,7 @@ pub struct DatabaseUrl {
 
 #[derive(Subcommand, Debug)]
 enum BenchCommand {
-    /// Full lifecycles over HTTP on loopback against an in-process server.
+    /// Full lifecycles over HTTP against an in-process server, or a running one (--url).
     Guard {
         #[arg(long, default_value_t = 1000)]
         users: usize,
@@ -133,8 +133,16 @@ enum BenchCommand {
         duration: std::time::Duration,
         /// Default: a fresh SQLite file in a scratch directory. PostgreSQL runs in a
         /// fresh schema.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "url")]
         database_url: Option<String>,
+        /// Load a running server instead (`pushback serve` in another process), which
+        /// measures it apart from the loader. The bench creates an app and --users users
+        /// named bench-<run id>-…, and leaves them there: use a scratch server.
+        #[arg(long, requires = "key")]
+        url: Option<String>,
+        /// The admin key of the server --url names.
+        #[arg(long, env = "PUSHBACK_ADMIN_KEY", hide_env_values = true)]
+        key: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -238,14 +246,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             concurrency,
             duration,
             database_url,
+            url,
+            key,
             json,
         }) => {
             init_logging("warn");
+            let target = match (url, key) {
+                (Some(url), Some(admin_key)) => Some(bench::guard::Target { url, admin_key }),
+                _ => None,
+            };
             bench::guard::run(bench::guard::GuardBench {
                 users,
                 concurrency,
                 duration,
                 database_url,
+                target,
                 json,
             })
             .await?;

@@ -1,5 +1,6 @@
 //! `pushback bench guard`: full challenge lifecycles over HTTP on loopback — create,
-//! device fetch (signed), signed answer, app poll — against an in-process server.
+//! device fetch (signed), signed answer, app poll — against an in-process server, or
+//! against a running one (`--url`), which measures the server apart from the loader.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,7 +8,8 @@ use std::time::Duration;
 use anyhow::{Context as _, ensure};
 use serde_json::json;
 
-use pushback_guard::{Decision, GuardSettings};
+use pushback_guard::{Decision, DeviceKey, GuardSettings, KeyType};
+use pushback_model::{SystemEntropy, random_token};
 use pushback_server::{AppState, Metrics};
 
 use crate::device::Device;
@@ -19,7 +21,24 @@ pub struct GuardBench {
     pub concurrency: usize,
     pub duration: Duration,
     pub database_url: Option<String>,
+    /// A running server to load instead of an in-process one, with its admin key.
+    pub target: Option<Target>,
     pub json: bool,
+}
+
+/// A server in another process (`--url`), and the admin key it printed at first start.
+pub struct Target {
+    pub url: String,
+    pub admin_key: String,
+}
+
+/// Seeding done: the base URL, an app's key, a client, and the users with their
+/// devices dealt out to the workers (worker *w* has users *w*, *w + C*, …).
+struct Loaded {
+    base: String,
+    app_key: String,
+    http: reqwest::Client,
+    per_worker: Vec<Vec<(String, Device)>>,
 }
 
 #[derive(Default)]
@@ -29,11 +48,37 @@ struct WorkerStats {
     first_error: Option<String>,
 }
 
+/// What the workers measured.
+struct Measured {
+    /// Each lifecycle's latency, sorted.
+    latencies_us: Vec<u64>,
+    errors: u64,
+    first_error: Option<String>,
+    seconds: f64,
+}
+
 pub async fn run(b: GuardBench) -> anyhow::Result<()> {
     ensure!(
         b.users >= b.concurrency && b.concurrency > 0,
         "--users must be at least --concurrency (> 0)"
     );
+    match &b.target {
+        Some(target) => {
+            let loaded = seed_over_http(target, b.users, b.concurrency, b.json).await?;
+            if !b.json {
+                eprintln!("measuring for {:?}…", b.duration);
+            }
+            let measured = measure(loaded, b.duration).await?;
+            report(&b, &target.url, &measured);
+        }
+        None => in_process(&b).await?,
+    }
+    Ok(())
+}
+
+/// Starts the server in this process on a scratch database, loads it, and drops the
+/// database.
+async fn in_process(b: &GuardBench) -> anyhow::Result<()> {
     let scratch = super::Scratch::new(b.database_url.as_deref())?;
     let (url, schema) = (scratch.url.clone(), scratch.schema.clone());
     let store = runtime::open_store_in_schema(&url, Some(&schema)).await?;
@@ -69,15 +114,118 @@ pub async fn run(b: GuardBench) -> anyhow::Result<()> {
     if !b.json {
         eprintln!("measuring for {:?}…", b.duration);
     }
+    let loaded = Loaded {
+        base,
+        app_key,
+        http,
+        per_worker,
+    };
+    let measured = measure(loaded, b.duration).await;
+    let _ = stop_tx.send(());
+    housekeeping.abort();
+    let _ = server.await;
+    drop(guard);
+    scratch.drop().await;
+    let backend = if url.starts_with("sqlite") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    report(b, backend, &measured?);
+    Ok(())
+}
 
+/// An app and `users` users with P-256 devices on a running server, through its admin
+/// API and the device enrolment a phone does. Names carry a random run id, so runs
+/// against one server do not collide; they stay on the server afterwards.
+async fn seed_over_http(
+    target: &Target,
+    users: usize,
+    workers: usize,
+    quiet: bool,
+) -> anyhow::Result<Loaded> {
+    let server = crate::http::ServerArgs {
+        url: target.url.clone(),
+        key: Some(target.admin_key.clone()),
+    };
+    let admin = Arc::new(crate::http::AdminApi::new(&server)?);
+    let run = random_token(&SystemEntropy::new(), 6).to_ascii_lowercase();
+    let app = admin
+        .post(
+            "/v1/admin/apps",
+            Some(&json!({ "name": format!("bench-{run}") })),
+        )
+        .await
+        .context("creating the bench app (is --key the server's admin key?)")?;
+    let app_key = app["api_key"]
+        .as_str()
+        .context("no api_key in the app's answer")?
+        .to_owned();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(workers * 2)
+        .build()?;
+    if !quiet {
+        eprintln!(
+            "seeding {users} users with P-256 devices on {}…",
+            target.url
+        );
+    }
+    let tasks = 8;
+    let per = users.div_ceil(tasks);
+    let mut handles = Vec::new();
+    for t in 0..tasks {
+        let (admin, http, run) = (admin.clone(), http.clone(), run.clone());
+        handles.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            for i in (t * per)..((t + 1) * per).min(users) {
+                let login = format!("bench-{run}-{i:07}");
+                admin
+                    .post(
+                        "/v1/admin/users",
+                        Some(&json!({ "login": login, "display_name": "" })),
+                    )
+                    .await?;
+                let path = format!(
+                    "/v1/admin/users/{}/enrolments",
+                    crate::http::segment(&login)
+                );
+                let enrolment = admin.post(&path, None).await?;
+                let link = enrolment["link"]
+                    .as_str()
+                    .context("no link in the enrolment's answer")?;
+                let key = DeviceKey::generate(KeyType::P256)?;
+                let (device, _) = Device::enrol(link, key, "bench", http.clone()).await?;
+                out.push((login, device));
+            }
+            anyhow::Ok(out)
+        }));
+    }
+    let mut per_worker: Vec<Vec<(String, Device)>> = (0..workers).map(|_| Vec::new()).collect();
+    let mut i = 0;
+    for h in handles {
+        for d in h.await?? {
+            per_worker[i % workers].push(d);
+            i += 1;
+        }
+    }
+    Ok(Loaded {
+        base: target.url.trim_end_matches('/').to_owned(),
+        app_key,
+        http,
+        per_worker,
+    })
+}
+
+/// Runs one worker per user list until `duration` is up.
+async fn measure(l: Loaded, duration: Duration) -> anyhow::Result<Measured> {
     #[allow(clippy::disallowed_methods)] // a benchmark measures elapsed time by definition
     let started = std::time::Instant::now();
-    let deadline = started + b.duration;
+    let deadline = started + duration;
     let mut workers = Vec::new();
-    for users in per_worker {
-        let http = http.clone();
-        let base = base.clone();
-        let app_key = app_key.clone();
+    for users in l.per_worker {
+        let http = l.http.clone();
+        let base = l.base.clone();
+        let app_key = l.app_key.clone();
         workers.push(tokio::spawn(async move {
             let mut stats = WorkerStats::default();
             let mut i = 0usize;
@@ -103,23 +251,27 @@ pub async fn run(b: GuardBench) -> anyhow::Result<()> {
             stats
         }));
     }
-    let mut lat = Vec::new();
-    let mut errors = 0;
-    let mut first_error = None;
+    let mut m = Measured {
+        latencies_us: Vec::new(),
+        errors: 0,
+        first_error: None,
+        seconds: 0.0,
+    };
     for w in workers {
         let s = w.await?;
-        lat.extend(s.latencies_us);
-        errors += s.errors;
-        first_error = first_error.or(s.first_error);
+        m.latencies_us.extend(s.latencies_us);
+        m.errors += s.errors;
+        m.first_error = m.first_error.or(s.first_error);
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    let _ = stop_tx.send(());
-    housekeeping.abort();
-    let _ = server.await;
-    drop(guard);
-    scratch.drop().await;
+    m.seconds = started.elapsed().as_secs_f64();
+    m.latencies_us.sort_unstable();
+    Ok(m)
+}
 
-    lat.sort_unstable();
+/// Prints the figures; `backend` names what was loaded (`sqlite`, `postgres`, or the
+/// target's URL).
+fn report(b: &GuardBench, backend: &str, m: &Measured) {
+    let lat = &m.latencies_us;
     let pct = |p: f64| -> f64 {
         if lat.is_empty() {
             return 0.0;
@@ -127,38 +279,32 @@ pub async fn run(b: GuardBench) -> anyhow::Result<()> {
         let idx = ((lat.len() as f64 - 1.0) * p).round() as usize;
         lat[idx] as f64 / 1000.0
     };
-    let per_sec = lat.len() as f64 / elapsed;
-    let backend = if url.starts_with("sqlite") {
-        "sqlite"
-    } else {
-        "postgres"
-    };
+    let per_sec = lat.len() as f64 / m.seconds;
     if b.json {
         output::json(&json!({
             "lifecycles_per_sec": (per_sec * 10.0).round() / 10.0,
             "p50_ms": pct(0.50), "p95_ms": pct(0.95), "p99_ms": pct(0.99),
-            "errors": errors,
+            "errors": m.errors,
             "lifecycles": lat.len(), "users": b.users, "concurrency": b.concurrency,
-            "seconds": elapsed, "backend": backend,
+            "seconds": m.seconds, "backend": backend,
         }));
     } else {
         output::line(&format!(
             "{backend}: {} users, concurrency {}, {:.1} s: {} lifecycles, {:.0} lifecycles/s, p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, {} errors",
             b.users,
             b.concurrency,
-            elapsed,
+            m.seconds,
             lat.len(),
             per_sec,
             pct(0.5),
             pct(0.95),
             pct(0.99),
-            errors
+            m.errors
         ));
     }
-    if let Some(e) = first_error {
+    if let Some(e) = &m.first_error {
         eprintln!("first error: {e}");
     }
-    Ok(())
 }
 
 async fn lifecycle(

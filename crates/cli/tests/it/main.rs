@@ -4,6 +4,7 @@
 mod canary;
 mod config;
 mod govern;
+mod guard_bench;
 mod harness;
 mod incidents;
 mod respond_bench;
