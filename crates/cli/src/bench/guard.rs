@@ -170,49 +170,36 @@ async fn seed_over_http(
             target.url
         );
     }
-    let tasks = 8;
-    let per = users.div_ceil(tasks);
-    let mut handles = Vec::new();
-    for t in 0..tasks {
-        let (admin, http, run) = (admin.clone(), http.clone(), run.clone());
-        handles.push(tokio::spawn(async move {
-            let mut out = Vec::new();
-            for i in (t * per)..((t + 1) * per).min(users) {
-                let login = format!("bench-{run}-{i:07}");
-                admin
-                    .post(
-                        "/v1/admin/users",
-                        Some(&json!({ "login": login, "display_name": "" })),
-                    )
-                    .await?;
-                let path = format!(
-                    "/v1/admin/users/{}/enrolments",
-                    crate::http::segment(&login)
-                );
-                let enrolment = admin.post(&path, None).await?;
-                let link = enrolment["link"]
-                    .as_str()
-                    .context("no link in the enrolment's answer")?;
-                let key = DeviceKey::generate(KeyType::P256)?;
-                let (device, _) = Device::enrol(link, key, "bench", http.clone()).await?;
-                out.push((login, device));
-            }
-            anyhow::Ok(out)
-        }));
-    }
-    let mut per_worker: Vec<Vec<(String, Device)>> = (0..workers).map(|_| Vec::new()).collect();
-    let mut i = 0;
-    for h in handles {
-        for d in h.await?? {
-            per_worker[i % workers].push(d);
-            i += 1;
+    let enrol_http = http.clone();
+    let devices = super::in_parallel(users, move |i| {
+        let (admin, http) = (admin.clone(), enrol_http.clone());
+        let login = format!("bench-{run}-{i:07}");
+        async move {
+            admin
+                .post(
+                    "/v1/admin/users",
+                    Some(&json!({ "login": login, "display_name": "" })),
+                )
+                .await?;
+            let path = format!(
+                "/v1/admin/users/{}/enrolments",
+                crate::http::segment(&login)
+            );
+            let enrolment = admin.post(&path, None).await?;
+            let link = enrolment["link"]
+                .as_str()
+                .context("no link in the enrolment's answer")?;
+            let key = DeviceKey::generate(KeyType::P256)?;
+            let (device, _) = Device::enrol(link, key, "bench", http).await?;
+            Ok((login, device))
         }
-    }
+    })
+    .await?;
     Ok(Loaded {
         base: target.url.trim_end_matches('/').to_owned(),
         app_key,
         http,
-        per_worker,
+        per_worker: super::deal(devices, workers),
     })
 }
 

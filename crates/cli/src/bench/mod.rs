@@ -83,16 +83,50 @@ pub(crate) async fn seed(
         eprintln!("seeding {users} users with P-256 devices…");
     }
     let devices = seed_devices(guard, &admin, base, &http, users).await?;
-    let mut per_worker: Vec<Vec<(String, Device)>> = (0..workers).map(|_| Vec::new()).collect();
-    for (i, d) in devices.into_iter().enumerate() {
-        per_worker[i % workers].push(d);
-    }
     Ok(Seeded {
         admin,
         app_key,
         http,
-        per_worker,
+        per_worker: deal(devices, workers),
     })
+}
+
+/// Deals `devices` out to `workers`: worker *w* gets *w*, *w + workers*, …
+pub(crate) fn deal<T>(devices: Vec<T>, workers: usize) -> Vec<Vec<T>> {
+    let mut per_worker: Vec<Vec<T>> = (0..workers).map(|_| Vec::new()).collect();
+    for (i, d) in devices.into_iter().enumerate() {
+        per_worker[i % workers].push(d);
+    }
+    per_worker
+}
+
+/// Runs `one(i)` for every `i` below `users`, eight at a time (enrolment is a few
+/// requests each, so the server and the signing share the cores); returns the results
+/// in order of `i`.
+pub(crate) async fn in_parallel<T, F, Fut>(users: usize, one: F) -> anyhow::Result<Vec<T>>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<T>> + Send,
+{
+    let tasks = 8;
+    let per = users.div_ceil(tasks);
+    let mut handles = Vec::new();
+    for t in 0..tasks {
+        let one = one.clone();
+        handles.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            for i in (t * per)..((t + 1) * per).min(users) {
+                out.push(one(i).await?);
+            }
+            anyhow::Ok(out)
+        }));
+    }
+    let mut all = Vec::with_capacity(users);
+    for h in handles {
+        all.extend(h.await??);
+    }
+    Ok(all)
 }
 
 /// Creates `users` users (`user0000000`, …), each with a P-256 device enrolled the way
@@ -104,29 +138,18 @@ async fn seed_devices(
     http: &reqwest::Client,
     users: usize,
 ) -> anyhow::Result<Vec<(String, Device)>> {
-    let tasks = 8;
-    let per = users.div_ceil(tasks);
-    let mut handles = Vec::new();
-    for t in 0..tasks {
-        let (guard, admin, base, http) =
-            (guard.clone(), admin.clone(), base.to_owned(), http.clone());
-        handles.push(tokio::spawn(async move {
-            let mut out = Vec::new();
-            for i in (t * per)..((t + 1) * per).min(users) {
-                let login = format!("user{i:07}");
-                guard.create_user(&admin, &login, "").await?;
-                let e = guard.create_enrolment(&admin, &login).await?;
-                let link = format!("{base}/enroll#{}", e.token);
-                let key = DeviceKey::generate(KeyType::P256)?;
-                let (device, _) = Device::enrol(&link, key, "bench", http.clone()).await?;
-                out.push((login, device));
-            }
-            anyhow::Ok(out)
-        }));
-    }
-    let mut devices = Vec::with_capacity(users);
-    for h in handles {
-        devices.extend(h.await??);
-    }
-    Ok(devices)
+    let (guard, admin, base, http) = (guard.clone(), admin.clone(), base.to_owned(), http.clone());
+    in_parallel(users, move |i| {
+        let (guard, admin, base, http) = (guard.clone(), admin.clone(), base.clone(), http.clone());
+        async move {
+            let login = format!("user{i:07}");
+            guard.create_user(&admin, &login, "").await?;
+            let e = guard.create_enrolment(&admin, &login).await?;
+            let link = format!("{base}/enroll#{}", e.token);
+            let key = DeviceKey::generate(KeyType::P256)?;
+            let (device, _) = Device::enrol(&link, key, "bench", http).await?;
+            Ok((login, device))
+        }
+    })
+    .await
 }
