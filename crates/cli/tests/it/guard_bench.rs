@@ -66,37 +66,17 @@ fn every_lifecycle_against_a_running_server_ends_approved() {
     let mut server = Server::start(&api);
     let url = server.url.clone();
     // The harness hands the admin key over as PUSHBACK_ADMIN_KEY.
-    let run = server.cli(&[
-        "bench",
-        "guard",
-        "--url",
-        &url,
-        "--users",
-        "6",
-        "--concurrency",
-        "3",
-        "--duration",
-        "1s",
-        "--json",
-    ]);
+    let args: Vec<&str> = ["bench", "guard", "--url", url.as_str()]
+        .into_iter()
+        .chain(SMALL)
+        .collect();
+    let run = server.cli(&args);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let report = checked(&run.stdout, &run.stderr);
     assert_eq!(report["backend"], url.as_str(), "{report}");
 
     // A second run on the same server names its users afresh.
-    let again = server.cli(&[
-        "bench",
-        "guard",
-        "--url",
-        &url,
-        "--users",
-        "3",
-        "--concurrency",
-        "3",
-        "--duration",
-        "1s",
-        "--json",
-    ]);
+    let again = server.cli(&args);
     assert_eq!(again.code, Some(0), "{}", again.stderr);
     checked(&again.stdout, &again.stderr);
     server.stop();
