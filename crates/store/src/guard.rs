@@ -13,6 +13,8 @@
 //! The rarer writes (expiry, unlocks, response locks) lock the counters first instead,
 //! in a transaction; both kinds bump the version, so each sees the other's writes.
 
+use std::sync::LazyLock;
+
 use serde_json::json;
 
 use pushback_guard::policy::{LockReason, UserState};
@@ -318,9 +320,10 @@ pub(crate) fn lost_every_race(what: &str) -> StoreError {
 /// The window starts at the latest of `$2` (now less the budget window), the last
 /// approval and the last reset: [`UserState::budget_since`] in SQL, so that the count
 /// and the counters come from one snapshot.
-pub(crate) fn open_read_sql() -> String {
-    format!(
-        "SELECT u.id, \
+pub(crate) fn open_read_sql() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT u.id, \
          (SELECT COUNT(*) FROM devices d WHERE d.user_id = u.id AND d.revoked_at IS NULL AND d.frozen_at IS NULL), \
          s.user_id, s.version, s.{}, \
          (SELECT COUNT(*) FROM challenges p WHERE p.user_id = u.id AND p.created_at > $2 \
@@ -330,8 +333,10 @@ pub(crate) fn open_read_sql() -> String {
          LEFT JOIN user_state s ON s.user_id = u.id \
          LEFT JOIN challenges c ON c.user_id = u.id AND c.status = 'pending' \
          WHERE u.login = $1",
-        STATE_COLUMNS.replace(", ", ", s.")
-    )
+            STATE_COLUMNS.replace(", ", ", s.")
+        )
+    });
+    &SQL
 }
 
 /// A row of [`open_read_sql`].
@@ -360,14 +365,17 @@ pub(crate) fn open_read_row(r: &dyn Row) -> SqlResult<OpenRead> {
 /// What recording an answer reads, in one statement and without a lock: whether the
 /// nonce is unused and the device live (`$3`, `$4`), the user's versioned counters
 /// (`$1`) and the challenge (`$2`). One row, whatever is missing.
-pub(crate) fn answer_read_sql() -> String {
-    format!(
-        "SELECT CAST(CASE WHEN NOT EXISTS (SELECT 1 FROM device_nonces WHERE device_id = $3 AND nonce = $4) \
+pub(crate) fn answer_read_sql() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT CAST(CASE WHEN NOT EXISTS (SELECT 1 FROM device_nonces WHERE device_id = $3 AND nonce = $4) \
          AND EXISTS (SELECT 1 FROM devices WHERE id = $3 AND revoked_at IS NULL AND frozen_at IS NULL) \
          THEN 1 ELSE 0 END AS BIGINT), s.*, c.* FROM (SELECT 1 AS one) AS o \
          LEFT JOIN (SELECT user_id, version, {STATE_COLUMNS} FROM user_state WHERE user_id = $1) AS s ON TRUE \
          LEFT JOIN (SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE id = $2) AS c ON TRUE"
-    )
+        )
+    });
+    &SQL
 }
 
 /// A row of [`answer_read_sql`].
@@ -720,7 +728,7 @@ macro_rules! impl_guard_store {
                     let window_start = now.minus_secs(p.budget_window_secs).millis();
                     let mut conn = self.writer().await?;
                     for _ in 0..OPTIMISTIC_ATTEMPTS {
-                        let rows = conn.rows(&open_read_sql(), args![login, window_start], open_read_row).await?;
+                        let rows = conn.rows(open_read_sql(), args![login, window_start], open_read_row).await?;
                         let Some((user_id, prompts, counters)) = rows
                             .first()
                             .filter(|r| r.active_devices > 0)
@@ -829,7 +837,7 @@ macro_rules! impl_guard_store {
                     let mut conn = self.writer().await?;
                     for _ in 0..OPTIMISTIC_ATTEMPTS {
                         let read = conn
-                            .one(&answer_read_sql(), args![a.user_id, &a.challenge_id, &a.nonce.device_id, &a.nonce.nonce], answer_read_row)
+                            .one(answer_read_sql(), args![a.user_id, &a.challenge_id, &a.nonce.device_id, &a.nonce.nonce], answer_read_row)
                             .await?;
                         // The refusals first, in their order, then the replay.
                         let judged = read
