@@ -235,28 +235,29 @@ pub(crate) async fn lock_state(
     Ok(state.unwrap_or_default())
 }
 
-/// Appends `entries`, in order, in one statement (a write of a batch: see
+/// Appends `entries` (at least one), in order, in one statement (a write of a batch: see
 /// [`Autocommit::write_all`](crate::sql::Autocommit::write_all)).
 pub(crate) fn audit_write<'a>(entries: &'a [Audit<'a>]) -> Write<'a> {
-    let mut sql =
-        String::from("INSERT INTO audit_log (at, kind, severity, subject, actor, detail) VALUES ");
+    // AUDIT_INSERT's first row, then one more per entry, numbered on.
+    let mut sql = String::from(AUDIT_INSERT);
     let mut args = Vec::with_capacity(entries.len() * 6);
     for (n, e) in entries.iter().enumerate() {
         let k = n * 6;
-        let sep = if n == 0 { "" } else { ", " };
-        sql.push_str(&format!(
-            "{sep}(${}, ${}, ${}, ${}, ${}, ${})",
-            k + 1,
-            k + 2,
-            k + 3,
-            k + 4,
-            k + 5,
-            k + 6
-        ));
+        if n > 0 {
+            sql.push_str(&format!(
+                ", (${}, ${}, ${}, ${}, ${}, ${})",
+                k + 1,
+                k + 2,
+                k + 3,
+                k + 4,
+                k + 5,
+                k + 6
+            ));
+        }
         args.extend_from_slice(audit_args!(e));
     }
     Write {
-        sql,
+        sql: sql.into(),
         args,
         must_change: false,
     }
@@ -728,19 +729,17 @@ macro_rules! impl_guard_store {
                     let window_start = now.minus_secs(p.budget_window_secs).millis();
                     let mut conn = self.writer().await?;
                     for _ in 0..OPTIMISTIC_ATTEMPTS {
-                        let rows = conn.rows(open_read_sql(), args![login, window_start], open_read_row).await?;
-                        let Some((user_id, prompts, counters)) = rows
-                            .first()
-                            .filter(|r| r.active_devices > 0)
-                            .map(|r| (r.user_id, r.prompts, (r.counters.version, r.counters.state.clone())))
-                        else {
+                        let mut rows = conn.rows(open_read_sql(), args![login, window_start], open_read_row).await?.into_iter();
+                        let Some(OpenRead { user_id, prompts, counters, live, .. }) = rows.next().filter(|r| r.active_devices > 0) else {
                             return Ok(OpenOutcome::Unavailable);
                         };
-                        let (Some(version), before) = counters else {
+                        let Some(version) = counters.version else {
                             conn.exec(STATE_CREATE, args![user_id]).await?;
                             continue;
                         };
-                        let live: Vec<(String, Timestamp)> = rows.into_iter().filter_map(|r| r.live).collect();
+                        // One row per live challenge; the user's columns repeat on each.
+                        let live: Vec<(String, Timestamp)> = live.into_iter().chain(rows.filter_map(|r| r.live)).collect();
+                        let before = counters.state;
                         let mut state = before.clone();
                         let mut changes = Vec::new();
                         let mut entries = Vec::new();

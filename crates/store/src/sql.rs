@@ -212,7 +212,8 @@ pub(crate) trait Session: Send {
 
 /// One write of a batch run by [`Autocommit::write_all`].
 pub(crate) struct Write<'a> {
-    pub(crate) sql: String,
+    /// Borrowed when the statement is a constant; built for a batch of audit entries.
+    pub(crate) sql: std::borrow::Cow<'a, str>,
     pub(crate) args: Vec<Arg<'a>>,
     /// The batch is undone unless this write changes a row.
     pub(crate) must_change: bool,
@@ -220,7 +221,7 @@ pub(crate) struct Write<'a> {
 
 impl<'a> Write<'a> {
     /// A write whose batch stands whether or not it changes a row.
-    pub(crate) fn new(sql: impl Into<String>, args: &[Arg<'a>]) -> Self {
+    pub(crate) fn new(sql: impl Into<std::borrow::Cow<'a, str>>, args: &[Arg<'a>]) -> Self {
         Write {
             sql: sql.into(),
             args: args.to_vec(),
@@ -230,7 +231,7 @@ impl<'a> Write<'a> {
 
     /// A write without which the batch is undone: a compare-and-set, or an update that
     /// must still find its row as it was read.
-    pub(crate) fn must_change(sql: impl Into<String>, args: &[Arg<'a>]) -> Self {
+    pub(crate) fn must_change(sql: impl Into<std::borrow::Cow<'a, str>>, args: &[Arg<'a>]) -> Self {
         Write {
             must_change: true,
             ..Write::new(sql, args)
