@@ -32,6 +32,10 @@ pub struct DatabaseSettings {
     /// File holding the server secret that keys code hashes; created (mode 0600) if
     /// missing. Every node sharing a database must use the same secret.
     pub secret_file: String,
+    /// PostgreSQL: the most connections this node holds open. Unset: twice this
+    /// machine's cores plus two ([`pushback_store::default_max_connections`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u32>,
 }
 
 impl Default for DatabaseSettings {
@@ -39,6 +43,7 @@ impl Default for DatabaseSettings {
         Self {
             url: "sqlite://pushback.db".into(),
             secret_file: "pushback.secret".into(),
+            max_connections: None,
         }
     }
 }
@@ -57,6 +62,11 @@ impl Config {
             .guard()
             .validate()
             .with_context(|| format!("checking {}", path.display()))?;
+        anyhow::ensure!(
+            config.database.max_connections != Some(0),
+            "checking {}: database.max_connections must be at least 1",
+            path.display()
+        );
         config
             .check_watch()
             .with_context(|| format!("checking {}", path.display()))?;
@@ -120,6 +130,11 @@ url = "sqlite://pushback.db"
 # The server secret that keys code hashes; created with mode 0600 if missing.
 # Every node sharing one database needs the same file.
 secret_file = "pushback.secret"
+# PostgreSQL: the most connections this node holds open. Each is a backend process
+# on the database server, and more of them than its cores only queue there.
+# Unset: twice this machine's cores plus two, which suits a database on a machine
+# like this one; for a larger database server, about twice its cores.
+# max_connections = 6
 
 [challenge]
 # "code": the login screen shows a code that the user types on the device

@@ -480,7 +480,7 @@ async fn report_incident(args: IncidentReportArgs) -> anyhow::Result<ExitCode> {
         eprintln!("error: no database at {path}: pass --database-url or PUSHBACK_DATABASE_URL");
         return Ok(ExitCode::from(2));
     }
-    let stores = crate::runtime::open_stores(url, None).await?;
+    let stores = crate::runtime::open_stores(url, None, None).await?;
     let Some(detail) = stores
         .incidents
         .incident(&args.id)

@@ -135,6 +135,10 @@ enum BenchCommand {
         /// fresh schema.
         #[arg(long, conflicts_with = "url")]
         database_url: Option<String>,
+        /// The in-process server's PostgreSQL pool, as `[database] max_connections`
+        /// (default: twice the cores plus two).
+        #[arg(long, conflicts_with = "url", value_parser = clap::value_parser!(u32).range(1..))]
+        max_connections: Option<u32>,
         /// Load a running server instead (`pushback serve` in another process), which
         /// measures it apart from the loader. The bench creates an app and --users users
         /// named bench-<run id>-…, and leaves them there: use a scratch server.
@@ -246,6 +250,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             concurrency,
             duration,
             database_url,
+            max_connections,
             url,
             key,
             json,
@@ -260,6 +265,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 concurrency,
                 duration,
                 database_url,
+                max_connections,
                 target,
                 json,
             })

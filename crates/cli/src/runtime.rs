@@ -24,19 +24,25 @@ pub struct Stores {
 
 /// Opens the store a database URL names, running migrations.
 pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn GuardStore>> {
-    open_store_in_schema(url, None).await
+    open_store_in_schema(url, None, None).await
 }
 
 /// Like [`open_store`]; on PostgreSQL, keeps the tables in `schema`.
 pub async fn open_store_in_schema(
     url: &str,
     schema: Option<&str>,
+    max_connections: Option<u32>,
 ) -> anyhow::Result<Arc<dyn GuardStore>> {
-    Ok(open_stores(url, schema).await?.guard)
+    Ok(open_stores(url, schema, max_connections).await?.guard)
 }
 
-/// The database a URL names, for every port; on PostgreSQL, in `schema` if given.
-pub async fn open_stores(url: &str, schema: Option<&str>) -> anyhow::Result<Stores> {
+/// The database a URL names, for every port; on PostgreSQL, in `schema` if given, with
+/// a pool of `max_connections` (default: [`pushback_store::default_max_connections`]).
+pub async fn open_stores(
+    url: &str,
+    schema: Option<&str>,
+    max_connections: Option<u32>,
+) -> anyhow::Result<Stores> {
     Ok(match Backend::of_url(url) {
         Some(Backend::Sqlite) => {
             let store = Arc::new(
@@ -52,9 +58,13 @@ pub async fn open_stores(url: &str, schema: Option<&str>) -> anyhow::Result<Stor
         }
         Some(Backend::Postgres) => {
             let store = Arc::new(
-                PostgresStore::connect_in_schema(url, schema)
-                    .await
-                    .context("connecting to PostgreSQL")?,
+                PostgresStore::connect_with(
+                    url,
+                    schema,
+                    max_connections.unwrap_or_else(pushback_store::default_max_connections),
+                )
+                .await
+                .context("connecting to PostgreSQL")?,
             );
             Stores {
                 guard: store.clone(),

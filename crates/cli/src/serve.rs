@@ -19,7 +19,7 @@ use crate::runtime;
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let url = config.database.url.clone();
-    let stores = runtime::open_stores(&url, None).await?;
+    let stores = runtime::open_stores(&url, None, config.database.max_connections).await?;
     let secret =
         runtime::load_or_create_secret(std::path::Path::new(&config.database.secret_file))?;
     let clock = Arc::new(SystemClock);

@@ -222,17 +222,34 @@ impl Observer for Observers {
 
 /// Records that never change once written, kept in memory so the hot path does not ask
 /// the database for them on every request: an app's id, name and key hash (apps have no
-/// rotation or deletion), and a device's identity and public key. A device's revocation
-/// is *not* trusted from here: the store checks it in the same statement that consumes
-/// the request's nonce, so a revocation on any node takes effect at once.
+/// rotation or deletion), a device's identity and public key, and what an app's poll
+/// shows of a decided challenge. A device's revocation is *not* trusted from here: the
+/// store checks it in the same statement that consumes the request's nonce, so a
+/// revocation on any node takes effect at once.
 #[derive(Default)]
 pub(crate) struct Immutables {
     pub(crate) apps: std::sync::RwLock<std::collections::HashMap<String, AppRecord>>,
     pub(crate) devices: std::sync::RwLock<std::collections::HashMap<String, DeviceRecord>>,
+    decided: std::sync::RwLock<std::collections::HashMap<String, Decided>>,
+}
+
+/// A challenge as its app's poll shows it once it is decided. Every change of a
+/// challenge's status starts from pending, so a decided one never changes again and a
+/// poll may be answered from here, whichever node decided it.
+#[derive(Clone, Debug)]
+struct Decided {
+    app_id: String,
+    status: ChallengeStatus,
+    expires_at: Timestamp,
+    decided_at: Option<Timestamp>,
 }
 
 /// Entries kept per map before it is emptied and refilled on demand.
 const CACHE_LIMIT: usize = 500_000;
+
+/// Decided challenges kept for polls (about 10 MiB). Apps poll within seconds of the
+/// decision; a poll that misses reads the database.
+const DECIDED_LIMIT: usize = 65_536;
 
 pub(crate) fn cached<T: Clone>(
     map: &std::sync::RwLock<std::collections::HashMap<String, T>>,
@@ -246,8 +263,17 @@ pub(crate) fn remember<T>(
     id: &str,
     value: T,
 ) {
+    remember_up_to(map, id, value, CACHE_LIMIT);
+}
+
+fn remember_up_to<T>(
+    map: &std::sync::RwLock<std::collections::HashMap<String, T>>,
+    id: &str,
+    value: T,
+    limit: usize,
+) {
     if let Ok(mut m) = map.write() {
-        if m.len() >= CACHE_LIMIT {
+        if m.len() >= limit {
             m.clear();
         }
         m.insert(id.to_owned(), value);
@@ -437,18 +463,61 @@ impl Guard {
 
     /// The state of a challenge, for the app that opened it.
     pub async fn status(&self, app: &AppRecord, auth_req_id: &str) -> GuardResult<ChallengeView> {
-        let ch = self
-            .store
-            .challenge(auth_req_id)
-            .await?
-            .filter(|c| c.app_id == app.id)
-            .ok_or(GuardError::NotFound)?;
+        let decided = match cached(&self.immutables.decided, auth_req_id) {
+            Some(decided) => decided,
+            None => {
+                let ch = self
+                    .store
+                    .challenge(auth_req_id)
+                    .await?
+                    .ok_or(GuardError::NotFound)?;
+                if ch.status == ChallengeStatus::Pending {
+                    // Pending until the database says otherwise, or past its expiry.
+                    return if ch.app_id == app.id {
+                        Ok(ChallengeView {
+                            status: ch.status_at(self.now()),
+                            auth_req_id: ch.id,
+                            expires_at: ch.expires_at,
+                            decided_at: ch.decided_at,
+                        })
+                    } else {
+                        Err(GuardError::NotFound)
+                    };
+                }
+                self.remember_decided(&ch, ch.status, ch.decided_at)
+            }
+        };
+        if decided.app_id != app.id {
+            return Err(GuardError::NotFound);
+        }
         Ok(ChallengeView {
-            status: ch.status_at(self.now()),
-            auth_req_id: ch.id,
-            expires_at: ch.expires_at,
-            decided_at: ch.decided_at,
+            auth_req_id: auth_req_id.to_owned(),
+            status: decided.status,
+            expires_at: decided.expires_at,
+            decided_at: decided.decided_at,
         })
+    }
+
+    /// Keeps what a poll shows of `ch`, decided as `status` at `decided_at`.
+    fn remember_decided(
+        &self,
+        ch: &ChallengeRecord,
+        status: ChallengeStatus,
+        decided_at: Option<Timestamp>,
+    ) -> Decided {
+        let decided = Decided {
+            app_id: ch.app_id.clone(),
+            status,
+            expires_at: ch.expires_at,
+            decided_at,
+        };
+        remember_up_to(
+            &self.immutables.decided,
+            &ch.id,
+            decided.clone(),
+            DECIDED_LIMIT,
+        );
+        decided
     }
 
     // --- devices ----------------------------------------------------------------------
@@ -614,6 +683,7 @@ impl Guard {
                 new_lock,
                 challenge: ch,
             } => {
+                self.remember_decided(&ch, status, Some(now));
                 let seconds = (now.millis() - ch.created_at.millis()).max(0) as f64 / 1000.0;
                 self.observer.decided(resolution, seconds);
                 let shown = serde_json::from_str::<DisplayContext>(&ch.context_json).ok();

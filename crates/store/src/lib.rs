@@ -28,7 +28,7 @@ mod postgres;
 mod sql;
 mod sqlite;
 
-pub use postgres::PostgresStore;
+pub use postgres::{PostgresStore, default_max_connections};
 pub use sqlite::SqliteStore;
 
 /// Which backend a database URL names.

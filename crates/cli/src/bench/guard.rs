@@ -21,6 +21,8 @@ pub struct GuardBench {
     pub concurrency: usize,
     pub duration: Duration,
     pub database_url: Option<String>,
+    /// The in-process server's PostgreSQL pool (`[database] max_connections`).
+    pub max_connections: Option<u32>,
     /// A running server to load instead of an in-process one, with its admin key.
     pub target: Option<Target>,
     pub json: bool,
@@ -81,7 +83,7 @@ pub async fn run(b: GuardBench) -> anyhow::Result<()> {
 async fn in_process(b: &GuardBench) -> anyhow::Result<()> {
     let scratch = super::Scratch::new(b.database_url.as_deref())?;
     let (url, schema) = (scratch.url.clone(), scratch.schema.clone());
-    let store = runtime::open_store_in_schema(&url, Some(&schema)).await?;
+    let store = runtime::open_store_in_schema(&url, Some(&schema), b.max_connections).await?;
     let metrics = Arc::new(Metrics::new());
     // Every lifecycle approves, so the fatigue policy never refuses a well-behaved loader.
     let guard = Arc::new(runtime::guard(

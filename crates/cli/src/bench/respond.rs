@@ -134,7 +134,7 @@ pub async fn run(b: RespondBench) -> anyhow::Result<()> {
     ensure!(b.concurrency > 0, "--concurrency must be positive");
     let scratch = super::Scratch::new(b.database_url.as_deref())?;
     let (url, schema) = (scratch.url.clone(), scratch.schema.clone());
-    let stores = runtime::open_stores(&url, Some(&schema)).await?;
+    let stores = runtime::open_stores(&url, Some(&schema), None).await?;
 
     let arrivals = Arc::new(Arrivals::default());
     let okta_url = start_okta(arrivals.clone()).await?;

@@ -7,7 +7,8 @@ use pushback_guard::{
 use pushback_model::sha256;
 
 use crate::support::{
-    assert_not_found, assert_refused, assert_unauthorized, context, enrol_request, worlds,
+    World, assert_not_found, assert_refused, assert_unauthorized, context, enrol_request,
+    postgres_pool_of, worlds,
 };
 
 #[tokio::test]
@@ -155,6 +156,11 @@ async fn full_lifecycle_from_bootstrap_to_approval() {
             "[{b}] context_sha256 is the SHA-256 of the canonical context"
         );
 
+        // Another node polls while it is pending.
+        let other = w.another_node();
+        let polled = other.status(&w.app, &auth_req_id).await.expect("status");
+        assert_eq!(polled.status, ChallengeStatus::Pending, "[{b}]");
+
         // The user types the code and approves.
         w.advance(7);
         let receipt = w
@@ -178,6 +184,20 @@ async fn full_lifecycle_from_bootstrap_to_approval() {
             w.guard.status(&w.app, "ch_doesnotexist").await,
             "unknown challenge",
         );
+        // The node that polled it pending sees the decision made on another, and so do
+        // its later polls; the other app is refused there too.
+        for poll in 0..2 {
+            let seen = other.status(&w.app, &auth_req_id).await.expect("status");
+            assert_eq!(
+                (seen.status, seen.decided_at, seen.expires_at),
+                (ChallengeStatus::Approved, Some(w.now()), expires_at),
+                "[{b}] poll {poll} on the node that did not decide"
+            );
+            assert_not_found(
+                other.status(&intranet, &auth_req_id).await,
+                "another app's challenge, on the other node",
+            );
+        }
 
         let record = w.record(&auth_req_id).await;
         assert_eq!(record.device_id.as_deref(), Some(dev.id.as_str()));
@@ -531,4 +551,54 @@ async fn one_live_challenge_per_user_the_newest_supersedes() {
             .expect("approve the live one");
         assert_eq!(receipt.status, ChallengeStatus::Approved);
     }
+}
+
+/// `[database] max_connections` may be as low as 1, so no path may hold two of the
+/// pool's connections at once: it would wait for itself until the pool gives up.
+#[tokio::test]
+async fn a_postgres_pool_of_one_connection_serves_every_path() {
+    let Some(backend) = postgres_pool_of(1).await else {
+        return;
+    };
+    assert!(
+        pushback_store::PostgresStore::connect_with("postgres://127.0.0.1/x", None, 0)
+            .await
+            .is_err(),
+        "a pool of no connections is refused"
+    );
+    let w = World::new(backend).await;
+    let dev = w.user_with_device("alice@example.com").await;
+    let first = w.open_pending("alice@example.com").await;
+    assert_eq!(w.pending(&dev).await.expect("pending").len(), 1);
+    w.answer(&dev, &first.id, &first.code, Decision::Approve)
+        .await
+        .expect("approve");
+    assert_eq!(w.status(&first.id).await, ChallengeStatus::Approved);
+
+    w.skip_backoff("alice@example.com").await;
+    let denied = w.open_pending("alice@example.com").await;
+    w.answer(&dev, &denied.id, "", Decision::Deny)
+        .await
+        .expect("deny");
+    w.skip_backoff("alice@example.com").await;
+    let reported = w.open_pending("alice@example.com").await;
+    w.answer(&dev, &reported.id, "", Decision::NotMe)
+        .await
+        .expect("not me");
+    assert_eq!(w.status(&reported.id).await, ChallengeStatus::NotMe);
+    w.guard
+        .unlock(&w.admin, "alice@example.com")
+        .await
+        .expect("an admin unlocks");
+
+    w.skip_backoff("alice@example.com").await;
+    let lapsed = w.open_pending("alice@example.com").await;
+    w.advance(3600);
+    w.guard.housekeeping().await.expect("housekeeping");
+    assert_eq!(w.status(&lapsed.id).await, ChallengeStatus::Expired);
+    let report = pushback_guard::audit::verify_audit(w.store.as_ref())
+        .await
+        .expect("verify the audit log");
+    assert_eq!(report.broken, None);
+    assert!(report.verified > 0);
 }

@@ -150,6 +150,24 @@ async fn sqlite() -> Backend {
 }
 
 async fn postgres(url: &str) -> Backend {
+    postgres_with_pool(url, pushback_store::default_max_connections()).await
+}
+
+/// A fresh PostgreSQL store whose pool holds at most `max_connections`, when [`PG_ENV`]
+/// is set.
+pub async fn postgres_pool_of(max_connections: u32) -> Option<Backend> {
+    match std::env::var(PG_ENV) {
+        Ok(url) if !url.trim().is_empty() => {
+            Some(postgres_with_pool(url.trim(), max_connections).await)
+        }
+        _ => {
+            announce_postgres_skipped();
+            None
+        }
+    }
+}
+
+async fn postgres_with_pool(url: &str, max_connections: u32) -> Backend {
     let mut bytes = [0u8; 8];
     SystemEntropy::new().fill(&mut bytes);
     let schema = format!("t_{}", hex::encode(bytes));
@@ -158,7 +176,7 @@ async fn postgres(url: &str) -> Backend {
         schema: schema.clone(),
     };
     let store = Arc::new(
-        PostgresStore::connect_in_schema(url, Some(&schema))
+        PostgresStore::connect_with(url, Some(&schema), max_connections)
             .await
             .expect("open a fresh PostgreSQL store in its own schema"),
     );
