@@ -46,6 +46,7 @@ fn valid_schema(schema: &str) -> bool {
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
+    recent: std::sync::Arc<crate::guard::RecentlyOpened>,
 }
 
 impl PostgresStore {
@@ -114,7 +115,10 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Backend(format!("migrating: {e}")))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            recent: std::sync::Arc::default(),
+        })
     }
 
     /// Drops `schema` and everything in it (for scratch schemas such as the benchmark's).

@@ -65,6 +65,7 @@ pub struct SqliteStore {
     /// Set by the checkpointer when the WAL should start over: the next session
     /// finishes the checkpoint first ([`checkpoint_pass`]).
     restart: Arc<AtomicBool>,
+    recent: Arc<crate::guard::RecentlyOpened>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -186,7 +187,11 @@ impl SqliteStore {
             .name("sqlite-checkpoint".into())
             .spawn(move || checkpoint_while(&alive, &checkpointer, &wanted))
             .map_err(|e| StoreError::Backend(format!("starting the checkpointer: {e}")))?;
-        Ok(Self { conn, restart })
+        Ok(Self {
+            conn,
+            restart,
+            recent: Arc::default(),
+        })
     }
 }
 
