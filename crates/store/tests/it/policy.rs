@@ -554,3 +554,71 @@ async fn a_user_without_a_counters_row_gets_default_counters() {
         assert_eq!((state.failures, state.backoff_level), (0, 0), "[{b}]");
     }
 }
+
+/// An answer on the node that opened its challenge starts from what the opening kept in
+/// memory; on another node it reads the database. Each step below is taken by two users
+/// at the same instants, one answering where the challenge was opened and one
+/// elsewhere, and their counters must agree after every answer: supersession, deny,
+/// wrong code, approval and not-me.
+#[tokio::test]
+async fn an_answer_where_its_challenge_was_opened_leaves_the_counters_a_read_would() {
+    for w in worlds().await {
+        let b = w.name;
+        let elsewhere = w.separate_node().await;
+        let here_dev = w.user_with_device("here").await;
+        let there_dev = w.user_with_device("there").await;
+        let steps = [
+            (Decision::Deny, false),
+            (Decision::Approve, true),
+            (Decision::Approve, false),
+            (Decision::Approve, true),
+            (Decision::NotMe, false),
+        ];
+        for (step, (decision, right_code)) in steps.into_iter().enumerate() {
+            for login in ["here", "there"] {
+                w.skip_backoff(login).await;
+            }
+            // Two prompts each, the second superseding the first: the opening changes
+            // the counters that the answer then starts from.
+            let mut last = Vec::new();
+            for _ in 0..2 {
+                last.clear();
+                for login in ["here", "there"] {
+                    last.push(w.open_pending(login).await);
+                }
+                w.advance(1);
+            }
+            for (dev, ch, node) in [
+                (&here_dev, &last[0], &*w.guard),
+                (&there_dev, &last[1], &elsewhere),
+            ] {
+                let code = match decision {
+                    Decision::Approve if right_code => ch.code.clone(),
+                    Decision::Approve if ch.code == "000000" => "111111".to_owned(),
+                    Decision::Approve => "000000".to_owned(),
+                    _ => String::new(),
+                };
+                let signed = w.signed_answer(dev, &ch.id, &code, decision).await;
+                let _ = node.answer(&signed).await;
+            }
+            let (here, there) = (w.state("here").await, w.state("there").await);
+            assert_eq!(here, there, "[{b}] step {step}: {decision:?}");
+            assert_eq!(
+                (
+                    w.status(&last[0].id).await,
+                    w.record(&last[0].id).await.reason
+                ),
+                (
+                    w.status(&last[1].id).await,
+                    w.record(&last[1].id).await.reason
+                ),
+                "[{b}] step {step}: both challenges decided alike"
+            );
+        }
+        let here = w.state("here").await;
+        assert!(
+            here.locked_until.is_some() && here.backoff_level > 0,
+            "[{b}] the steps reached a lock and a backoff: {here:?}"
+        );
+    }
+}

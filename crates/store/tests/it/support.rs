@@ -108,7 +108,15 @@ pub struct Backend {
     pub findings: Arc<dyn FindingStore>,
     pub incidents: Arc<dyn pushback_respond::IncidentStore>,
     pub raw: Raw,
+    reopen: Reopen,
     cleanup: Cleanup,
+}
+
+/// How to open a second store on the same database, as another node would.
+#[derive(Clone)]
+enum Reopen {
+    Sqlite(String),
+    Postgres { url: String, schema: String },
 }
 
 fn announce_postgres_skipped() {
@@ -145,6 +153,7 @@ async fn sqlite() -> Backend {
         incidents: store.clone(),
         store,
         raw: Raw::Sqlite(std::sync::Mutex::new(raw)),
+        reopen: Reopen::Sqlite(url),
         cleanup: Cleanup::Dir(dir),
     }
 }
@@ -194,6 +203,10 @@ async fn postgres_with_pool(url: &str, max_connections: u32) -> Backend {
         incidents: store.clone(),
         store,
         raw: Raw::Postgres(raw),
+        reopen: Reopen::Postgres {
+            url: url.to_owned(),
+            schema,
+        },
         cleanup: Cleanup::Schema(cleanup),
     }
 }
@@ -367,6 +380,7 @@ pub struct World {
     pub app: AppRecord,
     pub app_key: String,
     pub raw: Raw,
+    reopen: Reopen,
     // Last, so the store is dropped before its file or schema goes.
     _cleanup: Cleanup,
 }
@@ -379,6 +393,7 @@ impl World {
             findings: _,
             incidents,
             raw,
+            reopen,
             cleanup,
         } = backend;
         let clock = Arc::new(ManualClock::new(Timestamp::from_millis(T0)));
@@ -414,8 +429,34 @@ impl World {
             app,
             app_key,
             raw,
+            reopen,
             _cleanup: cleanup,
         }
+    }
+
+    /// Another server node with a store of its own on the same database and clock:
+    /// nothing kept in memory is shared with this one.
+    pub async fn separate_node(&self) -> Guard {
+        let store: Arc<dyn GuardStore> = match &self.reopen {
+            Reopen::Sqlite(url) => Arc::new(
+                SqliteStore::connect(url)
+                    .await
+                    .expect("a second SQLite store on the same file"),
+            ),
+            Reopen::Postgres { url, schema } => Arc::new(
+                PostgresStore::connect_in_schema(url, Some(schema))
+                    .await
+                    .expect("a second PostgreSQL store on the same schema"),
+            ),
+        };
+        Guard::new(
+            store,
+            self.clock.clone(),
+            Arc::new(SystemEntropy::new()),
+            CodeKey::new(b"test key"),
+            GuardSettings::default(),
+        )
+        .expect("default settings are valid")
     }
 
     /// Another server node: its own guard (and caches) on the same store and clock.
