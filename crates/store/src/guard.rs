@@ -316,34 +316,63 @@ impl Opened {
     }
 }
 
-/// The challenges this node opened and has not yet seen answered ([`Opened`]), so that
-/// the answer, usually coming back to the node that opened it, skips its read: one
-/// statement fewer per lifecycle on PostgreSQL.
-#[derive(Default)]
-pub(crate) struct RecentlyOpened(std::sync::Mutex<std::collections::HashMap<String, Opened>>);
+/// A user whose counters this node last saved with an approval, at `version`: what
+/// opening their next challenge would read, had nobody written since. An approval
+/// leaves the user no pending challenge (opening one supersedes every other) and starts
+/// the budget over, so the opening assumes no live challenge and no prompt in the
+/// budget, and its compare-and-set ([`state_cas_assuming`]) checks both, with the
+/// version and an active device, in the statement that writes.
+pub(crate) struct Approved {
+    pub(crate) user_id: i64,
+    pub(crate) state: UserState,
+    pub(crate) version: i64,
+}
 
-impl RecentlyOpened {
-    /// Entries kept before the map is emptied (about 10 MiB); a challenge not found here
-    /// is read from the database.
+/// What this node's own writes left, kept so that the next step of a lifecycle, which
+/// usually comes back to the same node, skips its read: the challenges it opened and
+/// has not seen answered ([`Opened`], by id) and the users it last saw approve
+/// ([`Approved`], by login). One statement fewer per answer and per opening on
+/// PostgreSQL; a write that finds the database moved on is undone and read afresh.
+#[derive(Default)]
+pub(crate) struct Kept {
+    opened: std::sync::Mutex<std::collections::HashMap<String, Opened>>,
+    approved: std::sync::Mutex<std::collections::HashMap<String, Approved>>,
+}
+
+impl Kept {
+    /// Entries kept per map before it is emptied (about 10 MiB in all); what is not
+    /// found here is read from the database.
     const LIMIT: usize = 16_384;
 
-    pub(crate) fn keep(&self, opened: Opened) {
-        if let Ok(mut map) = self.0.lock() {
-            if map.len() >= Self::LIMIT {
-                map.clear();
-            }
-            map.insert(opened.challenge.id.clone(), opened);
-        }
+    pub(crate) fn keep_opened(&self, opened: Opened) {
+        keep(&self.opened, opened.challenge.id.clone(), opened);
     }
 
-    pub(crate) fn take(&self, id: &str) -> Option<Opened> {
-        self.0.lock().ok()?.remove(id)
+    pub(crate) fn take_opened(&self, id: &str) -> Option<Opened> {
+        self.opened.lock().ok()?.remove(id)
+    }
+
+    pub(crate) fn keep_approved(&self, login: &str, approved: Approved) {
+        keep(&self.approved, login.to_owned(), approved);
+    }
+
+    pub(crate) fn take_approved(&self, login: &str) -> Option<Approved> {
+        self.approved.lock().ok()?.remove(login)
     }
 }
 
-impl std::fmt::Debug for RecentlyOpened {
+fn keep<T>(map: &std::sync::Mutex<std::collections::HashMap<String, T>>, key: String, value: T) {
+    if let Ok(mut map) = map.lock() {
+        if map.len() >= Kept::LIMIT {
+            map.clear();
+        }
+        map.insert(key, value);
+    }
+}
+
+impl std::fmt::Debug for Kept {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RecentlyOpened").finish_non_exhaustive()
+        f.debug_struct("Kept").finish_non_exhaustive()
     }
 }
 
@@ -377,6 +406,29 @@ pub(crate) fn state_cas<'a>(user_id: i64, st: &UserState, version: i64) -> Write
 const STATE_CAS: &str = "UPDATE user_state SET last_approval_at = $2, backoff_level = $3, backoff_until = $4, \
      failures = $5, locked_until = $6, lock_reason = $7, reset_at = $8, step_up_since = $9, version = version + 1 \
      WHERE user_id = $1 AND version = $10";
+
+/// [`state_cas`] for an opening that did not read ([`Approved`]): it also stands only if
+/// the user has an active device, no pending challenge and no prompt in the budget
+/// since `budget_since`, which is what the read would have found.
+pub(crate) fn state_cas_assuming<'a>(
+    user_id: i64,
+    st: &UserState,
+    version: i64,
+    budget_since: Timestamp,
+) -> Write<'a> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "{STATE_CAS} \
+             AND EXISTS (SELECT 1 FROM devices WHERE user_id = $1 AND revoked_at IS NULL AND frozen_at IS NULL) \
+             AND NOT EXISTS (SELECT 1 FROM challenges WHERE user_id = $1 AND status = 'pending') \
+             AND NOT EXISTS (SELECT 1 FROM challenges WHERE user_id = $1 AND created_at > $11)"
+        )
+    });
+    let mut w = Write::must_change(SQL.as_str(), state_args!(user_id, st));
+    w.args.push(Arg::from(version));
+    w.args.push(Arg::from(budget_since.millis()));
+    w
+}
 
 /// How many times an optimistic write reads again after losing a race before it gives
 /// up. Each loss means another write of the same user's counters committed, so a
@@ -805,17 +857,33 @@ macro_rules! impl_guard_store {
                     let now = new.created_at;
                     let window_start = now.minus_secs(p.budget_window_secs).millis();
                     let mut conn = self.writer().await?;
+                    // After an approval this node saved, what the read would find is
+                    // known ([`Approved`]), and the write checks it; once, as a read.
+                    let mut kept = self.kept.take_approved(login);
                     for _ in 0..OPTIMISTIC_ATTEMPTS {
-                        let mut rows = conn.rows(open_read_sql(), args![login, window_start], open_read_row).await?.into_iter();
-                        let Some(OpenRead { user_id, prompts, counters, live, .. }) = rows.next().filter(|r| r.active_devices > 0) else {
-                            return Ok(OpenOutcome::Unavailable);
+                        let (user_id, prompts, counters, live, assumed) = match kept.take() {
+                            Some(Approved { user_id, state, version }) => {
+                                let since = state.budget_since(p, now);
+                                (user_id, 0, Versioned { state, version: Some(version) }, Vec::new(), Some(since))
+                            }
+                            None => {
+                                let mut rows = conn.rows(open_read_sql(), args![login, window_start], open_read_row).await?.into_iter();
+                                let Some(OpenRead { user_id, prompts, counters, live, .. }) = rows.next().filter(|r| r.active_devices > 0) else {
+                                    return Ok(OpenOutcome::Unavailable);
+                                };
+                                // One row per live challenge; the user's columns repeat on each.
+                                let live: Vec<(String, Timestamp)> = live.into_iter().chain(rows.filter_map(|r| r.live)).collect();
+                                (user_id, prompts, counters, live, None)
+                            }
                         };
                         let Some(version) = counters.version else {
                             conn.exec(STATE_CREATE, args![user_id]).await?;
                             continue;
                         };
-                        // One row per live challenge; the user's columns repeat on each.
-                        let live: Vec<(String, Timestamp)> = live.into_iter().chain(rows.filter_map(|r| r.live)).collect();
+                        let cas = |state: &UserState| match assumed {
+                            Some(since) => state_cas_assuming(user_id, state, version, since),
+                            None => state_cas(user_id, state, version),
+                        };
                         let before = counters.state;
                         let mut state = before.clone();
                         let mut changes = Vec::new();
@@ -836,6 +904,10 @@ macro_rules! impl_guard_store {
                         let prompts = u32::try_from(prompts).unwrap_or(u32::MAX);
                         let admission = policy::admit(&state, prompts, p, now);
                         if admission != Admission::Push {
+                            if assumed.is_some() {
+                                // A refusal is recorded on what was read, not assumed.
+                                continue;
+                            }
                             let (why, severity) = match &admission {
                                 Admission::Wait { .. } => ("backoff", Severity::Low),
                                 Admission::Locked { .. } => ("locked", Severity::Medium),
@@ -847,7 +919,7 @@ macro_rules! impl_guard_store {
                                 append_audit(&mut conn, &entries[0]).await?;
                                 return Ok(OpenOutcome::Refused(admission));
                             }
-                            let mut writes = vec![state_cas(user_id, &state, version)];
+                            let mut writes = vec![cas(&state)];
                             writes.extend(changes);
                             writes.push(audit_write(&entries));
                             if conn.write_all(&writes).await? {
@@ -868,7 +940,7 @@ macro_rules! impl_guard_store {
                         }
                         entries.push(Audit::new(now, "challenge.created", Severity::Info, login, actor,
                             json!({ "challenge": new.id, "app": new.app_id, "expires_at": new.expires_at.millis(), "prompts": prompts + 1 })));
-                        let mut writes = vec![state_cas(user_id, &state, version)];
+                        let mut writes = vec![cas(&state)];
                         writes.extend(changes);
                         writes.push(sql::Write::new(
                             "INSERT INTO challenges (id, user_id, login, app_id, status, code_hash, context_json, context_sha256, created_at, expires_at) \
@@ -877,7 +949,7 @@ macro_rules! impl_guard_store {
                         ));
                         writes.push(audit_write(&entries));
                         if conn.write_all(&writes).await.map_err(conflict("challenge"))? {
-                            self.recent.keep(Opened::new(new, user_id, login, state, version + 1));
+                            self.kept.keep_opened(Opened::new(new, user_id, login, state, version + 1));
                             return Ok(OpenOutcome::Opened { superseded, prompts: prompts + 1 });
                         }
                     }
@@ -914,7 +986,7 @@ macro_rules! impl_guard_store {
                     let mut conn = self.writer().await?;
                     // A challenge this node opened starts from what it kept instead of a
                     // read ([`Opened`] says why that is safe); once, as a read would.
-                    let mut kept = self.recent.take(&a.challenge_id);
+                    let mut kept = self.kept.take_opened(&a.challenge_id);
                     for _ in 0..OPTIMISTIC_ATTEMPTS {
                         let read = match kept.take() {
                             Some(Opened { challenge, state, version }) => AnswerRead {
@@ -1005,6 +1077,9 @@ macro_rules! impl_guard_store {
                         writes.extend(kill);
                         writes.push(audit_write(&entries));
                         if conn.write_all(&writes).await? {
+                            if resolution == Resolution::Approved {
+                                self.kept.keep_approved(login, Approved { user_id: a.user_id, state, version: version + 1 });
+                            }
                             return Ok(AnswerOutcome::Recorded { status, resolution, new_lock: lock_reason, challenge: Box::new(challenge) });
                         }
                     }

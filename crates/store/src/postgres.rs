@@ -46,7 +46,7 @@ fn valid_schema(schema: &str) -> bool {
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
-    recent: std::sync::Arc<crate::guard::RecentlyOpened>,
+    kept: std::sync::Arc<crate::guard::Kept>,
 }
 
 impl PostgresStore {
@@ -117,7 +117,7 @@ impl PostgresStore {
             .map_err(|e| StoreError::Backend(format!("migrating: {e}")))?;
         Ok(Self {
             pool,
-            recent: std::sync::Arc::default(),
+            kept: std::sync::Arc::default(),
         })
     }
 

@@ -65,7 +65,7 @@ pub struct SqliteStore {
     /// Set by the checkpointer when the WAL should start over: the next session
     /// finishes the checkpoint first ([`checkpoint_pass`]).
     restart: Arc<AtomicBool>,
-    recent: Arc<crate::guard::RecentlyOpened>,
+    kept: Arc<crate::guard::Kept>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -190,7 +190,7 @@ impl SqliteStore {
         Ok(Self {
             conn,
             restart,
-            recent: Arc::default(),
+            kept: Arc::default(),
         })
     }
 }

@@ -6,7 +6,23 @@ use pushback_guard::{ChallengeAnswer, ChallengeStatus, Decision, Refusal};
 use pushback_model::Severity;
 use pushback_model::Timestamp;
 
-use crate::support::{Device, World, assert_refused, worlds};
+use std::sync::Arc;
+
+use pushback_guard::ChallengeRequest;
+use pushback_model::ManualClock;
+
+use crate::support::{Device, Opened, World, assert_refused, context, worlds};
+
+/// Opens a challenge for the device's user and approves it, a second apart.
+async fn approve(w: &World, dev: &Device) -> Opened {
+    let ch = w.open_pending(&dev.login).await;
+    w.advance(1);
+    w.answer(dev, &ch.id, &ch.code, Decision::Approve)
+        .await
+        .expect("approve");
+    w.advance(1);
+    ch
+}
 
 /// Opens and explicitly denies one challenge; returns when the deny was recorded.
 async fn open_and_deny(w: &World, dev: &Device) -> Timestamp {
@@ -586,6 +602,13 @@ async fn an_answer_where_its_challenge_was_opened_leaves_the_counters_a_read_wou
                 for login in ["here", "there"] {
                     last.push(w.open_pending(login).await);
                 }
+                // "here" last approved on this node, which opens without reading.
+                assert_eq!(last[0].prompts, last[1].prompts, "[{b}] step {step}");
+                assert_eq!(
+                    w.state("here").await,
+                    w.state("there").await,
+                    "[{b}] step {step}: opened"
+                );
                 w.advance(1);
             }
             for (dev, ch, node) in [
@@ -619,6 +642,73 @@ async fn an_answer_where_its_challenge_was_opened_leaves_the_counters_a_read_wou
         assert!(
             here.locked_until.is_some() && here.backoff_level > 0,
             "[{b}] the steps reached a lock and a backoff: {here:?}"
+        );
+    }
+}
+
+/// A node that saw a user approve opens their next challenge without reading, on what
+/// the approval left: no live challenge, no prompt in the budget, an active device. The
+/// write checks each, so a change the node did not make is found and read.
+#[tokio::test]
+async fn an_opening_after_an_approval_here_still_sees_what_changed_elsewhere() {
+    for w in worlds().await {
+        let b = w.name;
+        // The device was revoked since.
+        let kim = w.user_with_device("kim").await;
+        approve(&w, &kim).await;
+        w.guard
+            .revoke_device(&w.admin, &kim.id)
+            .await
+            .expect("revoke");
+        assert_eq!(
+            w.open("kim").await,
+            w.open("nobody").await,
+            "[{b}] no device left: the answer an unknown user gets"
+        );
+
+        // A node whose clock runs 30 s ahead opened a prompt that this node then
+        // superseded: created "after" the approval, it counts toward the budget.
+        let lee = w.user_with_device("lee").await;
+        let ahead = w
+            .separate_node_on(Arc::new(ManualClock::new(w.now().plus_secs(30))))
+            .await;
+        let early = ahead
+            .open(
+                &w.app,
+                &ChallengeRequest {
+                    login_hint: "lee".into(),
+                    context: context(),
+                    requested_expiry: None,
+                },
+            )
+            .await
+            .expect("open on the node ahead");
+        assert!(matches!(early, ChallengeAnswer::Pending { .. }), "[{b}]");
+        approve(&w, &lee).await;
+        let next = w.open_pending("lee").await;
+        assert_eq!(next.prompts, 2, "[{b}] the early prompt still counts");
+
+        // A pending challenge the counters do not know of (written behind the store's
+        // back) is still superseded: one live challenge per user.
+        let max = w.user_with_device("max").await;
+        let approved = approve(&w, &max).await;
+        let ghost = format!("{}x", approved.id);
+        let copied = w
+            .raw
+            .execute(&format!(
+                "INSERT INTO challenges (id, user_id, login, app_id, status, code_hash, context_json, \
+                 context_sha256, created_at, expires_at) SELECT '{ghost}', user_id, login, app_id, \
+                 'pending', code_hash, context_json, context_sha256, created_at - 1, expires_at + 600000 \
+                 FROM challenges WHERE id = '{}'",
+                approved.id
+            ))
+            .await;
+        assert_eq!(copied, 1);
+        w.open_pending("max").await;
+        assert_eq!(
+            w.status(&ghost).await,
+            ChallengeStatus::Superseded,
+            "[{b}] the unknown pending challenge"
         );
     }
 }

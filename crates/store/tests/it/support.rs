@@ -437,6 +437,11 @@ impl World {
     /// Another server node with a store of its own on the same database and clock:
     /// nothing kept in memory is shared with this one.
     pub async fn separate_node(&self) -> Guard {
+        self.separate_node_on(self.clock.clone()).await
+    }
+
+    /// Like [`Self::separate_node`], on a clock of its own (a node whose clock is off).
+    pub async fn separate_node_on(&self, clock: Arc<ManualClock>) -> Guard {
         let store: Arc<dyn GuardStore> = match &self.reopen {
             Reopen::Sqlite(url) => Arc::new(
                 SqliteStore::connect(url)
@@ -451,7 +456,7 @@ impl World {
         };
         Guard::new(
             store,
-            self.clock.clone(),
+            clock,
             Arc::new(SystemEntropy::new()),
             CodeKey::new(b"test key"),
             GuardSettings::default(),
