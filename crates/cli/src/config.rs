@@ -321,6 +321,18 @@ mod tests {
     }
 
     #[test]
+    fn the_pool_size_is_read_and_an_empty_pool_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "[database]\nmax_connections = 12\n").expect("write");
+        let config = Config::load(Some(&path)).expect("a pool of 12");
+        assert_eq!(config.database.max_connections, Some(12));
+        std::fs::write(&path, "[database]\nmax_connections = 0\n").expect("write");
+        let err = Config::load(Some(&path)).expect_err("a pool of none");
+        assert!(format!("{err:#}").contains("max_connections"), "{err:#}");
+    }
+
+    #[test]
     fn weakening_values_are_refused_on_load() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("p.toml");
