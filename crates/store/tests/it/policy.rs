@@ -666,6 +666,26 @@ async fn an_opening_after_an_approval_here_still_sees_what_changed_elsewhere() {
             "[{b}] no device left: the answer an unknown user gets"
         );
 
+        // Push was locked since, by a responder: no opening may undo the lock.
+        let ada = w.user_with_device("ada").await;
+        approve(&w, &ada).await;
+        let user = w
+            .store
+            .user_by_login("ada")
+            .await
+            .expect("reads")
+            .expect("the user");
+        let until = w.now().plus_secs(600);
+        w.store
+            .response_lock(&user, until, w.now(), "test")
+            .await
+            .expect("the lock is recorded");
+        assert!(
+            matches!(w.open("ada").await, ChallengeAnswer::Locked { .. }),
+            "[{b}] locked since the approval"
+        );
+        assert_eq!(w.state("ada").await.locked_until, Some(until), "[{b}]");
+
         // A node whose clock runs 30 s ahead opened a prompt that this node then
         // superseded: created "after" the approval, it counts toward the budget.
         let lee = w.user_with_device("lee").await;
