@@ -12,6 +12,12 @@
 //! two round trips, where a transaction holding the counters' lock took four or five.
 //! The rarer writes (expiry, unlocks, response locks) lock the counters first instead,
 //! in a transaction; both kinds bump the version, so each sees the other's writes.
+//!
+//! A node also keeps what its own writes left ([`Kept`]): the challenge it opened, for
+//! the answer, and the counters after an approval, for the next opening. Either then
+//! skips its read and writes on what was kept, under the same version check, so a
+//! lifecycle that stays on one node is three statements on PostgreSQL (open, device
+//! fetch, answer); anything another writer changed fails the check and is read.
 
 use std::sync::LazyLock;
 
