@@ -955,6 +955,11 @@ macro_rules! impl_guard_store {
                         ));
                         writes.push(audit_write(&entries));
                         if conn.write_all(&writes).await.map_err(conflict("challenge"))? {
+                            // The challenges this one superseded or expired are answered
+                            // no more: what was kept of them is of no use.
+                            for (id, _) in &live {
+                                self.kept.take_opened(id);
+                            }
                             self.kept.keep_opened(Opened::new(new, user_id, login, state, version + 1));
                             return Ok(OpenOutcome::Opened { superseded, prompts: prompts + 1 });
                         }
