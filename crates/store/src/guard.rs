@@ -346,7 +346,7 @@ pub(crate) struct Kept {
 }
 
 impl Kept {
-    /// Entries kept per map before it is emptied (about 10 MiB in all); what is not
+    /// Entries kept per map before it is emptied (about 15 MiB for the two); what is not
     /// found here is read from the database.
     const LIMIT: usize = 16_384;
 
