@@ -230,18 +230,29 @@ impl Observer for Observers {
 pub(crate) struct Immutables {
     pub(crate) apps: std::sync::RwLock<std::collections::HashMap<String, AppRecord>>,
     pub(crate) devices: std::sync::RwLock<std::collections::HashMap<String, DeviceRecord>>,
-    decided: std::sync::RwLock<std::collections::HashMap<String, Decided>>,
+    decided: std::sync::RwLock<std::collections::HashMap<String, Polled>>,
 }
 
-/// A challenge as its app's poll shows it once it is decided. Every change of a
+/// A challenge as its app's poll shows it, kept once it is decided. Every change of a
 /// challenge's status starts from pending, so a decided one never changes again and a
 /// poll may be answered from here, whichever node decided it.
 #[derive(Clone, Debug)]
-struct Decided {
+struct Polled {
     app_id: String,
     status: ChallengeStatus,
     expires_at: Timestamp,
     decided_at: Option<Timestamp>,
+}
+
+impl Polled {
+    fn of(ch: &ChallengeRecord, status: ChallengeStatus, decided_at: Option<Timestamp>) -> Self {
+        Self {
+            app_id: ch.app_id.clone(),
+            status,
+            expires_at: ch.expires_at,
+            decided_at,
+        }
+    }
 }
 
 /// Entries kept per map before it is emptied and refilled on demand.
@@ -463,61 +474,35 @@ impl Guard {
 
     /// The state of a challenge, for the app that opened it.
     pub async fn status(&self, app: &AppRecord, auth_req_id: &str) -> GuardResult<ChallengeView> {
-        let decided = match cached(&self.immutables.decided, auth_req_id) {
-            Some(decided) => decided,
+        let polled = match cached(&self.immutables.decided, auth_req_id) {
+            Some(polled) => polled,
             None => {
                 let ch = self
                     .store
                     .challenge(auth_req_id)
                     .await?
                     .ok_or(GuardError::NotFound)?;
-                if ch.status == ChallengeStatus::Pending {
-                    // Pending until the database says otherwise, or past its expiry.
-                    return if ch.app_id == app.id {
-                        Ok(ChallengeView {
-                            status: ch.status_at(self.now()),
-                            auth_req_id: ch.id,
-                            expires_at: ch.expires_at,
-                            decided_at: ch.decided_at,
-                        })
-                    } else {
-                        Err(GuardError::NotFound)
-                    };
+                let polled = Polled::of(&ch, ch.status_at(self.now()), ch.decided_at);
+                // A pending one is read on every poll, until the database says otherwise.
+                if ch.status != ChallengeStatus::Pending {
+                    self.remember_decided(&ch.id, polled.clone());
                 }
-                self.remember_decided(&ch, ch.status, ch.decided_at)
+                polled
             }
         };
-        if decided.app_id != app.id {
+        if polled.app_id != app.id {
             return Err(GuardError::NotFound);
         }
         Ok(ChallengeView {
             auth_req_id: auth_req_id.to_owned(),
-            status: decided.status,
-            expires_at: decided.expires_at,
-            decided_at: decided.decided_at,
+            status: polled.status,
+            expires_at: polled.expires_at,
+            decided_at: polled.decided_at,
         })
     }
 
-    /// Keeps what a poll shows of `ch`, decided as `status` at `decided_at`.
-    fn remember_decided(
-        &self,
-        ch: &ChallengeRecord,
-        status: ChallengeStatus,
-        decided_at: Option<Timestamp>,
-    ) -> Decided {
-        let decided = Decided {
-            app_id: ch.app_id.clone(),
-            status,
-            expires_at: ch.expires_at,
-            decided_at,
-        };
-        remember_up_to(
-            &self.immutables.decided,
-            &ch.id,
-            decided.clone(),
-            DECIDED_LIMIT,
-        );
-        decided
+    fn remember_decided(&self, id: &str, polled: Polled) {
+        remember_up_to(&self.immutables.decided, id, polled, DECIDED_LIMIT);
     }
 
     // --- devices ----------------------------------------------------------------------
@@ -683,7 +668,7 @@ impl Guard {
                 new_lock,
                 challenge: ch,
             } => {
-                self.remember_decided(&ch, status, Some(now));
+                self.remember_decided(&ch.id, Polled::of(&ch, status, Some(now)));
                 let seconds = (now.millis() - ch.created_at.millis()).max(0) as f64 / 1000.0;
                 self.observer.decided(resolution, seconds);
                 let shown = serde_json::from_str::<DisplayContext>(&ch.context_json).ok();
