@@ -355,7 +355,7 @@ impl Kept {
     }
 
     pub(crate) fn take_opened(&self, id: &str) -> Option<Opened> {
-        self.opened.lock().ok()?.remove(id)
+        take(&self.opened, id)
     }
 
     pub(crate) fn keep_approved(&self, login: &str, approved: Approved) {
@@ -363,7 +363,7 @@ impl Kept {
     }
 
     pub(crate) fn take_approved(&self, login: &str) -> Option<Approved> {
-        self.approved.lock().ok()?.remove(login)
+        take(&self.approved, login)
     }
 }
 
@@ -374,6 +374,10 @@ fn keep<T>(map: &std::sync::Mutex<std::collections::HashMap<String, T>>, key: St
         }
         map.insert(key, value);
     }
+}
+
+fn take<T>(map: &std::sync::Mutex<std::collections::HashMap<String, T>>, key: &str) -> Option<T> {
+    map.lock().ok()?.remove(key)
 }
 
 impl std::fmt::Debug for Kept {

@@ -223,12 +223,7 @@ async fn an_approval_racing_a_response_lock_never_undoes_the_lock() {
     for w in worlds().await {
         let b = w.name;
         let phone = w.user_with_device("raced").await;
-        let user = w
-            .store
-            .user_by_login("raced")
-            .await
-            .expect("reads")
-            .expect("the user");
+        let user = w.user_record("raced").await;
         for round in 0..ROUNDS {
             w.advance(2 * 3600);
             let ch = w.open_pending("raced").await;

@@ -669,12 +669,7 @@ async fn an_opening_after_an_approval_here_still_sees_what_changed_elsewhere() {
         // Push was locked since, by a responder: no opening may undo the lock.
         let ada = w.user_with_device("ada").await;
         approve(&w, &ada).await;
-        let user = w
-            .store
-            .user_by_login("ada")
-            .await
-            .expect("reads")
-            .expect("the user");
+        let user = w.user_record("ada").await;
         let until = w.now().plus_secs(600);
         w.store
             .response_lock(&user, until, w.now(), "test")

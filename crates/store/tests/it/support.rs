@@ -495,6 +495,15 @@ impl World {
             .expect("create user")
     }
 
+    /// The user `login`, as the store has it.
+    pub async fn user_record(&self, login: &str) -> UserRecord {
+        self.store
+            .user_by_login(login)
+            .await
+            .expect("reads")
+            .expect("the user")
+    }
+
     /// Enrols a new device for `login` through a one-time token, as a phone would.
     pub async fn device(&self, login: &str, key_type: KeyType) -> Device {
         let enrolment = self
