@@ -131,36 +131,45 @@ impl Device {
     /// says it is, so what is shown is what gets signed.
     pub async fn pending(&self) -> anyhow::Result<Vec<PendingItem>> {
         let path = "/v1/device/pending";
-        let ts = SystemClock.now().millis();
-        let nonce = random_token(&SystemEntropy::new(), 16);
-        let sig = self.key.sign(&proof::request_payload(
-            "GET",
-            path,
-            &self.device_id,
-            ts,
-            &nonce,
-            b"",
-        ))?;
+        let signed = self.sign_request("GET", path, b"")?;
         let answer = http::send(
             self.http
                 .get(format!("{}{path}", self.base))
                 .header(headers::DEVICE, &self.device_id)
-                .header(headers::TIMESTAMP, ts.to_string())
-                .header(headers::NONCE, &nonce)
-                .header(headers::SIGNATURE, b64(&sig)),
+                .header(headers::TIMESTAMP, &signed.timestamp)
+                .header(headers::NONCE, &signed.nonce)
+                .header(headers::SIGNATURE, &signed.signature),
         )
         .await?;
         let items: Vec<PendingItem> = serde_json::from_value(answer["challenges"].clone())
             .context("unexpected pending list")?;
-        for item in &items {
-            if hex::encode(sha256(item.context.canonical().as_bytes())) != item.context_sha256 {
-                bail!(
-                    "challenge {}: the context does not match its hash; refusing to show it",
-                    item.challenge_id
-                );
-            }
-        }
+        check_contexts(&items)?;
         Ok(items)
+    }
+
+    /// The signature headers of a request by this device (besides its id): a fresh
+    /// timestamp and nonce, and the signature over them, the method, path and body.
+    pub fn sign_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> anyhow::Result<SignedHeaders> {
+        let ts = SystemClock.now().millis();
+        let nonce = random_token(&SystemEntropy::new(), 16);
+        let sig = self.key.sign(&proof::request_payload(
+            method,
+            path,
+            &self.device_id,
+            ts,
+            &nonce,
+            body,
+        ))?;
+        Ok(SignedHeaders {
+            timestamp: ts.to_string(),
+            nonce,
+            signature: b64(&sig),
+        })
     }
 
     /// Signs and sends a decision on `item`; returns the recorded status.
@@ -170,6 +179,24 @@ impl Device {
         decision: Decision,
         code: &str,
     ) -> anyhow::Result<String> {
+        let body = self.answer_body(item, decision, code)?;
+        let answer = http::send(
+            self.http
+                .post(format!("{}/v1/device/answers", self.base))
+                .json(&body),
+        )
+        .await?;
+        Ok(answer["status"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// The body of a signed answer: the decision on `item`, the typed code, what was
+    /// shown (its hash), a fresh timestamp and nonce, and the signature over them all.
+    pub fn answer_body(
+        &self,
+        item: &PendingItem,
+        decision: Decision,
+        code: &str,
+    ) -> anyhow::Result<serde_json::Value> {
         let payload = AnswerPayload {
             challenge_id: item.challenge_id.clone(),
             code: code.to_owned(),
@@ -180,7 +207,7 @@ impl Device {
             nonce: random_token(&SystemEntropy::new(), 16),
         };
         let signature = b64(&self.key.sign(&payload.canonical())?);
-        let body = json!({
+        Ok(json!({
             "challenge_id": payload.challenge_id,
             "code": payload.code,
             "decision": payload.decision,
@@ -189,15 +216,29 @@ impl Device {
             "timestamp": payload.timestamp_ms,
             "nonce": payload.nonce,
             "signature": signature,
-        });
-        let answer = http::send(
-            self.http
-                .post(format!("{}/v1/device/answers", self.base))
-                .json(&body),
-        )
-        .await?;
-        Ok(answer["status"].as_str().unwrap_or_default().to_owned())
+        }))
     }
+}
+
+/// A device request's signature headers, besides the device id.
+pub struct SignedHeaders {
+    pub timestamp: String,
+    pub nonce: String,
+    pub signature: String,
+}
+
+/// Refuses a pending list whose contexts do not match their hashes, so that what is
+/// shown is what gets signed.
+pub fn check_contexts(items: &[PendingItem]) -> anyhow::Result<()> {
+    for item in items {
+        if hex::encode(sha256(item.context.canonical().as_bytes())) != item.context_sha256 {
+            bail!(
+                "challenge {}: the context does not match its hash; refusing to show it",
+                item.challenge_id
+            );
+        }
+    }
+    Ok(())
 }
 
 fn write_key_file(path: &Path, file: &KeyFile, force: bool) -> anyhow::Result<()> {

@@ -6,13 +6,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
+use http_body_util::Full;
+use hyper::Method;
+use hyper::body::Bytes;
+use hyper::header::HeaderValue;
+use serde::Deserialize;
 use serde_json::json;
 
-use pushback_guard::{Decision, DeviceKey, GuardSettings, KeyType};
+use pushback_guard::{Decision, DeviceKey, GuardSettings, KeyType, PendingItem};
 use pushback_model::{SystemEntropy, random_token};
 use pushback_server::{AppState, Metrics};
 
-use crate::device::Device;
+use super::wire::{self, Conn};
+use crate::device::{Device, check_contexts};
 use crate::output;
 use crate::runtime;
 
@@ -34,12 +40,11 @@ pub struct Target {
     pub admin_key: String,
 }
 
-/// Seeding done: the base URL, an app's key, a client, and the users with their
-/// devices dealt out to the workers (worker *w* has users *w*, *w + C*, …).
+/// Seeding done: the base URL, an app's key, and the users with their devices dealt
+/// out to the workers (worker *w* has users *w*, *w + C*, …).
 struct Loaded {
     base: String,
     app_key: String,
-    http: reqwest::Client,
     per_worker: Vec<Vec<(String, Device)>>,
 }
 
@@ -105,7 +110,6 @@ async fn in_process(b: &GuardBench) -> anyhow::Result<()> {
     // Seed users and P-256 devices through the guard itself.
     let super::Seeded {
         app_key,
-        http,
         per_worker,
         ..
     } = super::seed(&guard, &base, b.users, b.concurrency, b.json).await?;
@@ -119,7 +123,6 @@ async fn in_process(b: &GuardBench) -> anyhow::Result<()> {
     let loaded = Loaded {
         base,
         app_key,
-        http,
         per_worker,
     };
     let measured = measure(loaded, b.duration).await;
@@ -200,21 +203,26 @@ async fn seed_over_http(
     Ok(Loaded {
         base: target.url.trim_end_matches('/').to_owned(),
         app_key,
-        http,
         per_worker: super::deal(devices, workers),
     })
 }
 
-/// Runs one worker per user list until `duration` is up.
+/// Runs one worker per user list until `duration` is up, each on a connection of its
+/// own.
 async fn measure(l: Loaded, duration: Duration) -> anyhow::Result<Measured> {
+    let target = wire::Target::parse(&l.base)?;
+    let app = wire::bearer(&l.app_key)?;
     #[allow(clippy::disallowed_methods)] // a benchmark measures elapsed time by definition
     let started = std::time::Instant::now();
     let deadline = started + duration;
     let mut workers = Vec::new();
     for users in l.per_worker {
-        let http = l.http.clone();
-        let base = l.base.clone();
-        let app_key = l.app_key.clone();
+        let users = users
+            .into_iter()
+            .map(User::new)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut conn = Conn::new(target.clone());
+        let app = app.clone();
         workers.push(tokio::spawn(async move {
             let mut stats = WorkerStats::default();
             let mut i = 0usize;
@@ -225,9 +233,9 @@ async fn measure(l: Loaded, duration: Duration) -> anyhow::Result<Measured> {
                 if t0 >= deadline {
                     break;
                 }
-                let (login, device) = &users[i % users.len()];
+                let user = &users[i % users.len()];
                 i += 1;
-                match lifecycle(&http, &base, &app_key, login, device).await {
+                match lifecycle(&mut conn, &app, user).await {
                     Ok(()) => stats
                         .latencies_us
                         .push(u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX)),
@@ -296,45 +304,83 @@ fn report(b: &GuardBench, backend: &str, m: &Measured) {
     }
 }
 
-async fn lifecycle(
-    http: &reqwest::Client,
-    base: &str,
-    app_key: &str,
-    login: &str,
-    device: &Device,
-) -> anyhow::Result<()> {
-    let body = json!({
-        "login_hint": login,
-        "context": { "action": "Sign in to bench", "ip": "198.51.100.7", "location": "Bench, XX", "user_agent": "pushback-bench" },
-    });
-    let opened = crate::http::send(
-        http.post(format!("{base}/v1/challenges"))
-            .bearer_auth(app_key)
-            .json(&body),
-    )
-    .await?;
+/// A user as a worker drives it: the device, and the body that opens a challenge.
+struct User {
+    device: Device,
+    open: Bytes,
+}
+
+impl User {
+    fn new((login, device): (String, Device)) -> anyhow::Result<Self> {
+        let open = serde_json::to_vec(&json!({
+            "login_hint": login,
+            "context": { "action": "Sign in to bench", "ip": "198.51.100.7", "location": "Bench, XX", "user_agent": "pushback-bench" },
+        }))?;
+        Ok(Self {
+            device,
+            open: open.into(),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct Opened {
+    status: String,
+    auth_req_id: Option<String>,
+    user_code: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PendingList {
+    challenges: Vec<PendingItem>,
+}
+
+#[derive(Deserialize)]
+struct Status {
+    status: String,
+}
+
+/// One lifecycle: the app opens a challenge, the device fetches it (signed) and
+/// approves it with the code (signed), the app polls the decision.
+async fn lifecycle(conn: &mut Conn, app: &HeaderValue, user: &User) -> anyhow::Result<()> {
+    const PENDING: &str = "/v1/device/pending";
+    let device = &user.device;
+    let open = wire::as_app(conn.request(Method::POST, "/v1/challenges"), app);
+    let opened: Opened = conn.call(wire::json_body(open, user.open.clone())?).await?;
     ensure!(
-        opened["status"] == "pending",
-        "challenge not pending: {opened}"
+        opened.status == "pending",
+        "challenge not pending: {}",
+        opened.status
     );
-    let id = opened["auth_req_id"].as_str().context("no auth_req_id")?;
-    let code = opened["user_code"].as_str().context("no user_code")?;
-    let items = device.pending().await?;
-    let item = items
+    let id = opened.auth_req_id.context("no auth_req_id")?;
+    let code = opened.user_code.context("no user_code")?;
+
+    let fetch = conn.request(Method::GET, PENDING);
+    let signed = device.sign_request("GET", PENDING, b"")?;
+    let pending: PendingList = conn
+        .call(wire::signed(fetch, &device.device_id, signed)?)
+        .await?;
+    check_contexts(&pending.challenges)?;
+    let item = pending
+        .challenges
         .iter()
         .find(|i| i.challenge_id == id)
         .context("challenge not visible to the device")?;
-    let status = device.answer(item, Decision::Approve, code).await?;
-    ensure!(status == "approved", "answer recorded as {status}");
-    let polled = crate::http::send(
-        http.get(format!("{base}/v1/challenges/{id}"))
-            .bearer_auth(app_key),
-    )
-    .await?;
+
+    let body = serde_json::to_vec(&device.answer_body(item, Decision::Approve, &code)?)?;
+    let answer = conn.request(Method::POST, "/v1/device/answers");
+    let answered: Status = conn.call(wire::json_body(answer, body.into())?).await?;
     ensure!(
-        polled["status"] == "approved",
-        "poll says {}",
-        polled["status"]
+        answered.status == "approved",
+        "answer recorded as {}",
+        answered.status
     );
+
+    let poll = wire::as_app(
+        conn.request(Method::GET, &format!("/v1/challenges/{id}")),
+        app,
+    );
+    let polled: Status = conn.call(poll.body(Full::new(Bytes::new()))?).await?;
+    ensure!(polled.status == "approved", "poll says {}", polled.status);
     Ok(())
 }

@@ -5,6 +5,7 @@
 pub mod guard;
 pub mod respond;
 pub mod watch;
+mod wire;
 
 use std::sync::Arc;
 
