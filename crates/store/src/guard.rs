@@ -582,11 +582,18 @@ pub(crate) async fn audit_new_lock(
     Ok(reason)
 }
 
+/// [`NONCE_INSERT`] up to the end of its `WHERE`, where a clause may be added.
+macro_rules! nonce_insert_where {
+    () => {
+        "INSERT INTO device_nonces (device_id, nonce, expires_at) \
+         SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM devices WHERE id = $1 AND revoked_at IS NULL AND frozen_at IS NULL)"
+    };
+}
+pub(crate) use nonce_insert_where;
+
 /// Records a device nonce if it is new and the device is neither revoked nor frozen;
 /// changes one row if so.
-pub(crate) const NONCE_INSERT: &str = "INSERT INTO device_nonces (device_id, nonce, expires_at) \
-     SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM devices WHERE id = $1 AND revoked_at IS NULL AND frozen_at IS NULL) \
-     ON CONFLICT DO NOTHING";
+pub(crate) const NONCE_INSERT: &str = concat!(nonce_insert_where!(), " ON CONFLICT DO NOTHING");
 
 /// The parameters of [`NONCE_INSERT`].
 macro_rules! nonce_args {
@@ -627,6 +634,15 @@ macro_rules! impl_guard_store {
             use $crate::sql::{self, args, conflict, Autocommit as _, Database as _, Session as _, Transaction as _};
 
             const LOCK: &str = <$store as $crate::sql::Database>::LOCK;
+            /// A device fetch's nonce: its commit does not wait for the disk
+            /// ([`Database::NO_FLUSH_WAIT`](crate::sql::Database::NO_FLUSH_WAIT)).
+            /// The nonce guards a read that changes nothing; should a crash lose it,
+            /// a captured fetch could be replayed within its timestamp's window, and
+            /// would list the challenges then pending: their context, never a code,
+            /// and nothing would change. Every write that changes state still waits.
+            static FETCH_NONCE_INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                format!("{}{} ON CONFLICT DO NOTHING", nonce_insert_where!(), <$store as $crate::sql::Database>::NO_FLUSH_WAIT)
+            });
 
             impl $store {
                 /// Changes one live device and audits it; false when there is none.
@@ -986,7 +1002,7 @@ macro_rules! impl_guard_store {
                     let (fresh, rows) = self
                         .writer()
                         .await?
-                        .exec_then_rows(NONCE_INSERT, nonce_args!(nonce), &sql, args![device.user_id, at.millis()], challenge_row)
+                        .exec_then_rows(&FETCH_NONCE_INSERT, nonce_args!(nonce), &sql, args![device.user_id, at.millis()], challenge_row)
                         .await?;
                     Ok((fresh == 1).then_some(rows))
                 }

@@ -307,6 +307,10 @@ impl Transaction for PgTx {
 #[async_trait]
 impl Database for PostgresStore {
     const LOCK: &'static str = " FOR UPDATE";
+    // `is_local`: the setting ends with the transaction, so it never reaches another
+    // statement on the pooled connection.
+    const NO_FLUSH_WAIT: &'static str =
+        " AND set_config('synchronous_commit', 'off', true) = 'off'";
 
     type Tx = PgTx;
     type Conn = PgConn;

@@ -264,6 +264,12 @@ pub(crate) trait Database: Send + Sync {
     /// Appended to a `SELECT` that must lock its row until commit: empty on SQLite,
     /// whose single writer already serialises transactions.
     const LOCK: &'static str;
+    /// Appended to the `WHERE` of the one write of a transaction whose loss in a crash
+    /// is harmless: its commit does not wait for the log to reach the disk. On
+    /// PostgreSQL, asynchronous commit for that transaction alone (a crash may lose
+    /// it, never half of it, and later commits still wait); empty on SQLite, whose
+    /// commits in WAL mode with `synchronous = NORMAL` never wait for the disk.
+    const NO_FLUSH_WAIT: &'static str;
 
     type Tx: Transaction;
     type Conn: Autocommit;

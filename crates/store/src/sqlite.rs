@@ -382,6 +382,7 @@ impl Transaction for SqliteConn {
 #[async_trait]
 impl Database for SqliteStore {
     const LOCK: &'static str = "";
+    const NO_FLUSH_WAIT: &'static str = "";
 
     /// One process serves a SQLite file: the lease is always free.
     async fn try_lease(&self, _key: &str) -> SqlResult<Option<crate::sql::Lease>> {

@@ -7,7 +7,7 @@ use pushback_guard::{
 use pushback_model::sha256;
 
 use crate::support::{
-    World, assert_not_found, assert_refused, assert_unauthorized, context, enrol_request,
+    Raw, World, assert_not_found, assert_refused, assert_unauthorized, context, enrol_request,
     postgres_pool_of, worlds,
 };
 
@@ -555,6 +555,53 @@ async fn one_live_challenge_per_user_the_newest_supersedes() {
 
 /// `[database] max_connections` may be as low as 1, so no path may hold two of the
 /// pool's connections at once: it would wait for itself until the pool gives up.
+/// A device fetch's nonce is committed without waiting for the disk (a crash may lose
+/// it; it guards a read): on PostgreSQL, asynchronous commit for its transaction only.
+/// A trigger notes the setting each insert ran under. On a pool of one connection,
+/// the fetch's setting must not reach the opening and the answer that follow it.
+#[tokio::test]
+async fn only_a_fetch_commits_without_waiting_for_the_disk() {
+    let Some(backend) = postgres_pool_of(1).await else {
+        return;
+    };
+    let w = World::new(backend).await;
+    let Raw::Postgres(raw) = &w.raw else {
+        unreachable!("a PostgreSQL world")
+    };
+    for sql in [
+        "CREATE TABLE seen_commits (n BIGSERIAL, what TEXT, setting TEXT)",
+        "CREATE FUNCTION note_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+         INSERT INTO seen_commits (what, setting) VALUES (TG_TABLE_NAME, current_setting('synchronous_commit')); \
+         RETURN NEW; END $$",
+        "CREATE TRIGGER note_nonce AFTER INSERT ON device_nonces FOR EACH ROW EXECUTE FUNCTION note_commit()",
+        "CREATE TRIGGER note_challenge AFTER INSERT ON challenges FOR EACH ROW EXECUTE FUNCTION note_commit()",
+    ] {
+        sqlx::query(sql).execute(raw).await.expect("the trigger");
+    }
+    let dev = w.user_with_device("alice@example.com").await;
+    let c = w.open_pending("alice@example.com").await;
+    assert_eq!(w.pending(&dev).await.expect("pending").len(), 1);
+    w.answer(&dev, &c.id, &c.code, Decision::Approve)
+        .await
+        .expect("approve");
+    w.open_pending("alice@example.com").await;
+    let seen: Vec<(String, String)> =
+        sqlx::query_as("SELECT what, setting FROM seen_commits ORDER BY n")
+            .fetch_all(raw)
+            .await
+            .expect("what the trigger saw");
+    let seen: Vec<(&str, &str)> = seen.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    assert_eq!(
+        seen,
+        [
+            ("challenges", "on"),
+            ("device_nonces", "off"),
+            ("device_nonces", "on"),
+            ("challenges", "on"),
+        ]
+    );
+}
+
 #[tokio::test]
 async fn a_postgres_pool_of_one_connection_serves_every_path() {
     let Some(backend) = postgres_pool_of(1).await else {
