@@ -71,6 +71,8 @@ pub async fn run(b: GuardBench) -> anyhow::Result<()> {
     );
     match &b.target {
         Some(target) => {
+            // Before seeding: a target the loader cannot speak to is refused first.
+            wire::Target::parse(&target.url)?;
             let loaded = seed_over_http(target, b.users, b.concurrency, b.json).await?;
             if !b.json {
                 eprintln!("measuring for {:?}…", b.duration);

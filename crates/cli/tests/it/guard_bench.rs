@@ -79,5 +79,25 @@ fn every_lifecycle_against_a_running_server_ends_approved() {
     let again = server.cli(&args);
     assert_eq!(again.code, Some(0), "{}", again.stderr);
     checked(&again.stdout, &again.stderr);
+
+    // The loader speaks plain HTTP/1.1: an https:// target is refused before any user
+    // is seeded (seeding first would fail on TLS instead).
+    let https = url.replacen("http://", "https://", 1);
+    let refused = server.cli(&[
+        "bench",
+        "guard",
+        "--url",
+        https.as_str(),
+        "--users",
+        "2",
+        "--concurrency",
+        "1",
+    ]);
+    assert_ne!(refused.code, Some(0), "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("plain HTTP/1.1"),
+        "{}",
+        refused.stderr
+    );
     server.stop();
 }
