@@ -346,12 +346,24 @@ pub(crate) struct Kept {
 }
 
 impl Kept {
-    /// Entries kept per map before it is emptied (about 15 MiB for the two); what is not
-    /// found here is read from the database.
-    const LIMIT: usize = 16_384;
+    /// Challenges kept before the map is emptied (each holds its context: about 11 MiB
+    /// at the limit). A challenge is answered within minutes or never, and an opening
+    /// drops what it supersedes, so a prompt flood cannot fill it with one user.
+    const OPENED_LIMIT: usize = 16_384;
+    /// Users kept before the map is emptied (a login and counters: about 25 MiB at the
+    /// limit). A user comes back hours after an approval, so this holds every user of a
+    /// large deployment who approved recently: with 100,000 users cycling through their
+    /// lifecycles, a smaller map was emptied before any user came back, and every
+    /// opening read (BENCHMARKS.md, ninth session).
+    const APPROVED_LIMIT: usize = 131_072;
 
     pub(crate) fn keep_opened(&self, opened: Opened) {
-        keep(&self.opened, opened.challenge.id.clone(), opened);
+        keep(
+            &self.opened,
+            Self::OPENED_LIMIT,
+            opened.challenge.id.clone(),
+            opened,
+        );
     }
 
     pub(crate) fn take_opened(&self, id: &str) -> Option<Opened> {
@@ -359,7 +371,12 @@ impl Kept {
     }
 
     pub(crate) fn keep_approved(&self, login: &str, approved: Approved) {
-        keep(&self.approved, login.to_owned(), approved);
+        keep(
+            &self.approved,
+            Self::APPROVED_LIMIT,
+            login.to_owned(),
+            approved,
+        );
     }
 
     pub(crate) fn take_approved(&self, login: &str) -> Option<Approved> {
@@ -367,9 +384,16 @@ impl Kept {
     }
 }
 
-fn keep<T>(map: &std::sync::Mutex<std::collections::HashMap<String, T>>, key: String, value: T) {
+/// Keeps `value` under `key`; a map holding `limit` entries is emptied first, and what
+/// is not found afterwards is read from the database.
+fn keep<T>(
+    map: &std::sync::Mutex<std::collections::HashMap<String, T>>,
+    limit: usize,
+    key: String,
+    value: T,
+) {
     if let Ok(mut map) = map.lock() {
-        if map.len() >= Kept::LIMIT {
+        if map.len() >= limit {
             map.clear();
         }
         map.insert(key, value);
@@ -1223,3 +1247,39 @@ macro_rules! impl_guard_store {
 }
 
 pub(crate) use impl_guard_store;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn approved(user_id: i64) -> Approved {
+        Approved {
+            user_id,
+            state: UserState::default(),
+            version: 1,
+        }
+    }
+
+    /// The users' map holds its whole limit, far above the challenges' one; one more
+    /// empties it, keeping the newest.
+    #[test]
+    fn a_full_map_is_emptied_and_keeps_the_newest() {
+        let kept = Kept::default();
+        let limit = Kept::APPROVED_LIMIT as i64;
+        for n in 0..limit {
+            kept.keep_approved(&format!("user{n}"), approved(n));
+        }
+        for n in [0, Kept::OPENED_LIMIT as i64, limit - 1] {
+            let login = format!("user{n}");
+            let back = kept.take_approved(&login).map(|a| a.user_id);
+            assert_eq!(back, Some(n), "{login} was kept");
+            kept.keep_approved(&login, approved(n));
+        }
+        kept.keep_approved("newest", approved(-1));
+        assert!(
+            kept.take_approved("user1").is_none(),
+            "the full map was emptied"
+        );
+        assert_eq!(kept.take_approved("newest").map(|a| a.user_id), Some(-1));
+    }
+}
