@@ -320,24 +320,25 @@ mod tests {
         assert!(err.to_string().contains("unknown field"), "{err}");
     }
 
-    #[test]
-    fn the_pool_size_is_read_and_an_empty_pool_refused() {
+    /// `text` loaded as a `pushback.toml` file, with the checks a load makes.
+    fn load(text: &str) -> anyhow::Result<Config> {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("p.toml");
-        std::fs::write(&path, "[database]\nmax_connections = 12\n").expect("write");
-        let config = Config::load(Some(&path)).expect("a pool of 12");
+        std::fs::write(&path, text).expect("write");
+        Config::load(Some(&path))
+    }
+
+    #[test]
+    fn the_pool_size_is_read_and_an_empty_pool_refused() {
+        let config = load("[database]\nmax_connections = 12\n").expect("a pool of 12");
         assert_eq!(config.database.max_connections, Some(12));
-        std::fs::write(&path, "[database]\nmax_connections = 0\n").expect("write");
-        let err = Config::load(Some(&path)).expect_err("a pool of none");
+        let err = load("[database]\nmax_connections = 0\n").expect_err("a pool of none");
         assert!(format!("{err:#}").contains("max_connections"), "{err:#}");
     }
 
     #[test]
     fn weakening_values_are_refused_on_load() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("p.toml");
-        std::fs::write(&path, "[challenge]\ncode_digits = 4\n").expect("write");
-        let err = Config::load(Some(&path)).expect_err("4 digits is too weak");
+        let err = load("[challenge]\ncode_digits = 4\n").expect_err("4 digits is too weak");
         assert!(format!("{err:#}").contains("code_digits"));
     }
 }

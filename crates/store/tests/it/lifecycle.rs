@@ -579,11 +579,7 @@ async fn only_a_fetch_commits_without_waiting_for_the_disk() {
         sqlx::query(sql).execute(raw).await.expect("the trigger");
     }
     let dev = w.user_with_device("alice@example.com").await;
-    let c = w.open_pending("alice@example.com").await;
-    assert_eq!(w.pending(&dev).await.expect("pending").len(), 1);
-    w.answer(&dev, &c.id, &c.code, Decision::Approve)
-        .await
-        .expect("approve");
+    w.open_fetch_approve(&dev).await;
     w.open_pending("alice@example.com").await;
     let seen: Vec<(String, String)> =
         sqlx::query_as("SELECT what, setting FROM seen_commits ORDER BY n")
@@ -615,11 +611,7 @@ async fn a_postgres_pool_of_one_connection_serves_every_path() {
     );
     let w = World::new(backend).await;
     let dev = w.user_with_device("alice@example.com").await;
-    let first = w.open_pending("alice@example.com").await;
-    assert_eq!(w.pending(&dev).await.expect("pending").len(), 1);
-    w.answer(&dev, &first.id, &first.code, Decision::Approve)
-        .await
-        .expect("approve");
+    let first = w.open_fetch_approve(&dev).await;
     assert_eq!(w.status(&first.id).await, ChallengeStatus::Approved);
 
     w.skip_backoff("alice@example.com").await;

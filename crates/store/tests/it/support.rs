@@ -386,6 +386,17 @@ pub struct World {
 }
 
 impl World {
+    /// Opens a challenge for `dev`'s user, fetches it as the device does (it must be the
+    /// one pending) and approves it with its code.
+    pub async fn open_fetch_approve(&self, dev: &Device) -> Opened {
+        let ch = self.open_pending(&dev.login).await;
+        assert_eq!(self.pending(dev).await.expect("pending").len(), 1);
+        self.answer(dev, &ch.id, &ch.code, Decision::Approve)
+            .await
+            .expect("approve");
+        ch
+    }
+
     pub async fn new(backend: Backend) -> Self {
         let Backend {
             name,
