@@ -906,7 +906,7 @@ macro_rules! impl_guard_store {
                     // counters still as read mean challenges still as read.
                     let now = new.created_at;
                     let window_start = now.minus_secs(p.budget_window_secs).millis();
-                    let mut conn = self.writer().await?;
+                    let mut conn = self.grouped().await?;
                     // After an approval this node saved, what the read would find is
                     // known ([`Approved`]), and the write checks it; once, as a read.
                     let mut kept = self.kept.take_approved(login);
@@ -967,6 +967,7 @@ macro_rules! impl_guard_store {
                             if changes.is_empty() {
                                 // Only the refusal to record, and nothing it depends on.
                                 append_audit(&mut conn, &entries[0]).await?;
+                                conn.settle().await?;
                                 return Ok(OpenOutcome::Refused(admission));
                             }
                             let mut writes = vec![cas(&state)];
@@ -1023,11 +1024,11 @@ macro_rules! impl_guard_store {
                     let sql = format!(
                         "SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE user_id = $1 AND status = 'pending' AND expires_at > $2 ORDER BY created_at"
                     );
-                    let (fresh, rows) = self
-                        .writer()
-                        .await?
+                    let mut conn = self.grouped().await?;
+                    let (fresh, rows) = conn
                         .exec_then_rows(&FETCH_NONCE_INSERT, nonce_args!(nonce), &sql, args![device.user_id, at.millis()], challenge_row)
                         .await?;
+                    conn.settle().await?;
                     Ok((fresh == 1).then_some(rows))
                 }
 
@@ -1038,7 +1039,7 @@ macro_rules! impl_guard_store {
                     // round trips on PostgreSQL; a deny or a not-me reads once more.
                     let login = a.login.as_str();
                     let actor = format!("device:{}", a.device_id);
-                    let mut conn = self.writer().await?;
+                    let mut conn = self.grouped().await?;
                     // A challenge this node opened starts from what it kept instead of a
                     // read ([`Opened`] says why that is safe); once, as a read would.
                     let mut kept = self.kept.take_opened(&a.challenge_id);

@@ -247,8 +247,18 @@ pub(crate) trait Autocommit: Session {
     /// false. PostgreSQL runs the batch as one statement, of data-modifying `WITH`s on
     /// one snapshot, so no write may depend on what another wrote, none may touch a row
     /// another touches, and none may have a `RETURNING` of its own. SQLite runs it in a
-    /// transaction of its own.
+    /// transaction of its own, or in a grouped session ([`Database::grouped`]) in a
+    /// savepoint of the group's, and returns true only once the group is committed.
     async fn write_all(&mut self, writes: &[Write<'_>]) -> SqlResult<bool>;
+
+    /// Returns once everything this session read or wrote is committed, with the
+    /// commit's error if it failed. Only a grouped session ([`Database::grouped`]) has
+    /// anything to wait for; it should settle before reporting what it read, so that a
+    /// failed commit is its error rather than a log line (one that ends without
+    /// settling commits as it is dropped).
+    async fn settle(&mut self) -> SqlResult<()> {
+        Ok(())
+    }
 }
 
 /// A transaction: rolled back unless committed, including when dropped.
@@ -280,6 +290,12 @@ pub(crate) trait Database: Send + Sync {
     async fn writer(&self) -> SqlResult<Self::Conn>;
     /// A connection for reading.
     async fn reader(&self) -> SqlResult<Self::Conn>;
+    /// The writer, for the hot path's sessions: on SQLite they share one transaction
+    /// per group of requests (see `sqlite::Group`), on PostgreSQL it is
+    /// [`writer`](Self::writer).
+    async fn grouped(&self) -> SqlResult<Self::Conn> {
+        self.writer().await
+    }
 
     /// Takes the node-wide lease `key` if no other node holds it: something that must
     /// run on one node at a time (a log poller). The lease lasts as long as the value

@@ -10,15 +10,17 @@
 //! few frames, so that the WAL starts over and stays short under constant load (see
 //! [`checkpoint_pass`]). Other processes (`pushback audit verify`, backups)
 //! may open the file at the same time.
+//!
+//! The hot path (opening, fetching, answering) commits in groups: see [`Group`].
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, ErrorCode, OpenFlags, ToSql};
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::sync::{Mutex, OwnedMutexGuard, watch};
 
 use pushback_guard::store::StoreError;
 
@@ -47,6 +49,12 @@ const WAL_SIZE_LIMIT: i64 = 128 << 20;
 const STATEMENT_CACHE: usize = 128;
 /// How long a statement waits for another process holding the file's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Sessions sharing one group's transaction at most.
+const GROUP_LIMIT: usize = 16;
+/// How long a session waits for its group's commit before taking the connection to
+/// commit it itself: only when the session due to commit went away first (a request
+/// cancelled while it waited for the connection).
+const GROUP_WAIT: Duration = Duration::from_millis(50);
 
 /// The migrations, in order; `PRAGMA user_version` counts those applied.
 const MIGRATIONS: &[&str] = &[
@@ -61,11 +69,123 @@ const MIGRATIONS: &[&str] = &[
 /// pushback's store on one SQLite file.
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    inner: Arc<Inner>,
+    kept: Arc<crate::guard::Kept>,
+}
+
+struct Inner {
+    shared: Arc<Mutex<Shared>>,
+    /// Tasks waiting for the connection: while there are some, a grouped session
+    /// leaves its group open for them to join.
+    waiting: AtomicUsize,
     /// Set by the checkpointer when the WAL should start over: the next session
     /// finishes the checkpoint first ([`checkpoint_pass`]).
     restart: Arc<AtomicBool>,
-    kept: Arc<crate::guard::Kept>,
+}
+
+/// The requests' connection, and the group open on it.
+struct Shared {
+    conn: Connection,
+    group: Option<Group>,
+}
+
+/// One transaction that the writes of several requests share, committed once for all.
+///
+/// Every commit appends each page it touched to the WAL and takes and drops the
+/// file's locks; consecutive lifecycles touch the same pages (the tails of the
+/// challenge, nonce and audit tables and their indexes), so a group writes them once.
+/// A grouped session ([`Database::grouped`]) joins the open group or opens one, and
+/// runs its reads and each [`Autocommit::write_all`] batch inside it, the batch in a
+/// savepoint so that a batch that must be undone is undone alone. When it is done
+/// ([`Autocommit::settle`]) it commits the group if no other task is waiting for the
+/// connection (or the group is full), and otherwise lets the next task in and waits for
+/// the commit. Either way nothing it read or wrote is reported before it is committed:
+/// what it read may have been written by another member, and stands or falls with the
+/// group. A commit that fails is every member's error. A session that is not grouped
+/// commits the open group before its first statement, so it sees only what is
+/// committed; a grouped session that ends without settling (a refusal, an error)
+/// commits the group as it ends.
+struct Group {
+    members: usize,
+    done: watch::Sender<Option<Result<(), String>>>,
+}
+
+/// How a group ended, as each of its members learns it.
+type GroupDone = watch::Receiver<Option<Result<(), String>>>;
+
+impl Inner {
+    /// Takes the connection, counted among the waiting while it waits.
+    async fn lock(&self) -> OwnedMutexGuard<Shared> {
+        if let Ok(guard) = Arc::clone(&self.shared).try_lock_owned() {
+            return guard;
+        }
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        let _waiting = Waiting(&self.waiting);
+        Arc::clone(&self.shared).lock_owned().await
+    }
+}
+
+impl Shared {
+    /// Joins the open group, or opens one.
+    fn join_group(&mut self) -> SqlResult<GroupDone> {
+        if let Some(group) = &mut self.group {
+            if !self.conn.is_autocommit() {
+                group.members += 1;
+                return Ok(group.done.subscribe());
+            }
+            // An error SQLite answers by rolling the whole transaction back (a full
+            // disk, an I/O error) ended the group early: its members learn it here.
+            let _ = self.commit_group();
+        }
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(sql_error)?;
+        let (done, joined) = watch::channel(None);
+        self.group = Some(Group { members: 1, done });
+        Ok(joined)
+    }
+
+    /// Commits the open group, if any, and tells its members how that went.
+    fn commit_group(&mut self) -> SqlResult<()> {
+        let Some(group) = self.group.take() else {
+            return Ok(());
+        };
+        let result = if self.conn.is_autocommit() {
+            Err("the shared transaction was rolled back by an earlier error".to_string())
+        } else {
+            self.conn.execute_batch("COMMIT").map_err(|e| {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                e.to_string()
+            })
+        };
+        group.done.send_replace(Some(result.clone()));
+        result.map_err(SqlError::Other)
+    }
+
+    fn group_is_full(&self) -> bool {
+        self.group
+            .as_ref()
+            .is_some_and(|g| g.members >= GROUP_LIMIT)
+    }
+}
+
+/// What a member of a group that ended reports.
+fn group_outcome(done: &Option<Result<(), String>>) -> SqlResult<()> {
+    match done {
+        Some(Ok(())) => Ok(()),
+        Some(Err(e)) => Err(SqlError::Other(format!(
+            "committing a group of writes: {e}"
+        ))),
+        None => Err(SqlError::Other(
+            "the store closed before the group's commit".into(),
+        )),
+    }
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -179,24 +299,27 @@ impl SqliteStore {
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        let conn = Arc::new(Mutex::new(conn));
+        let shared = Arc::new(Mutex::new(Shared { conn, group: None }));
         let restart = Arc::new(AtomicBool::new(false));
-        let alive = Arc::downgrade(&conn);
+        let alive = Arc::downgrade(&shared);
         let wanted = Arc::clone(&restart);
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || checkpoint_while(&alive, &checkpointer, &wanted))
             .map_err(|e| StoreError::Backend(format!("starting the checkpointer: {e}")))?;
         Ok(Self {
-            conn,
-            restart,
+            inner: Arc::new(Inner {
+                shared,
+                waiting: AtomicUsize::new(0),
+                restart,
+            }),
             kept: Arc::default(),
         })
     }
 }
 
 /// Checkpoints the WAL every [`CHECKPOINT_EVERY`] until the store is gone.
-fn checkpoint_while(alive: &Weak<Mutex<Connection>>, conn: &Connection, restart: &AtomicBool) {
+fn checkpoint_while(alive: &Weak<Mutex<Shared>>, conn: &Connection, restart: &AtomicBool) {
     loop {
         std::thread::sleep(CHECKPOINT_EVERY);
         if alive.strong_count() == 0 {
@@ -246,10 +369,16 @@ fn passive_checkpoint(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
 }
 
-/// A connection held for the length of a session.
+/// A session: the connection, held from its first statement to its end (a grouped
+/// session lets it go when it settles, and takes it again if it goes on).
 pub(crate) struct SqliteConn {
-    conn: OwnedMutexGuard<Connection>,
-    /// In a transaction that has been neither committed nor rolled back.
+    inner: Arc<Inner>,
+    held: Option<OwnedMutexGuard<Shared>>,
+    /// Shares the open group's transaction ([`Group`]).
+    grouped: bool,
+    /// The group this session ran statements in, until it settles.
+    joined: Option<GroupDone>,
+    /// In a transaction of its own that has been neither committed nor rolled back.
     open_tx: bool,
 }
 
@@ -281,44 +410,115 @@ fn numbered(sql: &str) -> String {
 
 crate::sql::impl_row!(rusqlite::Row<'_>, get, sql_error);
 
-impl SqliteConn {
-    fn exec_now(&self, sql: &str, args: &[Arg<'_>]) -> SqlResult<u64> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(&numbered(sql))
-            .map_err(sql_error)?;
-        let changed = stmt
-            .execute(rusqlite::params_from_iter(args))
-            .map_err(sql_error)?;
-        Ok(changed as u64)
-    }
+fn exec_on(conn: &Connection, sql: &str, args: &[Arg<'_>]) -> SqlResult<u64> {
+    let mut stmt = conn.prepare_cached(&numbered(sql)).map_err(sql_error)?;
+    let changed = stmt
+        .execute(rusqlite::params_from_iter(args))
+        .map_err(sql_error)?;
+    Ok(changed as u64)
+}
 
-    fn rows_now<T>(&self, sql: &str, args: &[Arg<'_>], decode: Decode<T>) -> SqlResult<Vec<T>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(&numbered(sql))
-            .map_err(sql_error)?;
-        let mut rows = stmt
-            .query(rusqlite::params_from_iter(args))
-            .map_err(sql_error)?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(sql_error)? {
-            out.push(decode(row)?);
+fn rows_on<T>(
+    conn: &Connection,
+    sql: &str,
+    args: &[Arg<'_>],
+    decode: Decode<T>,
+) -> SqlResult<Vec<T>> {
+    let mut stmt = conn.prepare_cached(&numbered(sql)).map_err(sql_error)?;
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(args))
+        .map_err(sql_error)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(sql_error)? {
+        out.push(decode(row)?);
+    }
+    Ok(out)
+}
+
+/// Runs `writes` in order; false at the first required write that changed nothing.
+fn run_writes(conn: &Connection, writes: &[Write<'_>]) -> SqlResult<bool> {
+    for write in writes {
+        if exec_on(conn, &write.sql, &write.args)? == 0 && write.must_change {
+            return Ok(false);
         }
-        Ok(out)
+    }
+    Ok(true)
+}
+
+impl SqliteConn {
+    /// The connection, taken (again) if the session does not hold it. A grouped
+    /// session joins the open group or opens one; any other commits the open group
+    /// first, so that it sees only what is committed.
+    async fn conn(&mut self) -> SqlResult<&mut Shared> {
+        if self.held.is_none() {
+            let mut shared = self.inner.lock().await;
+            if !self.grouped {
+                // A failure is the group's members' to report; this session goes on
+                // with the connection as the failed commit left it.
+                let _ = shared.commit_group();
+            }
+            if shared.group.is_none() && self.inner.restart.swap(false, Ordering::AcqRel) {
+                // See `checkpoint_pass`. A failure leaves the WAL as it was.
+                if let Err(e) = passive_checkpoint(&shared.conn) {
+                    tracing::warn!(error = %e, "WAL checkpoint failed; the next one retries");
+                }
+            }
+            self.held = Some(shared);
+        }
+        let Some(shared) = self.held.as_mut() else {
+            unreachable!("taken above");
+        };
+        if self.grouped && self.joined.is_none() {
+            self.joined = Some(shared.join_group()?);
+        }
+        Ok(shared)
     }
 
     fn finish(&mut self, sql: &str) -> SqlResult<()> {
         self.open_tx = false;
-        self.conn.execute_batch(sql).map_err(sql_error)
+        let Some(shared) = self.held.as_mut() else {
+            return Err(SqlError::Other(
+                "the transaction's connection is gone".into(),
+            ));
+        };
+        shared.conn.execute_batch(sql).map_err(sql_error)
+    }
+
+    /// Waits for the group's commit, taking the connection to commit it if the task
+    /// due to commit it went away.
+    async fn wait_for_commit(&mut self, mut done: GroupDone) -> SqlResult<()> {
+        match tokio::time::timeout(GROUP_WAIT, done.wait_for(Option::is_some)).await {
+            Ok(Ok(ended)) => return group_outcome(&ended),
+            Ok(Err(_)) => return group_outcome(&None),
+            Err(_) => {}
+        }
+        let mut shared = self.inner.lock().await;
+        if done.borrow().is_none() {
+            // Groups end in order, so the open group is this session's.
+            let _ = shared.commit_group();
+        }
+        drop(shared);
+        let ended = done.borrow().clone();
+        group_outcome(&ended)
     }
 }
 
 impl Drop for SqliteConn {
     fn drop(&mut self) {
+        let Some(shared) = self.held.as_mut() else {
+            return;
+        };
         if self.open_tx {
             // An early return or a failed statement: nothing of it may stay.
-            let _ = self.conn.execute_batch("ROLLBACK");
+            let _ = shared.conn.execute_batch("ROLLBACK");
+        }
+        if self.joined.take().is_some() {
+            // A grouped session that did not settle (a refusal, an error, a request
+            // cancelled) may have read what the group wrote: its outcome must not
+            // leave before the group is committed.
+            if let Err(e) = shared.commit_group() {
+                tracing::error!(error = ?e, "committing a group of writes failed");
+            }
         }
     }
 }
@@ -326,7 +526,7 @@ impl Drop for SqliteConn {
 #[async_trait]
 impl Session for SqliteConn {
     async fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> SqlResult<u64> {
-        self.exec_now(sql, args)
+        exec_on(&self.conn().await?.conn, sql, args)
     }
 
     async fn rows<T: Send + 'static>(
@@ -335,7 +535,7 @@ impl Session for SqliteConn {
         args: &[Arg<'_>],
         decode: Decode<T>,
     ) -> SqlResult<Vec<T>> {
-        self.rows_now(sql, args, decode)
+        rows_on(&self.conn().await?.conn, sql, args, decode)
     }
 }
 
@@ -345,26 +545,47 @@ impl Autocommit for SqliteConn {
         if writes.is_empty() {
             return Ok(true);
         }
-        self.conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(sql_error)?;
-        self.open_tx = true;
-        for write in writes {
-            let changed = match self.exec_now(&write.sql, &write.args) {
-                Ok(changed) => changed,
-                Err(e) => {
-                    // The statement's own error is the one to report.
-                    let _ = self.finish("ROLLBACK");
-                    return Err(e);
+        let grouped = self.grouped;
+        let conn = &self.conn().await?.conn;
+        let (begin, keep, undo) = if grouped {
+            (
+                "SAVEPOINT batch",
+                "RELEASE batch",
+                "ROLLBACK TO batch; RELEASE batch",
+            )
+        } else {
+            ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
+        };
+        conn.execute_batch(begin).map_err(sql_error)?;
+        let ran = run_writes(conn, writes);
+        if !matches!(ran, Ok(true)) {
+            // A failed statement's own error is the one to report. An error that
+            // ended the whole transaction left nothing to undo.
+            if !conn.is_autocommit() {
+                let undone = conn.execute_batch(undo).map_err(sql_error);
+                if ran.is_ok() {
+                    undone?;
                 }
-            };
-            if write.must_change && changed == 0 {
-                self.finish("ROLLBACK")?;
-                return Ok(false);
             }
+            return ran;
         }
-        self.finish("COMMIT")?;
+        conn.execute_batch(keep).map_err(sql_error)?;
+        self.settle().await?;
         Ok(true)
+    }
+
+    async fn settle(&mut self) -> SqlResult<()> {
+        let Some(done) = self.joined.take() else {
+            return Ok(());
+        };
+        let Some(mut shared) = self.held.take() else {
+            unreachable!("a session holds the connection while it is in a group");
+        };
+        if self.inner.waiting.load(Ordering::Acquire) == 0 || shared.group_is_full() {
+            return shared.commit_group();
+        }
+        drop(shared);
+        self.wait_for_commit(done).await
     }
 }
 
@@ -376,6 +597,20 @@ impl Transaction for SqliteConn {
 
     async fn rollback(mut self) -> SqlResult<()> {
         self.finish("ROLLBACK")
+    }
+}
+
+impl SqliteStore {
+    async fn session(&self, grouped: bool) -> SqlResult<SqliteConn> {
+        let mut session = SqliteConn {
+            inner: Arc::clone(&self.inner),
+            held: None,
+            grouped,
+            joined: None,
+            open_tx: false,
+        };
+        session.conn().await?;
+        Ok(session)
     }
 }
 
@@ -393,32 +628,29 @@ impl Database for SqliteStore {
     type Conn = SqliteConn;
 
     async fn begin(&self) -> SqlResult<SqliteConn> {
-        let mut conn = self.writer().await?;
+        let mut session = self.session(false).await?;
         // IMMEDIATE takes the write lock now, so no statement inside can meet
         // SQLITE_BUSY half-way through.
-        conn.conn
+        session
+            .conn()
+            .await?
+            .conn
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(sql_error)?;
-        conn.open_tx = true;
-        Ok(conn)
+        session.open_tx = true;
+        Ok(session)
     }
 
     async fn writer(&self) -> SqlResult<SqliteConn> {
-        let conn = Arc::clone(&self.conn).lock_owned().await;
-        if self.restart.swap(false, Ordering::AcqRel) {
-            // See `checkpoint_pass`. A failure leaves the WAL as it was.
-            if let Err(e) = passive_checkpoint(&conn) {
-                tracing::warn!(error = %e, "WAL checkpoint failed; the next one retries");
-            }
-        }
-        Ok(SqliteConn {
-            conn,
-            open_tx: false,
-        })
+        self.session(false).await
     }
 
     async fn reader(&self) -> SqlResult<SqliteConn> {
-        self.writer().await
+        self.session(false).await
+    }
+
+    async fn grouped(&self) -> SqlResult<SqliteConn> {
+        self.session(true).await
     }
 }
 
@@ -473,17 +705,17 @@ mod tests {
             .await
             .expect("opens");
         let wal = dir.path().join("wal.db-wal");
-        let conn = store.writer().await.expect("the connection");
-        conn.conn
-            .execute_batch("CREATE TABLE filler (id INTEGER PRIMARY KEY, v BLOB)")
+        let mut conn = store.writer().await.expect("the connection");
+        conn.exec("CREATE TABLE filler (id INTEGER PRIMARY KEY, v BLOB)", &[])
+            .await
             .expect("a scratch table");
         drop(conn);
         let first = wal_salts(&wal);
         for i in 0..500_000u32 {
-            let conn = store.writer().await.expect("the connection");
+            let mut conn = store.writer().await.expect("the connection");
             // About three 2 KiB pages per transaction.
-            conn.conn
-                .execute("INSERT INTO filler (v) VALUES (zeroblob(4000))", [])
+            conn.exec("INSERT INTO filler (v) VALUES (zeroblob(4000))", &[])
+                .await
                 .expect("a write");
             drop(conn);
             if i % 512 == 0 && wal_salts(&wal) != first {
@@ -494,6 +726,168 @@ mod tests {
             }
         }
         panic!("500,000 writes and the WAL never started over");
+    }
+
+    /// A store on a fresh file with a scratch table, and a second connection to the
+    /// file that sees only what is committed.
+    async fn scratch(schema: &str) -> (tempfile::TempDir, SqliteStore, Connection) {
+        let dir = tempfile::tempdir().expect("a scratch directory");
+        let db = dir.path().join("group.db");
+        let store = SqliteStore::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .expect("opens");
+        let mut conn = store.writer().await.expect("the connection");
+        for statement in schema.split(';').filter(|s| !s.trim().is_empty()) {
+            conn.exec(statement, &[]).await.expect("the scratch schema");
+        }
+        drop(conn);
+        let outside = Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("a second connection");
+        (dir, store, outside)
+    }
+
+    fn committed(outside: &Connection, table: &str) -> Vec<i64> {
+        let mut stmt = outside
+            .prepare(&format!("SELECT id FROM {table} ORDER BY id"))
+            .expect("a query");
+        stmt.query_map([], |r| r.get(0))
+            .expect("rows")
+            .collect::<rusqlite::Result<_>>()
+            .expect("ids")
+    }
+
+    /// Lets other tasks run until `n` of them wait for the connection.
+    async fn until_waiting(store: &SqliteStore, n: usize) {
+        while store.inner.waiting.load(Ordering::Acquire) != n {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    fn insert(id: i64) -> Write<'static> {
+        Write::must_change("INSERT INTO t (id) VALUES ($1)", &[Arg::Int(Some(id))])
+    }
+
+    /// A grouped session that settles while another waits leaves the group open for
+    /// it, and learns of success only when the group is committed: never earlier.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn grouped_writes_are_reported_only_once_their_group_is_committed() {
+        let (_dir, store, outside) = scratch("CREATE TABLE t (id INTEGER PRIMARY KEY)").await;
+        let mut first = store.grouped().await.expect("a grouped session");
+        first
+            .exec("INSERT INTO t (id) VALUES (1)", &[])
+            .await
+            .expect("a write");
+
+        let (go, wait) = tokio::sync::oneshot::channel::<()>();
+        let second = tokio::spawn({
+            let store = store.clone();
+            async move {
+                let mut second = store.grouped().await.expect("a grouped session");
+                second
+                    .exec("INSERT INTO t (id) VALUES (2)", &[])
+                    .await
+                    .expect("a write");
+                wait.await.expect("the signal");
+                second.settle().await
+            }
+        });
+        until_waiting(&store, 1).await;
+        let first = tokio::spawn(async move { first.settle().await });
+        // The first lets the second in and waits, longer than GROUP_WAIT: its fallback
+        // waits for the connection, which the second holds.
+        tokio::time::sleep(GROUP_WAIT * 4).await;
+        assert!(
+            !first.is_finished(),
+            "reported before the group was committed"
+        );
+        assert!(
+            committed(&outside, "t").is_empty(),
+            "nothing is committed yet"
+        );
+
+        go.send(()).expect("the second is waiting");
+        second.await.expect("joins").expect("the group commits");
+        first.await.expect("joins").expect("the group commits");
+        assert_eq!(committed(&outside, "t"), [1, 2]);
+    }
+
+    /// A commit that fails is the error of every member of the group, and none of their
+    /// writes stays; the store goes on with the next group.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_group_commit_is_every_members_error() {
+        let (_dir, store, outside) = scratch(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY);
+             CREATE TABLE child (id INTEGER PRIMARY KEY,
+                 t_id INTEGER REFERENCES t (id) DEFERRABLE INITIALLY DEFERRED)",
+        )
+        .await;
+        let mut first = store.grouped().await.expect("a grouped session");
+        // A row whose parent is missing: refused only at commit.
+        first
+            .exec("INSERT INTO child (id, t_id) VALUES (1, 99)", &[])
+            .await
+            .expect("deferred");
+        let second = tokio::spawn({
+            let store = store.clone();
+            async move {
+                let mut second = store.grouped().await.expect("a grouped session");
+                second.write_all(&[insert(1)]).await
+            }
+        });
+        until_waiting(&store, 1).await;
+        let first = first.settle().await;
+        let second = second.await.expect("joins");
+        assert!(first.is_err(), "the first member: {first:?}");
+        assert!(second.is_err(), "the second member: {second:?}");
+        assert!(committed(&outside, "t").is_empty());
+        assert!(committed(&outside, "child").is_empty());
+
+        let mut next = store.grouped().await.expect("a grouped session");
+        assert!(next.write_all(&[insert(2)]).await.expect("commits"));
+        assert_eq!(committed(&outside, "t"), [2]);
+    }
+
+    /// A grouped session that ends without settling commits its group as it ends, and
+    /// a session that is not grouped commits an open group before its first statement.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_open_group_is_committed_before_anything_else_reads() {
+        let (_dir, store, outside) = scratch("CREATE TABLE t (id INTEGER PRIMARY KEY)").await;
+        let mut first = store.grouped().await.expect("a grouped session");
+        first
+            .exec("INSERT INTO t (id) VALUES (1)", &[])
+            .await
+            .expect("a write");
+        drop(first);
+        assert_eq!(committed(&outside, "t"), [1]);
+
+        let mut second = store.grouped().await.expect("a grouped session");
+        second
+            .exec("INSERT INTO t (id) VALUES (2)", &[])
+            .await
+            .expect("a write");
+        let reader = tokio::spawn({
+            let store = store.clone();
+            async move {
+                let mut reader = store.reader().await.expect("a reader");
+                let seen = reader
+                    .rows("SELECT id FROM t ORDER BY id", &[], crate::sql::int)
+                    .await;
+                (seen, committed_now(&reader))
+            }
+        });
+        until_waiting(&store, 1).await;
+        second.settle().await.expect("the reader commits the group");
+        let (seen, outside_saw) = reader.await.expect("joins");
+        assert_eq!(seen.expect("reads"), [1, 2]);
+        assert!(outside_saw, "the reader's connection was in no transaction");
+        assert_eq!(committed(&outside, "t"), [1, 2]);
+    }
+
+    fn committed_now(session: &SqliteConn) -> bool {
+        session
+            .held
+            .as_ref()
+            .is_some_and(|s| s.conn.is_autocommit() && s.group.is_none())
     }
 
     #[test]
