@@ -2,10 +2,13 @@
 
 use std::str::FromStr as _;
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use async_trait::async_trait;
-use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Connection as _, PgConnection, Postgres, Row as _};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgRow};
+use sqlx::{Connection as _, Executor as _, PgConnection, Postgres, Row as _};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 use pushback_guard::store::StoreError;
 
@@ -45,8 +48,92 @@ fn valid_schema(schema: &str) -> bool {
 /// pushback's store on PostgreSQL.
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
-    pool: PgPool,
-    kept: std::sync::Arc<crate::guard::Kept>,
+    conns: Arc<Conns>,
+    kept: Arc<crate::guard::Kept>,
+}
+
+/// The store's connections to the server, at most one per permit.
+///
+/// Not sqlx's pool: that one follows every release with a round trip (a `Sync` and its
+/// `ReadyForQuery`, in a task spawned for it), one more for each of the three
+/// statements of a lifecycle. Here a session's connection goes back to the idle list as
+/// the session is dropped, unless a statement on it was cut short (a cancelled request)
+/// or failed for a reason other than the server's answer (a broken link): such a
+/// connection is closed, and a new one made when next needed. A transaction left open
+/// is rolled back before the connection's next use; a connection idle for a second or
+/// more is pinged first, and replaced if it does not answer.
+struct Conns {
+    options: PgConnectOptions,
+    idle: Mutex<Vec<Idle>>,
+    permits: Arc<Semaphore>,
+}
+
+struct Idle {
+    conn: PgConnection,
+    since: Instant,
+    /// Went idle inside a transaction, which must be rolled back first.
+    in_tx: bool,
+}
+
+impl std::fmt::Debug for Conns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the options: they may hold a password.
+        f.debug_struct("Conns")
+            .field("available", &self.permits.available_permits())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Conns {
+    async fn connect(&self) -> SqlResult<PgConnection> {
+        PgConnection::connect_with(&self.options)
+            .await
+            .map_err(sql_error)
+    }
+
+    /// A session on an idle connection, or on a new one while the pool has room.
+    async fn session(self: &Arc<Self>) -> SqlResult<PgSession> {
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| SqlError::Other("the connection pool is closed".into()))?;
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let conn = match idle {
+            Some(idle) => self.revive(idle).await?,
+            None => self.connect().await?,
+        };
+        Ok(PgSession {
+            conn: Some(conn),
+            conns: Arc::clone(self),
+            _permit: permit,
+            reusable: true,
+            in_tx: false,
+        })
+    }
+
+    /// An idle connection made ready for use, or a new one in its place.
+    async fn revive(&self, idle: Idle) -> SqlResult<PgConnection> {
+        let Idle {
+            mut conn,
+            since,
+            in_tx,
+        } = idle;
+        let checked = if in_tx {
+            conn.execute("ROLLBACK").await.map(drop)
+        } else if since.elapsed() >= PING_IF_IDLE_FOR {
+            conn.ping().await
+        } else {
+            return Ok(conn);
+        };
+        match checked {
+            Ok(()) => Ok(conn),
+            Err(_) => self.connect().await,
+        }
+    }
 }
 
 impl PostgresStore {
@@ -93,31 +180,26 @@ impl PostgresStore {
         } else {
             options = options.application_name("pushback");
         }
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            // sqlx pings every connection it takes from the pool by default: one round
-            // trip more each time, four more on the six a challenge's lifecycle takes.
-            // A connection idle for less than a second was working a second ago; an
-            // older one is still pinged, and a dead one replaced.
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for >= PING_IF_IDLE_FOR {
-                        conn.ping().await?;
-                    }
-                    Ok(true)
-                })
-            })
-            .connect_with(options)
+        let mut first = PgConnection::connect_with(&options)
             .await
             .map_err(backend)?;
         sqlx::migrate!("migrations/postgres")
-            .run(&pool)
+            .run(&mut first)
             .await
             .map_err(|e| StoreError::Backend(format!("migrating: {e}")))?;
+        let permits = usize::try_from(max_connections).unwrap_or(usize::MAX);
+        let conns = Conns {
+            options,
+            idle: Mutex::new(vec![Idle {
+                conn: first,
+                since: Instant::now(),
+                in_tx: false,
+            }]),
+            permits: Arc::new(Semaphore::new(permits.min(Semaphore::MAX_PERMITS))),
+        };
         Ok(Self {
-            pool,
-            kept: std::sync::Arc::default(),
+            conns: Arc::new(conns),
+            kept: Arc::default(),
         })
     }
 
@@ -175,24 +257,66 @@ fn bind<'q>(
 
 crate::sql::impl_row!(PgRow, try_get, sql_error);
 
-/// A session on a PostgreSQL connection: a pooled one, or a transaction on one (which
-/// sqlx rolls back if it is dropped).
-pub(crate) struct Pg<C>(C);
+/// A session on one of the store's connections ([`Conns`]), in a transaction of its
+/// own or not.
+pub(crate) struct PgSession {
+    conn: Option<PgConnection>,
+    conns: Arc<Conns>,
+    _permit: OwnedSemaphorePermit,
+    /// False while a statement runs and after one failed other than by the server's
+    /// answer: the connection's state is unknown, and it is closed when the session ends.
+    reusable: bool,
+    in_tx: bool,
+}
 
-pub(crate) type PgConn = Pg<PoolConnection<Postgres>>;
-pub(crate) type PgTx = Pg<sqlx::Transaction<'static, Postgres>>;
+impl PgSession {
+    /// The connection, for one statement: see [`PgSession::ran`].
+    fn start(&mut self) -> SqlResult<&mut PgConnection> {
+        self.reusable = false;
+        self.conn
+            .as_mut()
+            .ok_or_else(|| SqlError::Other("the session has no connection".into()))
+    }
+
+    /// Notes how the statement begun with [`PgSession::start`] ended.
+    fn ran<T>(&mut self, result: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
+        self.reusable = matches!(result, Ok(_) | Err(sqlx::Error::Database(_)));
+        result
+    }
+
+    async fn simple(&mut self, sql: &str) -> SqlResult<()> {
+        let done = self.start()?.execute(sql).await.map(drop);
+        self.ran(done).map_err(sql_error)
+    }
+}
+
+impl Drop for PgSession {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else {
+            return;
+        };
+        if self.reusable {
+            let idle = Idle {
+                conn,
+                since: Instant::now(),
+                in_tx: self.in_tx,
+            };
+            self.conns
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(idle);
+        }
+        // Otherwise the connection closes here, and the permit (dropped after this)
+        // lets a new one be made.
+    }
+}
 
 #[async_trait]
-impl<C> Session for Pg<C>
-where
-    C: std::ops::DerefMut<Target = PgConnection> + Send,
-{
+impl Session for PgSession {
     async fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> SqlResult<u64> {
-        let done = bind(sqlx::query(sql), args)
-            .execute(&mut *self.0)
-            .await
-            .map_err(sql_error)?;
-        Ok(done.rows_affected())
+        let done = bind(sqlx::query(sql), args).execute(self.start()?).await;
+        Ok(self.ran(done).map_err(sql_error)?.rows_affected())
     }
 
     async fn exec_then_rows<T: Send + 'static>(
@@ -213,9 +337,9 @@ where
              LEFT JOIN LATERAL (SELECT TRUE AS present, x.* FROM ({then}) AS x) AS t ON TRUE"
         );
         let rows = bind(sqlx::query(&sql), &args)
-            .fetch_all(&mut *self.0)
-            .await
-            .map_err(sql_error)?;
+            .fetch_all(self.start()?)
+            .await;
+        let rows = self.ran(rows).map_err(sql_error)?;
         let changed = match rows.first() {
             Some(row) => row.try_get::<i64, _>(0).map_err(sql_error)?,
             None => 0,
@@ -239,10 +363,8 @@ where
         args: &[Arg<'_>],
         decode: Decode<T>,
     ) -> SqlResult<Vec<T>> {
-        let rows = bind(sqlx::query(sql), args)
-            .fetch_all(&mut *self.0)
-            .await
-            .map_err(sql_error)?;
+        let rows = bind(sqlx::query(sql), args).fetch_all(self.start()?).await;
+        let rows = self.ran(rows).map_err(sql_error)?;
         rows.iter().map(|r| decode(r)).collect()
     }
 }
@@ -252,7 +374,7 @@ where
 const DIVISION_BY_ZERO: &str = "22012";
 
 #[async_trait]
-impl Autocommit for PgConn {
+impl Autocommit for PgSession {
     async fn write_all(&mut self, writes: &[Write<'_>]) -> SqlResult<bool> {
         if writes.is_empty() {
             return Ok(true);
@@ -280,7 +402,8 @@ impl Autocommit for PgConn {
         } else {
             sql.push_str(&format!(" SELECT 1 / LEAST({})", counted.join(", ")));
         }
-        match bind(sqlx::query(&sql), &args).execute(&mut *self.0).await {
+        let done = bind(sqlx::query(&sql), &args).execute(self.start()?).await;
+        match self.ran(done) {
             Ok(_) => Ok(true),
             Err(e)
                 if e.as_database_error().and_then(|db| db.code()).as_deref()
@@ -294,13 +417,17 @@ impl Autocommit for PgConn {
 }
 
 #[async_trait]
-impl Transaction for PgTx {
-    async fn commit(self) -> SqlResult<()> {
-        self.0.commit().await.map_err(sql_error)
+impl Transaction for PgSession {
+    async fn commit(mut self) -> SqlResult<()> {
+        self.simple("COMMIT").await?;
+        self.in_tx = false;
+        Ok(())
     }
 
-    async fn rollback(self) -> SqlResult<()> {
-        self.0.rollback().await.map_err(sql_error)
+    async fn rollback(mut self) -> SqlResult<()> {
+        self.simple("ROLLBACK").await?;
+        self.in_tx = false;
+        Ok(())
     }
 }
 
@@ -312,18 +439,22 @@ impl Database for PostgresStore {
     const NO_FLUSH_WAIT: &'static str =
         " AND set_config('synchronous_commit', 'off', true) = 'off'";
 
-    type Tx = PgTx;
-    type Conn = PgConn;
+    type Tx = PgSession;
+    type Conn = PgSession;
 
-    async fn begin(&self) -> SqlResult<PgTx> {
-        self.pool.begin().await.map(Pg).map_err(sql_error)
+    async fn begin(&self) -> SqlResult<PgSession> {
+        let mut session = self.conns.session().await?;
+        // Set first: a BEGIN cut short leaves the connection closed anyway.
+        session.in_tx = true;
+        session.simple("BEGIN").await?;
+        Ok(session)
     }
 
-    async fn writer(&self) -> SqlResult<PgConn> {
-        self.pool.acquire().await.map(Pg).map_err(sql_error)
+    async fn writer(&self) -> SqlResult<PgSession> {
+        self.conns.session().await
     }
 
-    async fn reader(&self) -> SqlResult<PgConn> {
+    async fn reader(&self) -> SqlResult<PgSession> {
         self.writer().await
     }
 
@@ -334,7 +465,7 @@ impl Database for PostgresStore {
         let digest = pushback_model::sha256(format!("pushback.lease.{key}").as_bytes());
         let mut id = [0u8; 8];
         id.copy_from_slice(&digest[..8]);
-        let mut conn = self.pool.acquire().await.map_err(sql_error)?.detach();
+        let mut conn = self.conns.connect().await?;
         let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
             .bind(i64::from_be_bytes(id))
             .fetch_one(&mut conn)
@@ -347,3 +478,117 @@ impl Database for PostgresStore {
 crate::guard::impl_guard_store!(PostgresStore);
 crate::findings::impl_finding_store!(PostgresStore);
 crate::incidents::impl_incident_store!(PostgresStore);
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::sql::int;
+    use pushback_model::Entropy as _;
+
+    /// A store on a scratch schema with a pool of one connection, when the conformance
+    /// suite's PostgreSQL is configured (CI always configures it).
+    async fn pool_of_one() -> Option<(PostgresStore, String, String)> {
+        const PG_ENV: &str = "PUSHBACK_TEST_POSTGRES_URL";
+        let Some(url) = std::env::var(PG_ENV).ok().filter(|u| !u.trim().is_empty()) else {
+            assert!(std::env::var_os("CI").is_none(), "CI must set {PG_ENV}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "*** SKIPPED PostgreSQL: {PG_ENV} is unset ***"
+            );
+            return None;
+        };
+        let mut bytes = [0u8; 8];
+        pushback_model::SystemEntropy::new().fill(&mut bytes);
+        let schema = format!("p_{}", hex::encode(bytes));
+        let store = PostgresStore::connect_with(&url, Some(&schema), 1)
+            .await
+            .expect("a scratch store");
+        let mut session = store.writer().await.expect("a session");
+        session
+            .exec("CREATE TABLE t (id BIGINT PRIMARY KEY)", &[])
+            .await
+            .expect("a scratch table");
+        Some((store, url, schema))
+    }
+
+    async fn backend_pid(store: &PostgresStore) -> i64 {
+        let mut session = store.writer().await.expect("a session");
+        session
+            .one("SELECT pg_backend_pid()::BIGINT", &[], int)
+            .await
+            .expect("the backend's pid")
+    }
+
+    /// A statement cut short (its request cancelled) leaves the connection mid-answer:
+    /// it is closed, and the next session gets a new one at once instead of waiting
+    /// for the old statement to end.
+    #[tokio::test]
+    async fn a_connection_whose_statement_was_cut_short_is_not_reused() {
+        let Some((store, url, schema)) = pool_of_one().await else {
+            return;
+        };
+        let before = backend_pid(&store).await;
+        let mut session = store.writer().await.expect("a session");
+        let slow = session.exec("SELECT pg_sleep(30)", &[]);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), slow)
+                .await
+                .is_err()
+        );
+        drop(session);
+        let pid = backend_pid(&store).await;
+        assert_ne!(pid, before, "a new connection");
+        // An error that is the server's answer leaves the connection as it was.
+        let mut session = store.writer().await.expect("a session");
+        session
+            .exec("INSERT INTO t (id) VALUES (1)", &[])
+            .await
+            .expect("a row");
+        let again = session.exec("INSERT INTO t (id) VALUES (1)", &[]).await;
+        assert!(matches!(again, Err(SqlError::Unique(_))), "{again:?}");
+        drop(session);
+        assert_eq!(backend_pid(&store).await, pid, "the same connection");
+        PostgresStore::drop_schema(&url, &schema)
+            .await
+            .expect("drops");
+    }
+
+    /// A transaction dropped without a commit is rolled back before its connection's
+    /// next use: its writes are gone, and the next session's writes are not held in it.
+    #[tokio::test]
+    async fn a_transaction_left_open_is_rolled_back_before_the_next_use() {
+        let Some((store, url, schema)) = pool_of_one().await else {
+            return;
+        };
+        let mut tx = store.begin().await.expect("a transaction");
+        tx.exec("INSERT INTO t (id) VALUES (1)", &[])
+            .await
+            .expect("a row");
+        drop(tx);
+        let mut session = store.writer().await.expect("a session");
+        session
+            .exec("INSERT INTO t (id) VALUES (2)", &[])
+            .await
+            .expect("a row");
+        drop(session);
+        let mut outside = PgConnection::connect_with(
+            &PgConnectOptions::from_str(&url)
+                .expect("the URL")
+                .options([("search_path", schema.as_str())]),
+        )
+        .await
+        .expect("a connection of the test's own");
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM t ORDER BY id")
+            .fetch_all(&mut outside)
+            .await
+            .expect("the rows");
+        assert_eq!(ids, [2], "the first rolled back, the second committed");
+        outside.close().await.expect("closes");
+        PostgresStore::drop_schema(&url, &schema)
+            .await
+            .expect("drops");
+    }
+}
