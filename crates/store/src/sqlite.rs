@@ -470,6 +470,14 @@ impl SqliteConn {
         };
         if self.grouped && self.joined.is_none() {
             self.joined = Some(shared.join_group()?);
+        } else if self.grouped && shared.conn.is_autocommit() {
+            // An error SQLite answers by rolling the whole transaction back ended the
+            // group under this session: nothing more of it may run outside one.
+            self.joined = None;
+            let _ = shared.commit_group();
+            return Err(SqlError::Other(
+                "the shared transaction was rolled back by an earlier error".into(),
+            ));
         }
         Ok(shared)
     }
