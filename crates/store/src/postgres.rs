@@ -1,7 +1,6 @@
 //! The PostgreSQL backend.
 
 use std::str::FromStr as _;
-
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
