@@ -771,6 +771,16 @@ mod tests {
         }
     }
 
+    /// A grouped session that has run `sql` in its group.
+    async fn grouped_after(store: &SqliteStore, sql: &str) -> SqliteConn {
+        let mut session = store.grouped().await.expect("a grouped session");
+        session
+            .exec(sql, &[])
+            .await
+            .expect("a statement in the group");
+        session
+    }
+
     fn insert(id: i64) -> Write<'static> {
         Write::must_change("INSERT INTO t (id) VALUES ($1)", &[Arg::Int(Some(id))])
     }
@@ -780,21 +790,13 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn grouped_writes_are_reported_only_once_their_group_is_committed() {
         let (_dir, store, outside) = scratch("CREATE TABLE t (id INTEGER PRIMARY KEY)").await;
-        let mut first = store.grouped().await.expect("a grouped session");
-        first
-            .exec("INSERT INTO t (id) VALUES (1)", &[])
-            .await
-            .expect("a write");
+        let mut first = grouped_after(&store, "INSERT INTO t (id) VALUES (1)").await;
 
         let (go, wait) = tokio::sync::oneshot::channel::<()>();
         let second = tokio::spawn({
             let store = store.clone();
             async move {
-                let mut second = store.grouped().await.expect("a grouped session");
-                second
-                    .exec("INSERT INTO t (id) VALUES (2)", &[])
-                    .await
-                    .expect("a write");
+                let mut second = grouped_after(&store, "INSERT INTO t (id) VALUES (2)").await;
                 wait.await.expect("the signal");
                 second.settle().await
             }
@@ -829,12 +831,8 @@ mod tests {
                  t_id INTEGER REFERENCES t (id) DEFERRABLE INITIALLY DEFERRED)",
         )
         .await;
-        let mut first = store.grouped().await.expect("a grouped session");
         // A row whose parent is missing: refused only at commit.
-        first
-            .exec("INSERT INTO child (id, t_id) VALUES (1, 99)", &[])
-            .await
-            .expect("deferred");
+        let mut first = grouped_after(&store, "INSERT INTO child (id, t_id) VALUES (1, 99)").await;
         let second = tokio::spawn({
             let store = store.clone();
             async move {
@@ -860,19 +858,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_open_group_is_committed_before_anything_else_reads() {
         let (_dir, store, outside) = scratch("CREATE TABLE t (id INTEGER PRIMARY KEY)").await;
-        let mut first = store.grouped().await.expect("a grouped session");
-        first
-            .exec("INSERT INTO t (id) VALUES (1)", &[])
-            .await
-            .expect("a write");
+        let first = grouped_after(&store, "INSERT INTO t (id) VALUES (1)").await;
         drop(first);
         assert_eq!(committed(&outside, "t"), [1]);
 
-        let mut second = store.grouped().await.expect("a grouped session");
-        second
-            .exec("INSERT INTO t (id) VALUES (2)", &[])
-            .await
-            .expect("a write");
+        let mut second = grouped_after(&store, "INSERT INTO t (id) VALUES (2)").await;
         let reader = tokio::spawn({
             let store = store.clone();
             async move {
