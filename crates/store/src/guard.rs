@@ -1021,12 +1021,12 @@ macro_rules! impl_guard_store {
                     // Consuming the nonce is the only write, and the listing does not
                     // depend on it: one statement on PostgreSQL, no transaction; the rows
                     // are dropped if the nonce was used before.
-                    let sql = format!(
-                        "SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE user_id = $1 AND status = 'pending' AND expires_at > $2 ORDER BY created_at"
-                    );
+                    static PENDING: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                        format!("SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE user_id = $1 AND status = 'pending' AND expires_at > $2 ORDER BY created_at")
+                    });
                     let mut conn = self.grouped().await?;
                     let (fresh, rows) = conn
-                        .exec_then_rows(&FETCH_NONCE_INSERT, nonce_args!(nonce), &sql, args![device.user_id, at.millis()], challenge_row)
+                        .exec_then_rows(&FETCH_NONCE_INSERT, nonce_args!(nonce), &PENDING, args![device.user_id, at.millis()], challenge_row)
                         .await?;
                     conn.settle().await?;
                     Ok((fresh == 1).then_some(rows))

@@ -110,6 +110,10 @@ struct Group {
     done: watch::Sender<Option<Result<(), String>>>,
 }
 
+/// Why a group ended without its commit: SQLite rolled the whole transaction back
+/// under it (a full disk, an I/O error).
+const GROUP_LOST: &str = "the shared transaction was rolled back by an earlier error";
+
 /// How a group ended, as each of its members learns it.
 type GroupDone = watch::Receiver<Option<Result<(), String>>>;
 
@@ -157,7 +161,7 @@ impl Shared {
             return Ok(());
         };
         let result = if self.conn.is_autocommit() {
-            Err("the shared transaction was rolled back by an earlier error".to_string())
+            Err(GROUP_LOST.to_string())
         } else {
             self.conn.execute_batch("COMMIT").map_err(|e| {
                 let _ = self.conn.execute_batch("ROLLBACK");
@@ -475,9 +479,7 @@ impl SqliteConn {
             // group under this session: nothing more of it may run outside one.
             self.joined = None;
             let _ = shared.commit_group();
-            return Err(SqlError::Other(
-                "the shared transaction was rolled back by an earlier error".into(),
-            ));
+            return Err(SqlError::Other(GROUP_LOST.into()));
         }
         Ok(shared)
     }
@@ -766,9 +768,13 @@ mod tests {
 
     /// Lets other tasks run until `n` of them wait for the connection.
     async fn until_waiting(store: &SqliteStore, n: usize) {
-        while store.inner.waiting.load(Ordering::Acquire) != n {
+        for _ in 0..10_000_000 {
+            if store.inner.waiting.load(Ordering::Acquire) == n {
+                return;
+            }
             tokio::task::yield_now().await;
         }
+        panic!("{n} tasks never came to wait for the connection");
     }
 
     /// A grouped session that has run `sql` in its group.
