@@ -120,8 +120,12 @@ listen = "127.0.0.1:8080"
 # public_url = "https://mfa.example.com"
 # Largest accepted request body, in bytes.
 max_body_bytes = 16384
-# How often lapsed challenges are expired and the audit log sealed, in milliseconds.
+# How often lapsed challenges are expired and old nonces purged, in milliseconds.
 housekeeping_interval_ms = 1000
+# How often new audit entries are sealed into the hash chain, in milliseconds. Small
+# passes often spread the work; a crash leaves at most this much unsealed, and the
+# next start seals it.
+seal_interval_ms = 100
 
 [database]
 # sqlite://file.db (embedded, WAL) or postgres://user@host/db (several nodes).

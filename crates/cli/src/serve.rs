@@ -158,6 +158,7 @@ impl Service {
         let housekeeping = pushback_server::spawn_housekeeping(
             guard.clone(),
             Duration::from_millis(config.server.housekeeping_interval_ms.max(50)),
+            Duration::from_millis(config.server.seal_interval_ms.max(10)),
         );
         let mut state = AppState::with_metrics(guard.clone(), metrics, public_url)
             .with_watch(WatchState {

@@ -55,8 +55,10 @@ pub struct ServerSettings {
     pub public_url: Option<String>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
-    /// How often lapsed challenges are expired and the audit log sealed, in milliseconds.
+    /// How often lapsed challenges are expired and old nonces purged, in milliseconds.
     pub housekeeping_interval_ms: u64,
+    /// How often new audit entries are sealed (hash-chained), in milliseconds.
+    pub seal_interval_ms: u64,
 }
 
 impl Default for ServerSettings {
@@ -66,6 +68,7 @@ impl Default for ServerSettings {
             public_url: None,
             max_body_bytes: 16 * 1024,
             housekeeping_interval_ms: 1000,
+            seal_interval_ms: 100,
         }
     }
 }
@@ -198,13 +201,26 @@ async fn enrol_page() -> &'static str {
     "This is a pushback device enrolment link. Enrol with:\n\n    pushback device enroll '<the whole link>'\n"
 }
 
-/// Expires lapsed challenges and seals the audit log every `every`, until the task is dropped.
-pub fn spawn_housekeeping(guard: Arc<Guard>, every: Duration) -> tokio::task::JoinHandle<()> {
+/// Runs [`Guard::housekeeping`] every `every` and, between its passes, seals the audit
+/// log every `seal_every` ([`Guard::seal`]), until the task is dropped.
+pub fn spawn_housekeeping(
+    guard: Arc<Guard>,
+    every: Duration,
+    seal_every: Duration,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
+        let mut tick = tokio::time::interval(seal_every.min(every));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut next_pass = tokio::time::Instant::now();
         loop {
-            tick.tick().await;
+            let now = tick.tick().await;
+            if now < next_pass {
+                if let Err(e) = guard.seal().await {
+                    tracing::warn!(error = %e, "sealing the audit log failed; will retry");
+                }
+                continue;
+            }
+            next_pass = now + every;
             match guard.housekeeping().await {
                 Ok(done) if done.expired > 0 => {
                     tracing::info!(expired = done.expired, sealed = done.sealed, "housekeeping")

@@ -107,7 +107,13 @@ async fn in_process(b: &GuardBench) -> anyhow::Result<()> {
     let server = tokio::spawn(pushback_server::serve(listener, state, async {
         let _ = stop_rx.await;
     }));
-    let housekeeping = pushback_server::spawn_housekeeping(guard.clone(), Duration::from_secs(1));
+    // At the service's default cadence.
+    let cadence = pushback_server::ServerSettings::default();
+    let housekeeping = pushback_server::spawn_housekeeping(
+        guard.clone(),
+        Duration::from_millis(cadence.housekeeping_interval_ms),
+        Duration::from_millis(cadence.seal_interval_ms),
+    );
 
     // Seed users and P-256 devices through the guard itself.
     let super::Seeded {

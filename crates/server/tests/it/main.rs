@@ -4,6 +4,7 @@
 
 mod canary;
 mod concurrency;
+mod housekeeping;
 mod input;
 mod okta;
 mod refusals;
