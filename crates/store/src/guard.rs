@@ -120,9 +120,6 @@ pub(crate) fn sealed_row(r: &dyn Row) -> SqlResult<SealedEntry> {
     })
 }
 
-/// Audit entries sealed per UPDATE statement (4 parameters each).
-pub(crate) const SEAL_BATCH: usize = 1_000;
-
 pub(crate) fn ms(t: Option<Timestamp>) -> Option<i64> {
     t.map(Timestamp::millis)
 }
@@ -664,6 +661,14 @@ macro_rules! impl_guard_store {
             /// a captured fetch could be replayed within its timestamp's window, and
             /// would list the challenges then pending: their context, never a code,
             /// and nothing would change. Every write that changes state still waits.
+            /// Seals a batch of audit entries: see [`Database::SEAL_ROWS`](crate::sql::Database::SEAL_ROWS).
+            static SEAL_UPDATE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                format!(
+                    "UPDATE audit_log SET seq = v.seq, prev_hash = v.prev_hash, hash = v.hash FROM ({}) AS v \
+                     WHERE audit_log.id = v.id AND audit_log.seq IS NULL",
+                    <$store as $crate::sql::Database>::SEAL_ROWS
+                )
+            });
             static FETCH_NONCE_INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
                 format!("{}{} ON CONFLICT DO NOTHING", nonce_insert_where!(), <$store as $crate::sql::Database>::NO_FLUSH_WAIT)
             });
@@ -1210,25 +1215,14 @@ macro_rules! impl_guard_store {
                         tx.rollback().await?;
                         return Ok(0);
                     }
-                    // One UPDATE per batch rather than per entry: VALUES columns are
-                    // column1… on both SQLite (3.33+) and PostgreSQL.
-                    for batch in links.chunks(SEAL_BATCH) {
-                        let mut update = String::from("UPDATE audit_log SET seq = v.column2, prev_hash = v.column3, hash = v.column4 FROM (VALUES ");
-                        let mut params = Vec::with_capacity(batch.len() * 4);
-                        for (n, (id, seq, prev_hash, hash)) in batch.iter().enumerate() {
-                            let k = n * 4;
-                            let sep = if n == 0 { "" } else { ", " };
-                            update.push_str(&format!("{sep}(${}, ${}, ${}, ${})", k + 1, k + 2, k + 3, k + 4));
-                            params.extend([sql::Arg::from(*id), sql::Arg::from(*seq), sql::Arg::from(prev_hash), sql::Arg::from(hash)]);
-                        }
-                        update.push_str(") AS v WHERE audit_log.id = v.column1 AND audit_log.seq IS NULL");
-                        let done = tx.exec(&update, &params).await?;
-                        if done != batch.len() as u64 {
-                            // Rows vanished or were sealed under us: the chain must not
-                            // move on without them.
-                            tx.rollback().await?;
-                            return Ok(0);
-                        }
+                    // One UPDATE for the batch, its rows in one JSON parameter.
+                    let rows = serde_json::to_string(&links).map_err(|e| StoreError::Backend(format!("encoding a seal: {e}")))?;
+                    let done = tx.exec(&SEAL_UPDATE, args![rows.as_str()]).await?;
+                    if done != count as u64 {
+                        // Rows vanished or were sealed under us: the chain must not move
+                        // on without them.
+                        tx.rollback().await?;
+                        return Ok(0);
                     }
                     tx.commit().await?;
                     Ok(count)

@@ -437,6 +437,8 @@ impl Database for PostgresStore {
     // statement on the pooled connection.
     const NO_FLUSH_WAIT: &'static str =
         " AND set_config('synchronous_commit', 'off', true) = 'off'";
+    const SEAL_ROWS: &'static str = "SELECT (e->>0)::BIGINT AS id, (e->>1)::BIGINT AS seq, e->>2 AS prev_hash, e->>3 AS hash \
+         FROM jsonb_array_elements($1::jsonb) AS e";
 
     type Tx = PgSession;
     type Conn = PgSession;

@@ -280,6 +280,11 @@ pub(crate) trait Database: Send + Sync {
     /// it, never half of it, and later commits still wait); empty on SQLite, whose
     /// commits in WAL mode with `synchronous = NORMAL` never wait for the disk.
     const NO_FLUSH_WAIT: &'static str;
+    /// The rows `(id, seq, prev_hash, hash)` of one seal, read from `$1`: a JSON array
+    /// of `[id, seq, prev_hash, hash]` arrays. One statement text for any number of
+    /// entries, so that a seal prepares nothing new (a `VALUES` list made a new
+    /// statement of four parameters an entry for each size of batch).
+    const SEAL_ROWS: &'static str;
 
     type Tx: Transaction;
     type Conn: Autocommit;

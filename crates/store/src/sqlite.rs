@@ -628,6 +628,8 @@ impl SqliteStore {
 impl Database for SqliteStore {
     const LOCK: &'static str = "";
     const NO_FLUSH_WAIT: &'static str = "";
+    const SEAL_ROWS: &'static str = "SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS seq, \
+         json_extract(value, '$[2]') AS prev_hash, json_extract(value, '$[3]') AS hash FROM json_each($1)";
 
     /// One process serves a SQLite file: the lease is always free.
     async fn try_lease(&self, _key: &str) -> SqlResult<Option<crate::sql::Lease>> {
