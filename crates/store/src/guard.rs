@@ -1176,15 +1176,8 @@ macro_rules! impl_guard_store {
                 }
 
                 async fn purge_nonces(&self, before: Timestamp, limit: i64) -> StoreResult<u64> {
-                    Ok(self
-                        .writer()
-                        .await?
-                        .exec(
-                            "DELETE FROM device_nonces WHERE (device_id, nonce) IN \
-                             (SELECT device_id, nonce FROM device_nonces WHERE expires_at < $1 LIMIT $2)",
-                            args![before.millis(), limit],
-                        )
-                        .await?)
+                    let sql = <$store as $crate::sql::Database>::purge_nonces_sql(limit);
+                    Ok(self.writer().await?.exec(&sql, args![before.millis()]).await?)
                 }
 
                 async fn seal_audit(&self, limit: i64) -> StoreResult<usize> {

@@ -631,6 +631,14 @@ impl Database for SqliteStore {
     const SEAL_ROWS: &'static str = "SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS seq, \
          json_extract(value, '$[2]') AS prev_hash, json_extract(value, '$[3]') AS hash FROM json_each($1)";
 
+    /// By key: the table is `WITHOUT ROWID`.
+    fn purge_nonces_sql(limit: i64) -> String {
+        format!(
+            "DELETE FROM device_nonces WHERE (device_id, nonce) IN \
+             (SELECT device_id, nonce FROM device_nonces WHERE expires_at < $1 ORDER BY expires_at LIMIT {limit})"
+        )
+    }
+
     /// One process serves a SQLite file: the lease is always free.
     async fn try_lease(&self, _key: &str) -> SqlResult<Option<crate::sql::Lease>> {
         Ok(Some(Box::new(())))
