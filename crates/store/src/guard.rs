@@ -1177,7 +1177,7 @@ macro_rules! impl_guard_store {
 
                 async fn purge_nonces(&self, before: Timestamp, limit: i64) -> StoreResult<u64> {
                     let sql = <$store as $crate::sql::Database>::purge_nonces_sql(limit);
-                    Ok(self.writer().await?.exec(&sql, args![before.millis()]).await?)
+                    Ok(self.writer().await?.exec_planned(&sql, args![before.millis()]).await?)
                 }
 
                 async fn seal_audit(&self, limit: i64) -> StoreResult<usize> {

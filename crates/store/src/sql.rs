@@ -162,6 +162,16 @@ pub(crate) trait Session: Send {
     /// Runs a statement; returns the number of rows it changed.
     async fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> SqlResult<u64>;
 
+    /// Runs a statement planned for this run alone rather than kept prepared: for a
+    /// rare statement whose best plan depends on how much its table holds. PostgreSQL
+    /// may keep a generic plan after a prepared statement's fifth run, made for the
+    /// table as it was then (empty, at a node's start), and autovacuum's statistics
+    /// are what would have it planned again. SQLite's planner does not go by the
+    /// table's size, so it runs the statement as [`exec`](Self::exec) does.
+    async fn exec_planned(&mut self, sql: &str, args: &[Arg<'_>]) -> SqlResult<u64> {
+        self.exec(sql, args).await
+    }
+
     /// Runs a query and decodes every row.
     async fn rows<T: Send + 'static>(
         &mut self,
@@ -290,12 +300,12 @@ pub(crate) trait Database: Send + Sync {
     type Conn: Autocommit;
 
     /// Deletes up to `limit` nonces that expired before `$1`, the oldest first, reading
-    /// no others whatever plan the database picks: the expired ones are found by
-    /// walking the expiry index in order (it stops at the first live nonce), and each
-    /// is deleted by its row's address or key. Purging runs every second on a table
-    /// that holds five minutes of requests (about a million nonces at 1,700 lifecycles
-    /// a second); with `LIMIT $2` and no order, PostgreSQL's cached plan read all of
-    /// them on every pass to find none expired.
+    /// no others: the expired ones are found by walking the expiry index in order (it
+    /// stops at the first live nonce), and each is deleted by its row's address or
+    /// key; it runs planned afresh ([`Session::exec_planned`]). Purging runs every
+    /// second on a table that holds five minutes of requests (about a million nonces
+    /// at 1,700 lifecycles a second); before, PostgreSQL kept a plan made while the
+    /// table was empty, and read all of them on every pass to find none expired.
     fn purge_nonces_sql(limit: i64) -> String;
 
     /// A transaction on the writer.
