@@ -655,12 +655,6 @@ macro_rules! impl_guard_store {
             use $crate::sql::{self, args, conflict, Autocommit as _, Database as _, Session as _, Transaction as _};
 
             const LOCK: &str = <$store as $crate::sql::Database>::LOCK;
-            /// A device fetch's nonce: its commit does not wait for the disk
-            /// ([`Database::NO_FLUSH_WAIT`](crate::sql::Database::NO_FLUSH_WAIT)).
-            /// The nonce guards a read that changes nothing; should a crash lose it,
-            /// a captured fetch could be replayed within its timestamp's window, and
-            /// would list the challenges then pending: their context, never a code,
-            /// and nothing would change. Every write that changes state still waits.
             /// Seals a batch of audit entries: see [`Database::SEAL_ROWS`](crate::sql::Database::SEAL_ROWS).
             static SEAL_UPDATE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
                 format!(
@@ -669,6 +663,12 @@ macro_rules! impl_guard_store {
                     <$store as $crate::sql::Database>::SEAL_ROWS
                 )
             });
+            /// A device fetch's nonce: its commit does not wait for the disk
+            /// ([`Database::NO_FLUSH_WAIT`](crate::sql::Database::NO_FLUSH_WAIT)).
+            /// The nonce guards a read that changes nothing; should a crash lose it,
+            /// a captured fetch could be replayed within its timestamp's window, and
+            /// would list the challenges then pending: their context, never a code,
+            /// and nothing would change. Every write that changes state still waits.
             static FETCH_NONCE_INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
                 format!("{}{} ON CONFLICT DO NOTHING", nonce_insert_where!(), <$store as $crate::sql::Database>::NO_FLUSH_WAIT)
             });
