@@ -532,12 +532,14 @@ mod tests {
         Some((store, url, schema))
     }
 
-    async fn backend_pid(store: &PostgresStore) -> i64 {
+    /// The one integer `sql` returns, read on a session of the store's.
+    async fn scalar(store: &PostgresStore, sql: &str) -> i64 {
         let mut session = store.writer().await.expect("a session");
-        session
-            .one("SELECT pg_backend_pid()::BIGINT", &[], int)
-            .await
-            .expect("the backend's pid")
+        session.one(sql, &[], int).await.expect(sql)
+    }
+
+    async fn backend_pid(store: &PostgresStore) -> i64 {
+        scalar(store, "SELECT pg_backend_pid()::BIGINT").await
     }
 
     /// A statement cut short (its request cancelled) leaves the connection mid-answer:
@@ -616,15 +618,13 @@ mod tests {
             .exec("SELECT pg_stat_force_next_flush()", &[])
             .await
             .expect("stats flushed");
-        session
-            .one(
-                "SELECT COALESCE(seq_tup_read, 0) FROM pg_stat_user_tables \
-                 WHERE relid = 'device_nonces'::regclass",
-                &[],
-                int,
-            )
-            .await
-            .expect("the table's scans")
+        drop(session);
+        scalar(
+            store,
+            "SELECT COALESCE(seq_tup_read, 0) FROM pg_stat_user_tables \
+             WHERE relid = 'device_nonces'::regclass",
+        )
+        .await
     }
 
     /// A transaction dropped without a commit is rolled back before its connection's
