@@ -11,7 +11,8 @@ pub struct AuditReport {
     pub verified: i64,
     /// Hash of the last sealed entry (the chain head).
     pub head: String,
-    /// Entries recorded but not yet chained (the server seals them within a second).
+    /// Entries recorded but not yet chained (the server seals them about every 100 ms:
+    /// `[server] seal_interval_ms`).
     pub unsealed: i64,
     /// The first broken link, if any.
     pub broken: Option<BrokenLink>,
