@@ -1182,13 +1182,19 @@ macro_rules! impl_guard_store {
 
                 async fn seal_audit(&self, limit: i64) -> StoreResult<usize> {
                     // Read and hash with no transaction open: on SQLite the connection
-                    // serves requests meanwhile.
-                    let (head_seq, head_hash) = self.reader().await?.one("SELECT seq, hash FROM audit_head WHERE one = 1", args![], |r| Ok((r.int(0)?, r.text(1)?))).await?;
-                    let unsealed = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq IS NULL ORDER BY id LIMIT $1");
-                    let entries = self.reader().await?.rows(&unsealed, args![limit], audit_row).await?;
+                    // serves requests meanwhile. The entries first, so that a pass with
+                    // nothing to seal (ten a second on an idle server) is one query. Should
+                    // another sealer seal some of them before the head is read, the head
+                    // still moves only if it is as read, and the entries only if none was
+                    // sealed since: the batch is undone below.
+                    static UNSEALED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq IS NULL ORDER BY id LIMIT $1"));
+                    let mut read = self.reader().await?;
+                    let entries = read.rows(&UNSEALED, args![limit], audit_row).await?;
                     if entries.is_empty() {
                         return Ok(0);
                     }
+                    let (head_seq, head_hash) = read.one("SELECT seq, hash FROM audit_head WHERE one = 1", args![], |r| Ok((r.int(0)?, r.text(1)?))).await?;
+                    drop(read);
                     let count = entries.len();
                     let (mut seq, mut prev) = (head_seq, head_hash.clone());
                     let mut links: Vec<(i64, i64, String, String)> = Vec::with_capacity(count);

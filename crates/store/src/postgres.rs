@@ -538,6 +538,12 @@ mod tests {
         session.one(sql, &[], int).await.expect(sql)
     }
 
+    /// Runs `sql` on a session of the store's, which then goes back to the pool.
+    async fn run(store: &PostgresStore, sql: &str) {
+        let mut session = store.writer().await.expect("a session");
+        session.exec(sql, &[]).await.expect(sql);
+    }
+
     async fn backend_pid(store: &PostgresStore) -> i64 {
         scalar(store, "SELECT pg_backend_pid()::BIGINT").await
     }
@@ -588,16 +594,12 @@ mod tests {
         for _ in 0..8 {
             store.purge_nonces(now, 500).await.expect("a purge");
         }
-        let mut session = store.writer().await.expect("a session");
-        session
-            .exec(
-                "INSERT INTO device_nonces (device_id, nonce, expires_at) \
-                 SELECT 'device-' || (g % 100), md5(g::text), 4000000000000 + g FROM generate_series(1, 20000) g",
-                &[],
-            )
-            .await
-            .expect("live nonces");
-        drop(session);
+        run(
+            &store,
+            "INSERT INTO device_nonces (device_id, nonce, expires_at) \
+             SELECT 'device-' || (g % 100), md5(g::text), 4000000000000 + g FROM generate_series(1, 20000) g",
+        )
+        .await;
         let before = rows_scanned(&store).await;
         assert_eq!(store.purge_nonces(now, 500).await.expect("a purge"), 0);
         let scanned = rows_scanned(&store).await - before;
@@ -613,12 +615,7 @@ mod tests {
     /// Rows of `device_nonces` read by sequential scans so far, this backend's counts
     /// included (a pool of one: the store's only backend).
     async fn rows_scanned(store: &PostgresStore) -> i64 {
-        let mut session = store.writer().await.expect("a session");
-        session
-            .exec("SELECT pg_stat_force_next_flush()", &[])
-            .await
-            .expect("stats flushed");
-        drop(session);
+        run(store, "SELECT pg_stat_force_next_flush()").await;
         scalar(
             store,
             "SELECT COALESCE(seq_tup_read, 0) FROM pg_stat_user_tables \
@@ -639,12 +636,7 @@ mod tests {
             .await
             .expect("a row");
         drop(tx);
-        let mut session = store.writer().await.expect("a session");
-        session
-            .exec("INSERT INTO t (id) VALUES (2)", &[])
-            .await
-            .expect("a row");
-        drop(session);
+        run(&store, "INSERT INTO t (id) VALUES (2)").await;
         let mut outside = PgConnection::connect_with(
             &PgConnectOptions::from_str(&url)
                 .expect("the URL")
