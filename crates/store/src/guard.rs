@@ -17,7 +17,11 @@
 //! the answer, and the counters after an approval, for the next opening. Either then
 //! skips its read and writes on what was kept, under the same version check, so a
 //! lifecycle that stays on one node is three statements on PostgreSQL (open, device
-//! fetch, answer); anything another writer changed fails the check and is read.
+//! fetch, answer); anything another writer changed fails the check and is read. An
+//! opening with nothing kept (a user's first on a node, the usual case when users sign
+//! in a few times a day) reads and, where the read leaves the policy nothing to weigh,
+//! writes in the same statement on PostgreSQL ([`open_at_once_sql`]): one round trip
+//! there too.
 
 use std::sync::LazyLock;
 
@@ -169,6 +173,7 @@ macro_rules! audit_args {
         ]
     };
 }
+pub(crate) use audit_args;
 
 pub(crate) async fn audit(
     s: &mut impl Session,
@@ -484,12 +489,12 @@ pub(crate) fn lost_every_race(what: &str) -> StoreError {
 pub(crate) fn open_read_sql() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "SELECT u.id, \
-         (SELECT COUNT(*) FROM devices d WHERE d.user_id = u.id AND d.revoked_at IS NULL AND d.frozen_at IS NULL), \
-         s.user_id, s.version, s.{}, \
+            "SELECT u.id AS user_id, \
+         (SELECT COUNT(*) FROM devices d WHERE d.user_id = u.id AND d.revoked_at IS NULL AND d.frozen_at IS NULL) AS active_devices, \
+         s.user_id AS state_of, s.version, s.{}, \
          (SELECT COUNT(*) FROM challenges p WHERE p.user_id = u.id AND p.created_at > $2 \
-          AND p.created_at > COALESCE(s.last_approval_at, $2) AND p.created_at > COALESCE(s.reset_at, $2)), \
-         c.id, c.expires_at \
+          AND p.created_at > COALESCE(s.last_approval_at, $2) AND p.created_at > COALESCE(s.reset_at, $2)) AS prompts, \
+         c.id AS pending_id, c.expires_at AS pending_expires_at \
          FROM users u \
          LEFT JOIN user_state s ON s.user_id = u.id \
          LEFT JOIN challenges c ON c.user_id = u.id AND c.status = 'pending' \
@@ -498,6 +503,49 @@ pub(crate) fn open_read_sql() -> &'static str {
         )
     });
     &SQL
+}
+
+/// [`open_read_sql`] and, when what it read leaves the fatigue policy nothing to weigh,
+/// the writes of a plain opening, in one statement ([`Database::WRITES_IN_WITH`](crate::sql::Database::WRITES_IN_WITH)):
+/// the counters' version bumped, under the version read; the challenge; its audit entry.
+/// It returns the read's rows, each followed by how many challenges it opened (0 or 1),
+/// so that when it opened none the caller goes on from the read as if it had made it
+/// alone. A user no node has kept (the usual opening: a user signs in a few times a
+/// day, and any node may serve them) is then one round trip on PostgreSQL, not two.
+///
+/// Nothing to weigh: an active device, the counters saved, no challenge pending, no
+/// prompt in the budget window, no lock, backoff or step-up in force. The policy then
+/// pushes whatever its settings (the budget is at least one prompt), and the counters
+/// stay as they were. Anything else is left to the policy, in Rust, after the read.
+///
+/// Parameters: `$1` login, `$2` the budget window's start, `$3` now, `$4`–`$9` the
+/// challenge (id, app, code hash, context, its SHA-256, expiry), `$10`–`$15` the audit
+/// entry ([`audit_args`]).
+pub(crate) fn open_at_once_sql() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "WITH r AS ({}), \
+             w AS (UPDATE user_state SET version = user_state.version + 1 FROM r \
+              WHERE user_state.user_id = r.user_id AND user_state.version = r.version \
+              AND r.active_devices > 0 AND r.pending_id IS NULL AND r.prompts = 0 \
+              AND (r.locked_until IS NULL OR r.locked_until <= $3) \
+              AND (r.backoff_until IS NULL OR r.backoff_until <= $3) \
+              AND r.step_up_since IS NULL \
+              RETURNING user_state.user_id), \
+             c AS (INSERT INTO challenges (id, user_id, login, app_id, status, code_hash, context_json, context_sha256, created_at, expires_at) \
+              SELECT $4, w.user_id, $1, $5, 'pending', $6, $7, $8, $3, $9 FROM w), \
+             a AS (INSERT INTO audit_log (at, kind, severity, subject, actor, detail) \
+              SELECT $10, $11, $12, $13, $14, $15 FROM w) \
+             SELECT r.*, (SELECT COUNT(*) FROM w) FROM r",
+            open_read_sql()
+        )
+    });
+    &SQL
+}
+
+/// The audit detail of a challenge opened as the user's `prompts`th in the budget.
+pub(crate) fn created_detail(new: &NewChallenge, prompts: u32) -> serde_json::Value {
+    json!({ "challenge": new.id, "app": new.app_id, "expires_at": new.expires_at.millis(), "prompts": prompts })
 }
 
 /// A row of [`open_read_sql`].
@@ -915,6 +963,28 @@ macro_rules! impl_guard_store {
                     // After an approval this node saved, what the read would find is
                     // known ([`Approved`]), and the write checks it; once, as a read.
                     let mut kept = self.kept.take_approved(login);
+                    // Otherwise, where the dialect allows, the read opens the challenge
+                    // itself when it leaves the policy nothing to weigh.
+                    let mut read = None;
+                    if kept.is_none() && <$store as sql::Database>::WRITES_IN_WITH {
+                        let entry = Audit::new(now, "challenge.created", Severity::Info, login, actor, created_detail(new, 1));
+                        let mut args = args![login, window_start, now.millis(), &new.id, &new.app_id, &new.code_hash, &new.context_json, &new.context_sha256, new.expires_at.millis()].to_vec();
+                        args.extend_from_slice(audit_args!(entry));
+                        let rows = conn
+                            .rows(open_at_once_sql(), &args, |r| Ok((open_read_row(r)?, r.int(15)?)))
+                            .await
+                            .map_err(conflict("challenge"))?;
+                        conn.settle().await?;
+                        if let [(opened, 1)] = rows.as_slice() {
+                            let Versioned { state, version: Some(version) } = &opened.counters else {
+                                unreachable!("an opening at once needs the counters saved");
+                            };
+                            debug_assert_eq!(policy::admit(state, 0, p, now), Admission::Push, "nothing to weigh");
+                            self.kept.keep_opened(Opened::new(new, opened.user_id, login, state.clone(), version + 1));
+                            return Ok(OpenOutcome::Opened { superseded: None, prompts: 1 });
+                        }
+                        read = Some(rows.into_iter().map(|(r, _)| r).collect::<Vec<_>>());
+                    }
                     for _ in 0..OPTIMISTIC_ATTEMPTS {
                         let (user_id, prompts, counters, live, assumed) = match kept.take() {
                             Some(Approved { user_id, state, version }) => {
@@ -922,7 +992,11 @@ macro_rules! impl_guard_store {
                                 (user_id, 0, Versioned { state, version: Some(version) }, Vec::new(), Some(since))
                             }
                             None => {
-                                let mut rows = conn.rows(open_read_sql(), args![login, window_start], open_read_row).await?.into_iter();
+                                let rows = match read.take() {
+                                    Some(rows) => rows,
+                                    None => conn.rows(open_read_sql(), args![login, window_start], open_read_row).await?,
+                                };
+                                let mut rows = rows.into_iter();
                                 let Some(OpenRead { user_id, prompts, counters, live, .. }) = rows.next().filter(|r| r.active_devices > 0) else {
                                     return Ok(OpenOutcome::Unavailable);
                                 };
@@ -994,8 +1068,7 @@ macro_rules! impl_guard_store {
                             entries.push(Audit::new(now, "challenge.superseded", Severity::Low, login, actor, json!({ "challenge": id, "by": new.id })));
                             superseded = Some(id.clone());
                         }
-                        entries.push(Audit::new(now, "challenge.created", Severity::Info, login, actor,
-                            json!({ "challenge": new.id, "app": new.app_id, "expires_at": new.expires_at.millis(), "prompts": prompts + 1 })));
+                        entries.push(Audit::new(now, "challenge.created", Severity::Info, login, actor, created_detail(new, prompts + 1)));
                         let mut writes = vec![cas(&state)];
                         writes.extend(changes);
                         writes.push(sql::Write::new(

@@ -1,6 +1,7 @@
 //! The PostgreSQL backend.
 
 use std::str::FromStr as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
@@ -65,6 +66,9 @@ struct Conns {
     options: PgConnectOptions,
     idle: Mutex<Vec<Idle>>,
     permits: Arc<Semaphore>,
+    /// Statements sent on the store's sessions, each one round trip
+    /// ([`PostgresStore::statements`]).
+    statements: AtomicU64,
 }
 
 struct Idle {
@@ -195,11 +199,19 @@ impl PostgresStore {
                 in_tx: false,
             }]),
             permits: Arc::new(Semaphore::new(permits.min(Semaphore::MAX_PERMITS))),
+            statements: AtomicU64::new(0),
         };
         Ok(Self {
             conns: Arc::new(conns),
             kept: Arc::default(),
         })
+    }
+
+    /// How many statements this store has sent on its sessions, each one round trip
+    /// to the server (the checks of idle connections not counted): for tests and
+    /// diagnosis of how many a request costs.
+    pub fn statements(&self) -> u64 {
+        self.conns.statements.load(Ordering::Relaxed)
     }
 
     /// Drops `schema` and everything in it (for scratch schemas such as the benchmark's).
@@ -272,6 +284,7 @@ impl PgSession {
     /// The connection, for one statement: see [`PgSession::ran`].
     fn start(&mut self) -> SqlResult<&mut PgConnection> {
         self.reusable = false;
+        self.conns.statements.fetch_add(1, Ordering::Relaxed);
         self.conn
             .as_mut()
             .ok_or_else(|| SqlError::Other("the session has no connection".into()))
@@ -446,6 +459,7 @@ impl Database for PostgresStore {
         " AND set_config('synchronous_commit', 'off', true) = 'off'";
     const SEAL_ROWS: &'static str = "SELECT (e->>0)::BIGINT AS id, (e->>1)::BIGINT AS seq, e->>2 AS prev_hash, e->>3 AS hash \
          FROM jsonb_array_elements($1::jsonb) AS e";
+    const WRITES_IN_WITH: bool = true;
 
     type Tx = PgSession;
     type Conn = PgSession;

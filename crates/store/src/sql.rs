@@ -295,6 +295,11 @@ pub(crate) trait Database: Send + Sync {
     /// entries, so that a seal prepares nothing new (a `VALUES` list made a new
     /// statement of four parameters an entry for each size of batch).
     const SEAL_ROWS: &'static str;
+    /// Whether a `WITH` clause may hold writes (PostgreSQL's data-modifying common table
+    /// expressions), so that a read and the writes that depend on it can share one
+    /// statement: one round trip where a read and then a write take two. SQLite has no
+    /// such clause, and needs none: its statements are calls in the process.
+    const WRITES_IN_WITH: bool;
 
     type Tx: Transaction;
     type Conn: Autocommit;

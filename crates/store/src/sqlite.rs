@@ -628,6 +628,7 @@ impl SqliteStore {
 impl Database for SqliteStore {
     const LOCK: &'static str = "";
     const NO_FLUSH_WAIT: &'static str = "";
+    const WRITES_IN_WITH: bool = false;
     const SEAL_ROWS: &'static str = "SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS seq, \
          json_extract(value, '$[2]') AS prev_hash, json_extract(value, '$[3]') AS hash FROM json_each($1)";
 

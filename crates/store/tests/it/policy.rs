@@ -8,7 +8,7 @@ use pushback_model::Timestamp;
 
 use std::sync::Arc;
 
-use pushback_guard::ChallengeRequest;
+use pushback_guard::{ChallengeRequest, GuardSettings};
 use pushback_model::ManualClock;
 
 use crate::support::{Device, Opened, World, assert_refused, context, worlds};
@@ -196,6 +196,132 @@ async fn five_prompts_spend_the_budget_until_an_approval() {
         assert_eq!(
             fresh.prompts, 1,
             "[{b}] the budget restarts at the approval"
+        );
+    }
+}
+
+/// Prompts that lapsed unanswered count toward the budget once their backoff is over:
+/// the opening that finds five in the hour and none pending is refused.
+#[tokio::test]
+async fn prompts_that_lapsed_still_spend_the_budget() {
+    for w in worlds().await {
+        let b = w.name;
+        w.user_with_device("hana").await;
+        for n in 1..=5 {
+            let ch = w.open_pending("hana").await;
+            assert_eq!(ch.prompts, n, "[{b}] prompt {n}");
+            w.set_clock(ch.expires_at);
+            w.guard.housekeeping().await.expect("housekeeping");
+            assert_eq!(
+                w.status(&ch.id).await,
+                ChallengeStatus::Expired,
+                "[{b}] prompt {n} lapsed"
+            );
+            w.skip_backoff("hana").await;
+        }
+        assert_eq!(
+            w.open("hana").await,
+            ChallengeAnswer::StepUpRequired {
+                reason: StepUpReason::BudgetSpent
+            },
+            "[{b}] a sixth prompt in the hour, with none pending"
+        );
+    }
+}
+
+/// A backoff that outlasts the budget window still holds: the opening that finds no
+/// prompt in the window and none pending waits for it.
+#[tokio::test]
+async fn a_backoff_longer_than_the_budget_window_still_holds() {
+    for w in worlds().await {
+        let b = w.name;
+        w.user_with_device("ivy").await;
+        // Each prompt supersedes the one before; the fifth then lapses: the fifth
+        // prompt left unanswered, a backoff of 10 s doubled four times from its expiry.
+        let mut last = None;
+        for _ in 0..5 {
+            w.skip_backoff("ivy").await;
+            last = Some(w.open_pending("ivy").await);
+        }
+        let last = last.expect("five prompts");
+        w.set_clock(last.expires_at);
+        w.guard.housekeeping().await.expect("housekeeping");
+        let until = w.state("ivy").await.backoff_until.expect("a backoff");
+        assert_eq!(until, last.expires_at.plus_secs(160), "[{b}] the backoff");
+
+        // A node whose budget window is a minute, a minute and a second later.
+        let mut settings = GuardSettings::default();
+        settings.policy.budget_window_secs = 60;
+        let node = w.node_with(settings);
+        w.advance(61);
+        let req = ChallengeRequest {
+            login_hint: "ivy".into(),
+            context: context(),
+            requested_expiry: None,
+        };
+        assert_eq!(
+            node.open(&w.app, &req).await.expect("open answers"),
+            ChallengeAnswer::Wait { until },
+            "[{b}] no prompt in the window, none pending, the backoff running"
+        );
+    }
+}
+
+/// On PostgreSQL an opening for a user no node has kept is one statement: the read
+/// opens the challenge itself when it leaves the policy nothing to weigh. When there
+/// is something to weigh, the read is followed by the policy's write: a superseding
+/// opening, or a refusal's audit entry.
+#[tokio::test]
+async fn an_opening_no_node_kept_is_one_statement_on_postgres() {
+    for w in worlds().await {
+        let Some((store, node)) = w.counted_node().await else {
+            continue;
+        };
+        w.user_with_device("jo").await;
+        let req = ChallengeRequest {
+            login_hint: "jo".into(),
+            context: context(),
+            requested_expiry: None,
+        };
+        // What an opening answers, and how many statements it sent.
+        let open = async || {
+            let before = store.statements();
+            let answer = node.open(&w.app, &req).await.expect("open answers");
+            (answer, store.statements() - before)
+        };
+
+        let (first, sent) = open().await;
+        let first = w.expect_pending(first);
+        assert_eq!(sent, 1, "a plain opening");
+        assert_eq!(first.prompts, 1);
+        assert_eq!(w.status(&first.id).await, ChallengeStatus::Pending);
+
+        let (second, sent) = open().await;
+        let second = w.expect_pending(second);
+        assert_eq!(
+            sent, 2,
+            "an opening that supersedes: the read, then the write"
+        );
+        assert_eq!(second.prompts, 2);
+        assert_eq!(w.status(&first.id).await, ChallengeStatus::Superseded);
+
+        let (third, sent) = open().await;
+        assert!(
+            matches!(third, ChallengeAnswer::Wait { .. }),
+            "backoff: {third:?}"
+        );
+        assert_eq!(sent, 2, "a refusal: the read, then its audit entry");
+
+        let kinds: Vec<String> = w.audit().await.into_iter().map(|e| e.entry.kind).collect();
+        assert_eq!(
+            kinds[kinds.len() - 4..],
+            [
+                "challenge.created",
+                "challenge.superseded",
+                "challenge.created",
+                "challenge.refused"
+            ],
+            "what the openings audited"
         );
     }
 }

@@ -477,14 +477,41 @@ impl World {
 
     /// Another server node: its own guard (and caches) on the same store and clock.
     pub fn another_node(&self) -> Guard {
+        self.node_with(GuardSettings::default())
+    }
+
+    /// Another server node on the same store and clock, under `settings`.
+    pub fn node_with(&self, settings: GuardSettings) -> Guard {
         Guard::new(
             self.store.clone(),
             self.clock.clone(),
             Arc::new(SystemEntropy::new()),
             CodeKey::new(b"test key"),
+            settings,
+        )
+        .expect("the settings are valid")
+    }
+
+    /// On PostgreSQL, a separate node (as [`Self::separate_node`]) and its store, which
+    /// counts the statements it sends; `None` on SQLite.
+    pub async fn counted_node(&self) -> Option<(Arc<PostgresStore>, Guard)> {
+        let Reopen::Postgres { url, schema } = &self.reopen else {
+            return None;
+        };
+        let store = Arc::new(
+            PostgresStore::connect_in_schema(url, Some(schema))
+                .await
+                .expect("a second PostgreSQL store on the same schema"),
+        );
+        let guard = Guard::new(
+            store.clone(),
+            self.clock.clone(),
+            Arc::new(SystemEntropy::new()),
+            CodeKey::new(b"test key"),
             GuardSettings::default(),
         )
-        .expect("default settings are valid")
+        .expect("default settings are valid");
+        Some((store, guard))
     }
 
     pub fn now(&self) -> Timestamp {
