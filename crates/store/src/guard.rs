@@ -976,8 +976,9 @@ macro_rules! impl_guard_store {
                             .map_err(conflict("challenge"))?;
                         conn.settle().await?;
                         if let [(opened, 1)] = rows.as_slice() {
+                            // The write matched the version read, so there was one.
                             let Versioned { state, version: Some(version) } = &opened.counters else {
-                                unreachable!("an opening at once needs the counters saved");
+                                return Err(StoreError::Backend("an opening at once without counters".into()));
                             };
                             debug_assert_eq!(policy::admit(state, 0, p, now), Admission::Push, "nothing to weigh");
                             self.kept.keep_opened(Opened::new(new, opened.user_id, login, state.clone(), version + 1));
