@@ -214,6 +214,23 @@ impl PostgresStore {
         self.conns.statements.load(Ordering::Relaxed)
     }
 
+    /// How many files the server at `url` holds in its write-ahead log directory, or
+    /// `None` when the role may not list it (`pg_ls_waldir` needs superuser or
+    /// `pg_monitor`). A count that grows under load means PostgreSQL is creating WAL
+    /// files, filling each 16 MB with zeros while every commit waits, instead of reusing
+    /// old ones: what a new cluster does with its first gigabyte or so of WAL. The
+    /// benchmark reports it, since such stalls are most of a run's p99.
+    pub async fn wal_files(url: &str) -> Option<i64> {
+        let options = PgConnectOptions::from_str(url).ok()?;
+        let mut conn = PgConnection::connect_with(&options).await.ok()?;
+        let count = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM pg_ls_waldir()")
+            .fetch_one(&mut conn)
+            .await
+            .ok();
+        let _ = conn.close().await;
+        count
+    }
+
     /// Drops `schema` and everything in it (for scratch schemas such as the benchmark's).
     ///
     /// Sessions still connected to it (their `application_name` is `pushback:<schema>`)
@@ -560,6 +577,39 @@ mod tests {
 
     async fn backend_pid(store: &PostgresStore) -> i64 {
         scalar(store, "SELECT pg_backend_pid()::BIGINT").await
+    }
+
+    /// The WAL directory's file count is read where the role may list it, and is
+    /// `None`, not an error, where it may not.
+    #[tokio::test]
+    async fn wal_files_are_counted_where_the_role_may_list_them() {
+        let Some((store, url, _)) = pool_of_one().await else {
+            return;
+        };
+        let files = PostgresStore::wal_files(&url).await;
+        assert!(
+            files.is_some_and(|n| n >= 1),
+            "the test role (a superuser) may list pg_wal: {files:?}"
+        );
+        // A role of no privilege (trust authentication lets it log in).
+        run(
+            &store,
+            "DO $$ BEGIN CREATE ROLE pushback_unprivileged LOGIN; \
+             EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+        )
+        .await;
+        let (scheme, rest) = url.split_once("://").expect("a URL");
+        let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        let unprivileged = format!("{scheme}://pushback_unprivileged@{host}");
+        let mut conn = PgConnection::connect(&unprivileged)
+            .await
+            .expect("the unprivileged role logs in");
+        let one: i32 = sqlx::query_scalar("SELECT 1")
+            .fetch_one(&mut conn)
+            .await
+            .expect("and queries");
+        assert_eq!(one, 1);
+        assert_eq!(PostgresStore::wal_files(&unprivileged).await, None);
     }
 
     /// A statement cut short (its request cancelled) leaves the connection mid-answer:

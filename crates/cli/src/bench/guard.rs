@@ -78,7 +78,7 @@ pub async fn run(b: GuardBench) -> anyhow::Result<()> {
                 eprintln!("measuring for {:?}…", b.duration);
             }
             let measured = measure(loaded, b.duration).await?;
-            report(&b, &target.url, &measured);
+            report(&b, &target.url, &measured, None);
         }
         None => in_process(&b).await?,
     }
@@ -125,6 +125,16 @@ async fn in_process(b: &GuardBench) -> anyhow::Result<()> {
     // Seeding left an audit entry per user, enrolment and device to chain; seal them now
     // so the measured window carries only the lifecycles' own sealing.
     while guard.store().seal_audit(10_000).await? > 0 {}
+    let postgres = !url.starts_with("sqlite");
+    // New WAL files during the window stall every commit: worth knowing beside the p99.
+    let wal_files = async || {
+        if postgres {
+            pushback_store::PostgresStore::wal_files(&url).await
+        } else {
+            None
+        }
+    };
+    let wal_before = wal_files().await;
     if !b.json {
         eprintln!("measuring for {:?}…", b.duration);
     }
@@ -134,17 +144,14 @@ async fn in_process(b: &GuardBench) -> anyhow::Result<()> {
         per_worker,
     };
     let measured = measure(loaded, b.duration).await;
+    let wal_created = wal_before.zip(wal_files().await).map(|(a, b)| b - a);
     let _ = stop_tx.send(());
     housekeeping.abort();
     let _ = server.await;
     drop(guard);
     scratch.drop().await;
-    let backend = if url.starts_with("sqlite") {
-        "sqlite"
-    } else {
-        "postgres"
-    };
-    report(b, backend, &measured?);
+    let backend = if postgres { "postgres" } else { "sqlite" };
+    report(b, backend, &measured?, wal_created);
     Ok(())
 }
 
@@ -274,8 +281,9 @@ async fn measure(l: Loaded, duration: Duration) -> anyhow::Result<Measured> {
 }
 
 /// Prints the figures; `backend` names what was loaded (`sqlite`, `postgres`, or the
-/// target's URL).
-fn report(b: &GuardBench, backend: &str, m: &Measured) {
+/// target's URL). `wal_created`: how many WAL files PostgreSQL added during the
+/// measured window, where it could be read ([`PostgresStore::wal_files`](pushback_store::PostgresStore::wal_files)).
+fn report(b: &GuardBench, backend: &str, m: &Measured, wal_created: Option<i64>) {
     let lat = &m.latencies_us;
     let pct = |p: f64| -> f64 {
         if lat.is_empty() {
@@ -292,6 +300,7 @@ fn report(b: &GuardBench, backend: &str, m: &Measured) {
             "errors": m.errors,
             "lifecycles": lat.len(), "users": b.users, "concurrency": b.concurrency,
             "seconds": m.seconds, "backend": backend,
+            "wal_files_created": wal_created,
         }));
     } else {
         output::line(&format!(
@@ -309,6 +318,14 @@ fn report(b: &GuardBench, backend: &str, m: &Measured) {
     }
     if let Some(e) = &m.first_error {
         eprintln!("first error: {e}");
+    }
+    if let Some(n) = wal_created.filter(|n| *n > 0) {
+        eprintln!(
+            "warning: PostgreSQL created {n} WAL files during the run; each stalls every commit \
+             while it is filled with zeros, so the tail latency is not the service's. A new \
+             cluster does this for its first gigabyte or so of WAL: run again, or CHECKPOINT \
+             first (BENCHMARKS.md)."
+        );
     }
 }
 
