@@ -11,7 +11,7 @@ use std::sync::Arc;
 use pushback_guard::{ChallengeRequest, GuardSettings};
 use pushback_model::ManualClock;
 
-use crate::support::{Device, Opened, World, assert_refused, context, worlds};
+use crate::support::{Device, Opened, World, assert_refused, context, request, worlds};
 
 /// Opens a challenge for the device's user and approves it, a second apart.
 async fn approve(w: &World, dev: &Device) -> Opened {
@@ -254,11 +254,7 @@ async fn a_backoff_longer_than_the_budget_window_still_holds() {
         settings.policy.budget_window_secs = 60;
         let node = w.node_with(settings);
         w.advance(61);
-        let req = ChallengeRequest {
-            login_hint: "ivy".into(),
-            context: context(),
-            requested_expiry: None,
-        };
+        let req = request("ivy");
         assert_eq!(
             node.open(&w.app, &req).await.expect("open answers"),
             ChallengeAnswer::Wait { until },
@@ -278,11 +274,7 @@ async fn an_opening_no_node_kept_is_one_statement_on_postgres() {
             continue;
         };
         w.user_with_device("jo").await;
-        let req = ChallengeRequest {
-            login_hint: "jo".into(),
-            context: context(),
-            requested_expiry: None,
-        };
+        let req = request("jo");
         // What an opening answers, and how many statements it sent.
         let open = async || {
             let before = store.statements();

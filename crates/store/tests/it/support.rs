@@ -250,6 +250,15 @@ pub fn fresh_nonce() -> String {
 }
 
 /// The binding context the Payroll login page sends.
+/// An app's request for `login`, in the usual context, at the default expiry.
+pub fn request(login: &str) -> ChallengeRequest {
+    ChallengeRequest {
+        login_hint: login.to_owned(),
+        context: context(),
+        requested_expiry: None,
+    }
+}
+
 pub fn context() -> BindingContext {
     BindingContext {
         action: "Sign in to Payroll".into(),
@@ -575,9 +584,8 @@ impl World {
         requested_expiry: Option<i64>,
     ) -> ChallengeAnswer {
         let req = ChallengeRequest {
-            login_hint: login.to_owned(),
-            context: context(),
             requested_expiry,
+            ..request(login)
         };
         self.guard.open(app, &req).await.expect("open answers")
     }
