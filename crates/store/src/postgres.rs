@@ -595,7 +595,7 @@ mod tests {
         run(
             &store,
             "DO $$ BEGIN CREATE ROLE pushback_unprivileged LOGIN; \
-             EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$",
         )
         .await;
         let (scheme, rest) = url.split_once("://").expect("a URL");
