@@ -125,7 +125,7 @@ async fn in_process(b: &GuardBench) -> anyhow::Result<()> {
     // Seeding left an audit entry per user, enrolment and device to chain; seal them now
     // so the measured window carries only the lifecycles' own sealing.
     while guard.store().seal_audit(10_000).await? > 0 {}
-    let postgres = !url.starts_with("sqlite");
+    let postgres = pushback_store::Backend::of_url(&url) == Some(pushback_store::Backend::Postgres);
     // New WAL files during the window stall every commit: worth knowing beside the p99.
     let wal_files = async || {
         if postgres {
@@ -281,8 +281,9 @@ async fn measure(l: Loaded, duration: Duration) -> anyhow::Result<Measured> {
 }
 
 /// Prints the figures; `backend` names what was loaded (`sqlite`, `postgres`, or the
-/// target's URL). `wal_created`: how many WAL files PostgreSQL added during the
-/// measured window, where it could be read ([`PostgresStore::wal_files`](pushback_store::PostgresStore::wal_files)).
+/// target's URL). `wal_created`: the net change in PostgreSQL's WAL files over the
+/// measured window (files a checkpoint removed count against those created), where it
+/// could be read ([`PostgresStore::wal_files`](pushback_store::PostgresStore::wal_files)).
 fn report(b: &GuardBench, backend: &str, m: &Measured, wal_created: Option<i64>) {
     let lat = &m.latencies_us;
     let pct = |p: f64| -> f64 {
